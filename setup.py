@@ -1,0 +1,34 @@
+"""ament_python / pip build of svde_ros (runtime) and svde_training (offline pipeline)."""
+from glob import glob
+
+from setuptools import setup
+
+PACKAGE = 'svde_ros'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    description='Self-supervised monocular depth, moving-object masks and point clouds for ROS 2',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    # The training code lives in training/ but installs as `svde_training`, a name that cannot
+    # collide with other projects' `training` packages.
+    packages=[
+        'svde_ros', 'svde_ros.model',
+        'svde_training', 'svde_training.data',
+    ],
+    package_dir={'svde_training': 'training'},
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.py')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')),
+    ],
+    install_requires=['numpy', 'opencv-python-headless', 'pyyaml', 'tqdm', 'torch'],
+    zip_safe=True,
+    entry_points={
+        'console_scripts': [
+            'svde-train = svde_training.cli:main',
+        ],
+    },
+)

@@ -1,0 +1,26 @@
+"""False-colour images of depth and disparity, for previews, the node and humans."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def colorize(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map an HxW array to HxWx3 uint8 RGB with the magma colormap.
+
+    `low` maps to dark, `high` to bright; NaN and inf render black.
+    """
+    span = max(high - low, 1e-12)
+    finite = np.isfinite(values)
+    unit = np.where(finite, (np.nan_to_num(values) - low) / span, 0.0)
+    index = (np.clip(unit, 0.0, 1.0) * 255).astype(np.uint8)
+    rgb = cv2.applyColorMap(index, cv2.COLORMAP_MAGMA)[..., ::-1]
+    rgb[~finite] = 0
+    return np.ascontiguousarray(rgb)
+
+
+def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """Near is bright, far is dark, linear in inverse depth over [min_depth, max_depth]."""
+    with np.errstate(divide='ignore'):
+        inverse = 1.0 / depth
+    return colorize(inverse, 1.0 / max_depth, 1.0 / min_depth)

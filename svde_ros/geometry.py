@@ -1,0 +1,193 @@
+"""Camera geometry shared by training, export and the ROS nodes.
+
+Conventions (defined once, here):
+- Pixel coordinates follow OpenCV/ROS: the centre of the top-left pixel is (0, 0), so a resize by
+  s maps x to (x + 0.5) * s - 0.5, and a horizontal flip of a W-wide image maps x to W - 1 - x.
+- `K` is in pixels at the resolution of the image or tensor it travels with.
+- `T_dst_src` is a [4,4] rigid transform that maps points from the src camera into the dst camera.
+- Positional information (arXiv 2205.08851, Sec. 3): u, v in [-1, 1] at pixel centres of the FULL
+  resized frame, so a crop carries the coordinates of where it sits in that frame.
+- Camera channels: fx / W0 and fy / W0, with W0 the width of the frame the intrinsics belong to.
+  They describe the field of view and do not change under resize or crop, so the same values are
+  fed in training, export and the node.
+- Resize-crop scale rule: a frame enlarged by s > 1 looks like a closer scene, so the depth the
+  network is taught for it is depth / s. The pose translation used for warping is scaled by 1 / s
+  to match; projection is invariant to that joint scaling, so geometry stays exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of a `width` x `height` image, in pixels."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        values = (self.fx, self.fy, self.cx, self.cy)
+        if not all(np.isfinite(v) for v in values) or self.fx <= 0 or self.fy <= 0:
+            raise ValueError(f'invalid intrinsics: fx={self.fx} fy={self.fy} cx={self.cx} '
+                             f'cy={self.cy} (focal lengths must be finite and positive)')
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f'invalid image size {self.width}x{self.height} for intrinsics')
+
+    @classmethod
+    def from_matrix(cls, K: np.ndarray, width: int, height: int) -> Intrinsics:
+        """Build from a 3x3 (or 3x4 projection) matrix."""
+        K = np.asarray(K, dtype=np.float64)
+        return cls(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]),
+                   int(width), int(height))
+
+    def matrix(self) -> np.ndarray:
+        """3x3 float64 camera matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def resized(self, width: int, height: int) -> Intrinsics:
+        """Intrinsics of this image resized (not cropped) to `width` x `height`."""
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
+                          (self.cy + 0.5) * sy - 0.5, int(width), int(height))
+
+    def cropped(self, x0: int, y0: int, width: int, height: int) -> Intrinsics:
+        """Intrinsics of the `width` x `height` window whose top-left pixel is (x0, y0)."""
+        if x0 < 0 or y0 < 0 or x0 + width > self.width or y0 + height > self.height:
+            raise ValueError(f'crop {width}x{height}+{x0}+{y0} outside a '
+                             f'{self.width}x{self.height} image')
+        return Intrinsics(self.fx, self.fy, self.cx - x0, self.cy - y0, int(width), int(height))
+
+    def flipped(self) -> Intrinsics:
+        """Intrinsics of the horizontally mirrored image."""
+        return Intrinsics(self.fx, self.fy, self.width - 1 - self.cx, self.cy,
+                          self.width, self.height)
+
+    def camera_channels(self) -> tuple[float, float]:
+        """Field-of-view descriptors (fx / W0, fy / W0) fed to the networks; resize invariant."""
+        return self.fx / self.width, self.fy / self.width
+
+
+def positional_grid(full_height: int, full_width: int, y0: int = 0, x0: int = 0,
+                    height: int | None = None, width: int | None = None) -> np.ndarray:
+    """Positional channels of a crop of a `full_width` x `full_height` frame.
+
+    Returns:
+        [2,H,W] float32: u (x) and v (y) in [-1, 1] at pixel centres of the full frame.
+    """
+    height = full_height if height is None else height
+    width = full_width if width is None else width
+    u = (2.0 * (np.arange(x0, x0 + width, dtype=np.float32) + 0.5) / full_width) - 1.0
+    v = (2.0 * (np.arange(y0, y0 + height, dtype=np.float32) + 0.5) / full_height) - 1.0
+    return np.stack(np.meshgrid(u, v, indexing='xy')).astype(np.float32)
+
+
+def positional_grid_torch(batch: int, height: int, width: int,
+                          device: torch.device | None = None,
+                          dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Full-frame positional channels [B,2,H,W] built from tensor ops (traceable for ONNX)."""
+    u = (2.0 * (torch.arange(width, device=device, dtype=dtype) + 0.5) / width) - 1.0
+    v = (2.0 * (torch.arange(height, device=device, dtype=dtype) + 0.5) / height) - 1.0
+    grid = torch.stack(torch.meshgrid(u, v, indexing='xy'))
+    return grid.unsqueeze(0).expand(batch, 2, height, width)
+
+
+def pixel_grid(height: int, width: int, device: torch.device | None = None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Homogeneous pixel coordinates [3, H*W] (x, y, 1), row-major."""
+    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
+                            torch.arange(width, device=device, dtype=dtype), indexing='ij')
+    return torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones_like(xs).reshape(-1)])
+
+
+def backproject(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Lift every pixel to 3D.
+
+    Args:
+        depth: [B,1,H,W] metres (or the network's gauge).
+        K: [B,3,3] pixels at H x W.
+
+    Returns:
+        [B,3,H*W] points in the camera frame.
+    """
+    B, _, H, W = depth.shape
+    rays = torch.linalg.inv(K) @ pixel_grid(H, W, depth.device, depth.dtype)
+    return rays * depth.reshape(B, 1, H * W)
+
+
+def transform_points(T: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Apply [B,4,4] rigid transforms to points [B,3,P] (or [B,3,...] flattened)."""
+    return T[:, :3, :3] @ points + T[:, :3, 3:]
+
+
+def project(points: torch.Tensor, K: torch.Tensor,
+            eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project camera-frame points [B,3,P] with K [B,3,3].
+
+    Returns:
+        pixels [B,2,P] (x, y) and z [B,1,P]; points with z <= eps get z clamped to eps.
+    """
+    cam = K @ points
+    z = cam[:, 2:3]
+    return cam[:, :2] / z.clamp(min=eps), z
+
+
+def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula. axis_angle: [B,3] radians -> rotations [B,3,3]."""
+    angle = axis_angle.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    axis = axis_angle / angle
+    x, y, z = axis[:, 0], axis[:, 1], axis[:, 2]
+    zero = torch.zeros_like(x)
+    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).reshape(-1, 3, 3)
+    s, c = torch.sin(angle)[:, :, None], torch.cos(angle)[:, :, None]
+    eye = torch.eye(3, device=axis_angle.device, dtype=axis_angle.dtype).expand_as(skew)
+    return eye + s * skew + (1 - c) * (skew @ skew)
+
+
+def pose_to_matrix(axis_angle: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
+    """[B,3] rotation vector and [B,3] translation -> [B,4,4] rigid transform."""
+    T = torch.zeros(axis_angle.shape[0], 4, 4, device=axis_angle.device, dtype=axis_angle.dtype)
+    T[:, :3, :3] = axis_angle_to_matrix(axis_angle)
+    T[:, :3, 3] = translation
+    T[:, 3, 3] = 1.0
+    return T
+
+
+def scale_translation(T: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Multiply the translation of [B,4,4] transforms by per-sample factors [B]."""
+    out = T.clone()
+    out[:, :3, 3] = T[:, :3, 3] * scale.reshape(-1, 1)
+    return out
+
+
+def mirror_pose(T: np.ndarray) -> np.ndarray:
+    """Relative pose seen through a horizontally mirrored camera: M T M with M = diag(-1,1,1,1)."""
+    M = np.diag([-1.0, 1.0, 1.0, 1.0])
+    return M @ T @ M
+
+
+def points_from_depth(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Back-project an HxW depth map (metres, NaN invalid) to HxWx3 float32 camera-frame points."""
+    H, W = depth.shape
+    xs, ys = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    z = depth.astype(np.float32)
+    x = (xs - np.float32(K[0, 2])) / np.float32(K[0, 0]) * z
+    y = (ys - np.float32(K[1, 2])) / np.float32(K[1, 1]) * z
+    return np.stack([x, y, z], axis=-1)
+
+
+def resize_intrinsics_matrix(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
+    """Torch twin of `Intrinsics.resized` for [B,3,3] matrices (pyramid levels)."""
+    out = K.clone()
+    out[:, 0, 0] = K[:, 0, 0] * sx
+    out[:, 1, 1] = K[:, 1, 1] * sy
+    out[:, 0, 2] = (K[:, 0, 2] + 0.5) * sx - 0.5
+    out[:, 1, 2] = (K[:, 1, 2] + 0.5) * sy - 0.5
+    return out

@@ -1,0 +1,80 @@
+"""Checkpoint format: written by training, read by export and the torch backend.
+
+A checkpoint carries what inference needs next to the weights, so no consumer re-derives it:
+the model config, the input size the network was trained for, and the metric scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from svde_ros.model.config import ModelConfig
+from svde_ros.model.depth_net import DepthNet
+
+CHECKPOINT_FORMAT = 'svde_ros.checkpoint/1'
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not fit the network; names the file."""
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """How to feed and read a trained DepthNet.
+
+    input_height/width: full-frame size the network was trained at (base size);
+    depth_scale: metres per unit of the network's depth gauge (1.0 when unknown);
+    scale_source: 'none' (median-scaled only), 'odometry' or 'camera_height'.
+    """
+
+    model: ModelConfig
+    input_height: int
+    input_width: int
+    depth_scale: float = 1.0
+    scale_source: str = 'none'
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for checkpoints and sidecars."""
+        return {'model': self.model.to_dict(), 'input_height': self.input_height,
+                'input_width': self.input_width, 'depth_scale': self.depth_scale,
+                'scale_source': self.scale_source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InferenceSpec:
+        """Inverse of `to_dict`."""
+        data = dict(data)
+        data['model'] = ModelConfig.from_dict(data['model'])
+        return cls(**data)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint dictionary on the CPU, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint not found: {path} (train one with '
+                              '`svde-train fit --config FILE --out DIR`)')
+    try:
+        data = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # torch raises many types for truncated/corrupt files
+        raise CheckpointError(f'cannot read checkpoint {path}: {err}') from None
+    if not isinstance(data, dict) or data.get('format') != CHECKPOINT_FORMAT:
+        raise CheckpointError(f'{path} is not an svde_ros checkpoint '
+                              f'(expected format {CHECKPOINT_FORMAT!r})')
+    return data
+
+
+def load_depth_net(path: str | Path,
+                   device: torch.device | str = 'cpu') -> tuple[DepthNet, InferenceSpec]:
+    """Rebuild the trained DepthNet (eval mode) and its inference spec from a checkpoint."""
+    data = read_checkpoint(path)
+    try:
+        spec = InferenceSpec.from_dict(data['inference'])
+        net = DepthNet(spec.model)
+        net.load_state_dict(data['depth_net'])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f'{path}: weights do not fit the network it describes: '
+                              f'{str(err)[:300]}') from None
+    return net.to(device).eval(), spec

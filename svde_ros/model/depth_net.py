@@ -1,0 +1,156 @@
+"""DepthNet: encoder-decoder fed with image, positional information and camera channels.
+
+Positional (u, v) and camera (fx/W0, fy/W0) channels are lifted by a 1x1 conv at every encoder
+stage and concatenated to that stage's input (arXiv 2205.08851, Sec. 3.1), so a crop of an
+enlarged frame knows both where it sits and how wide the camera sees. The decoder follows
+Monodepth2's skip-connection layout and emits, per scale, N logits plus the quantization levels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from svde_ros.model.config import ModelConfig
+from svde_ros.model.quantization import AquaNetHead, FixedLevels, expected_disparity
+
+ENCODER_CHANNELS = (64, 64, 128, 256, 512)   # ResNet-18 widths at 1/2 ... 1/32
+DECODER_CHANNELS = (16, 32, 64, 128, 256)    # Monodepth2 decoder widths at 1/1 ... 1/16
+OUTPUT_STRIDE = 32                           # input sides must be multiples of this
+
+
+@dataclass
+class DepthPrediction:
+    """Network outputs, finest scale first.
+
+    logits[s]: [B,N,H/2^s,W/2^s] per-level scores; levels[s]: same shape, disparity of each level.
+    """
+
+    logits: list[torch.Tensor]
+    levels: list[torch.Tensor]
+
+    def disp(self, scale: int = 0) -> torch.Tensor:
+        """Expected disparity [B,1,h,w] at `scale`."""
+        return expected_disparity(self.logits[scale], self.levels[scale])
+
+    def probs(self, scale: int = 0) -> torch.Tensor:
+        """Softmax over levels [B,N,h,w] at `scale`."""
+        return torch.softmax(self.logits[scale].float(), dim=1)
+
+
+def _scaled(channels: tuple[int, ...], width: float) -> list[int]:
+    return [max(8, int(round(c * width))) for c in channels]
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block with a projection shortcut when the shape changes."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False),
+                                          nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
+
+
+class ConvElu(nn.Module):
+    """3x3 conv + ELU, the decoder's unit."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.elu(self.conv(x), inplace=True)
+
+
+class DepthNet(nn.Module):
+    """Image + positional + camera channels -> per-scale level logits and levels."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        enc = _scaled(ENCODER_CHANNELS, config.width)
+        dec = _scaled(DECODER_CHANNELS, config.width)
+        pc = config.pos_channels
+        self.register_buffer('image_mean', torch.tensor(config.image_mean).reshape(1, 3, 1, 1),
+                             persistent=False)
+        # One lift of (u, v, fx/W0, fy/W0) per encoder stage input.
+        self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5))
+        self.stem = nn.Sequential(nn.Conv2d(3 + pc, enc[0], 7, 2, 3, bias=False),
+                                  nn.BatchNorm2d(enc[0]), nn.ReLU(inplace=True))
+        self.stages = nn.ModuleList()
+        for i in range(1, 5):
+            stride = 1 if i == 1 else 2   # stage 1 follows the stem's max-pool
+            self.stages.append(nn.Sequential(BasicBlock(enc[i - 1] + pc, enc[i], stride),
+                                             BasicBlock(enc[i], enc[i])))
+        self.upconv_a = nn.ModuleList()
+        self.upconv_b = nn.ModuleList()
+        for i in range(4, -1, -1):
+            in_a = enc[4] if i == 4 else dec[i + 1]
+            self.upconv_a.append(ConvElu(in_a, dec[i]))
+            in_b = dec[i] + (enc[i - 1] if i > 0 else 0)
+            self.upconv_b.append(ConvElu(in_b, dec[i]))
+        N = config.num_levels
+        disp_min, disp_max = config.disp_range
+        self.logit_heads = nn.ModuleList(nn.Conv2d(dec[s], N, 3, padding=1)
+                                         for s in range(config.num_scales))
+        if config.quantization == 'aquanet':
+            self.quantizers = nn.ModuleList(AquaNetHead(dec[s], N, disp_min, disp_max)
+                                            for s in range(config.num_scales))
+        else:
+            fixed = FixedLevels(N, disp_min, disp_max)
+            self.quantizers = nn.ModuleList(fixed for _ in range(config.num_scales))
+
+    def forward(self, image: torch.Tensor, pos: torch.Tensor,
+                cam: torch.Tensor) -> DepthPrediction:
+        """Predict levels and logits.
+
+        Args:
+            image: [B,3,H,W] RGB in [0, 1]; H and W multiples of OUTPUT_STRIDE.
+            pos: [B,2,H,W] positional channels (u, v) in [-1, 1] of the full resized frame.
+            cam: [B,2] camera channels (fx/W0, fy/W0).
+
+        Returns:
+            DepthPrediction with `num_scales` scales, finest first.
+        """
+        B, _, H, W = image.shape
+        if H % OUTPUT_STRIDE or W % OUTPUT_STRIDE:
+            raise ValueError(f'DepthNet input {W}x{H} must have sides divisible by '
+                             f'{OUTPUT_STRIDE}')
+        geo = torch.cat([pos, cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(pos.dtype)], dim=1)
+
+        def lifted(stage: int, x: torch.Tensor) -> torch.Tensor:
+            g = F.adaptive_avg_pool2d(geo, x.shape[-2:]) if x.shape[-2:] != geo.shape[-2:] else geo
+            return torch.cat([x, self.pos_lifts[stage](g)], dim=1)
+
+        x = self.stem(lifted(0, image - self.image_mean))
+        features = [x]
+        x = F.max_pool2d(x, 3, 2, 1)
+        for i, stage in enumerate(self.stages, start=1):
+            x = stage(lifted(i, x))
+            features.append(x)
+
+        logits: list[torch.Tensor] = []
+        levels: list[torch.Tensor] = []
+        x = features[4]
+        for j, i in enumerate(range(4, -1, -1)):
+            x = F.interpolate(self.upconv_a[j](x), scale_factor=2.0, mode='nearest')
+            if i > 0:
+                x = torch.cat([x, features[i - 1]], dim=1)
+            x = self.upconv_b[j](x)
+            if i < self.config.num_scales:
+                h, w = x.shape[-2:]
+                logits.append(self.logit_heads[i](x))
+                levels.append(self.quantizers[i](x, h, w))
+        return DepthPrediction(logits=logits[::-1], levels=levels[::-1])

@@ -1,0 +1,52 @@
+"""PoseNet: two frames (+ camera channels) -> 6-DoF relative pose.
+
+Design choice: direct regression of an axis-angle rotation and a translation, scaled by 0.01 at
+the output so training starts near the identity pose (as SfMLearner and Monodepth2 do). The
+translation is in the gauge of the full, un-augmented frame (scale s = 1); see geometry.py for
+how it is rescaled for resized crops.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from svde_ros.geometry import pose_to_matrix
+
+POSE_CHANNELS = (16, 32, 64, 128, 256, 256, 256)
+POSE_OUTPUT_SCALE = 0.01
+
+
+class PoseNet(nn.Module):
+    """Relative pose T_dst_src from images of the src and dst cameras."""
+
+    def __init__(self, width: float = 1.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 6 + 2
+        for i, c in enumerate(POSE_CHANNELS):
+            out_ch = max(8, int(round(c * width)))
+            k = 7 if i == 0 else 5 if i == 1 else 3
+            layers += [nn.Conv2d(in_ch, out_ch, k, 2, k // 2), nn.ReLU(inplace=True)]
+            in_ch = out_ch
+        self.encoder = nn.Sequential(*layers)
+        self.head = nn.Conv2d(in_ch, 6, 1)
+
+    def forward(self, image_src: torch.Tensor, image_dst: torch.Tensor,
+                cam: torch.Tensor) -> torch.Tensor:
+        """Estimate the motion between two frames.
+
+        Args:
+            image_src: [B,3,H,W] RGB in [0, 1], the frame whose points are moved.
+            image_dst: [B,3,H,W] RGB in [0, 1], the frame they are moved into.
+            cam: [B,2] camera channels (fx/W0, fy/W0).
+
+        Returns:
+            T_dst_src [B,4,4]: maps points from the src camera into the dst camera.
+        """
+        B, _, H, W = image_src.shape
+        cam_maps = cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(image_src.dtype)
+        x = torch.cat([image_src - 0.45, image_dst - 0.45, cam_maps], dim=1)
+        params = POSE_OUTPUT_SCALE * F.adaptive_avg_pool2d(self.head(self.encoder(x)), 1)
+        params = params.reshape(B, 6).float()
+        return pose_to_matrix(params[:, :3], params[:, 3:])

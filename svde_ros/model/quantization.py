@@ -1,0 +1,66 @@
+"""Disparity quantization: AQUANet's per-pixel adaptive levels and the fixed baseline.
+
+The depth network outputs N logits per pixel; disparity is the expectation of N levels under
+their softmax. Both quantizers return levels as a per-pixel tensor [B,N,H,W] (the fixed one as a
+broadcast view), so every consumer (warping loss, expectation, SPIMO) handles one shape.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class FixedLevels(nn.Module):
+    """Exponentially spaced levels in [disp_min, disp_max], identical for every pixel."""
+
+    def __init__(self, num_levels: int, disp_min: float, disp_max: float) -> None:
+        super().__init__()
+        steps = torch.linspace(0.0, 1.0, num_levels)
+        levels = torch.exp(math.log(disp_min) + steps * (math.log(disp_max) - math.log(disp_min)))
+        self.register_buffer('levels', levels.reshape(1, num_levels, 1, 1), persistent=False)
+        self.num_inputs = 0
+
+    def forward(self, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Levels [B,N,H,W] (a view; `features` only supplies B, device and dtype)."""
+        B = features.shape[0]
+        return self.levels.to(features.dtype).expand(B, -1, height, width)
+
+
+class AquaNetHead(nn.Module):
+    """AQUANet: a light head predicting a monotone quantization curve per pixel.
+
+    N+1 positive increments (softmax) are accumulated; the first N partial sums place the levels
+    strictly inside (0, 1), mapped to [log disp_min, log disp_max]. Strict positivity of the
+    increments makes the levels strictly increasing; with zero logits they start evenly spaced
+    in log disparity, like the fixed baseline.
+    """
+
+    def __init__(self, in_channels: int, num_levels: int, disp_min: float,
+                 disp_max: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, num_levels + 1, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.num_levels = num_levels
+        self.log_min = math.log(disp_min)
+        self.log_span = math.log(disp_max) - math.log(disp_min)
+
+    def forward(self, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Per-pixel levels [B,N,H,W] (disparity) from decoder features at H x W."""
+        increments = torch.softmax(self.conv(features).float(), dim=1)
+        position = torch.cumsum(increments, dim=1)[:, :self.num_levels]
+        return torch.exp(self.log_min + self.log_span * position)
+
+
+def expected_disparity(logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Disparity [B,1,H,W] = sum_i softmax(logits)_i * levels_i."""
+    probs = torch.softmax(logits.float(), dim=1)
+    return (probs * levels).sum(dim=1, keepdim=True)
+
+
+def normalized_log_disparity(levels: torch.Tensor, disp_min: float,
+                             disp_max: float) -> torch.Tensor:
+    """Map disparity levels to [0, 1] in log space (0 = far, 1 = near)."""
+    return (torch.log(levels) - math.log(disp_min)) / (math.log(disp_max) - math.log(disp_min))

@@ -1,0 +1,1 @@
+"""svde_training: the offline self-supervised pipeline (installed under this name)."""

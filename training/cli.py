@@ -1,0 +1,124 @@
+"""`svde-train`: the command line of the offline pipeline (thin; the work is in the library)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from svde_training import distributed, run_dir
+from svde_training.config import ConfigError, config_from_dict, load_config
+from svde_training.data import DataError, build_clips
+from svde_training.data.dataset import eval_frames
+from svde_training.evaluate import evaluate_frames
+from svde_training.metrics import METRIC_NAMES
+
+from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
+
+LOG = logging.getLogger('svde_train')
+USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Train stage 1 from a YAML config into a run folder."""
+    from svde_training.trainer import Trainer
+
+    config = load_config(args.config)
+    info = distributed.init_distributed()
+    try:
+        device = distributed.pick_device(info, args.device)
+        resume_from = None
+        if info.is_main:
+            resume_from = run_dir.prepare(args.out, config.to_dict(), args.resume, args.force)
+        distributed.barrier(info)
+        if info.enabled and args.resume:
+            checkpoint = args.out / run_dir.LAST_CHECKPOINT
+            resume_from = checkpoint if checkpoint.is_file() else None
+        trainer = Trainer(config, args.out, device, info)
+        if resume_from is not None:
+            trainer.load(resume_from)
+        LOG.info('training on %s (%d process(es)); %d samples, %d steps/epoch, %d epochs, '
+                 '%s warping, %s quantization', device, info.world_size, len(trainer.dataset),
+                 trainer.steps_per_epoch, config.optim.epochs, config.loss.warping,
+                 config.model.quantization)
+        history = trainer.fit()
+        LOG.info('rank %d parameter checksum %.8e', info.rank,
+                 float(sum(p.detach().double().sum() for p in trainer.depth_net.parameters())))
+        distributed.barrier(info)
+    finally:
+        distributed.shutdown(info)
+    if info.is_main:
+        _summarise(history, args.out)
+    return 0
+
+
+def _summarise(history: list[dict], out: Path) -> None:
+    first, last = history[0], history[-1]
+    trained = [r for r in history if 'loss' in r]
+    lines = [f'run folder: {out}', f'epochs: {last["epoch"]}, steps: {last["step"]}']
+    if trained:
+        lines.append(f'loss: {trained[0]["loss"]:.4f} (epoch 1) -> {trained[-1]["loss"]:.4f} '
+                     f'(epoch {trained[-1]["epoch"]})')
+    if 'eval_abs_rel' in first and 'eval_abs_rel' in last:
+        lines.append(f'eval AbsRel (median-scaled): {first["eval_abs_rel"]:.4f} untrained -> '
+                     f'{last["eval_abs_rel"]:.4f} trained')
+    lines.append(f'checkpoint: {out / run_dir.LAST_CHECKPOINT}')
+    LOG.info('summary:\n  %s', '\n  '.join(lines))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Eigen metrics of a checkpoint on the eval sources of its config (or of --config)."""
+    net, _ = load_depth_net(args.checkpoint)
+    config = load_config(args.config) if args.config else config_from_dict(
+        read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
+    clips = [c for s in (config.data.eval_sources or config.data.sources)
+             for c in build_clips(s)]
+    frames = eval_frames(clips, config.data, args.max_frames or config.eval.max_frames)
+    if not frames:
+        raise DataError('none of the evaluation frames has ground-truth depth')
+    metrics = evaluate_frames(net, frames, config.eval, torch.device('cpu'))
+    print(' | '.join(f'{k:>8}' for k in METRIC_NAMES))
+    print(' | '.join(f'{metrics[k]:8.4f}' for k in METRIC_NAMES))
+    LOG.info('%d frames, median scaling, depth capped to [%g, %g] m', len(frames),
+             config.eval.min_depth, config.eval.max_depth)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Sub-commands and their arguments."""
+    parser = argparse.ArgumentParser(prog='svde-train', description=__doc__)
+    parser.add_argument('--log-level', default='INFO', choices=['DEBUG', 'INFO', 'WARNING'])
+    sub = parser.add_subparsers(dest='command', required=True)
+    fit = sub.add_parser('fit', help='train from a YAML config')
+    fit.add_argument('--config', type=Path, required=True)
+    fit.add_argument('--out', type=Path, required=True, help='run folder')
+    fit.add_argument('--resume', action='store_true', help='continue the run in --out')
+    fit.add_argument('--force', action='store_true', help='replace the run in --out')
+    fit.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    fit.set_defaults(func=cmd_fit)
+    ev = sub.add_parser('evaluate', help='depth metrics of a checkpoint')
+    ev.add_argument('--checkpoint', type=Path, required=True)
+    ev.add_argument('--config', type=Path, help='take the data from this config instead')
+    ev.add_argument('--max-frames', type=int, default=0)
+    ev.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `svde-train` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format='%(asctime)s %(levelname)s %(message)s',
+                        datefmt='%H:%M:%S')
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        LOG.error('%s', err)
+        return 2
+    except KeyboardInterrupt:
+        LOG.warning('interrupted; the last checkpoint is kept, continue with --resume')
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Training configuration: frozen dataclasses per concern, loaded from YAML and validated.
+
+Defaults live in the dataclasses; a YAML file lists only what differs. Unknown keys and wrong
+types are rejected with the key path and the file named. Data sources are a tagged union on
+`type` (see SOURCE_TYPES).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from svde_ros.model.config import ModelConfig
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class FolderSource:
+    """A folder of frames (sorted by name) plus a camera YAML (ROS camera_info or fx/fy/cx/cy)."""
+
+    path: str
+    intrinsics: str
+    type: Literal['folder'] = 'folder'
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A video file decoded with OpenCV: every `stride`-th frame, up to `max_frames` (0 = all)."""
+
+    path: str
+    intrinsics: str
+    stride: int = 1
+    max_frames: int = 0
+    type: Literal['video'] = 'video'
+
+
+@dataclass(frozen=True)
+class KittiRawSource:
+    """A KITTI raw drive folder (<date>/<drive>_sync) and a rectified camera."""
+
+    path: str
+    camera: Literal['image_02', 'image_03'] = 'image_02'
+    type: Literal['kitti_raw'] = 'kitti_raw'
+
+
+@dataclass(frozen=True)
+class KittiOdometrySource:
+    """A KITTI odometry sequence folder (calib.txt, poses.txt, image folder)."""
+
+    path: str
+    image_dir: str = ''
+    type: Literal['kitti_odometry'] = 'kitti_odometry'
+
+
+@dataclass(frozen=True)
+class CityscapesSource:
+    """Cityscapes root with leftImg8bit_sequence/<split> and camera/<split>."""
+
+    path: str
+    split: str = 'train'
+    type: Literal['cityscapes'] = 'cityscapes'
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    """Procedural scenes with exact depth, poses and moving-object masks."""
+
+    seed: int = 0
+    num_clips: int = 2
+    num_frames: int = 24
+    height: int = 96
+    width: int = 256
+    num_movers: int = 2
+    type: Literal['synthetic'] = 'synthetic'
+
+
+SourceConfig = (FolderSource | VideoSource | KittiRawSource | KittiOdometrySource
+                | CityscapesSource | SyntheticSource)
+SOURCE_TYPES: dict[str, type] = {
+    'folder': FolderSource, 'video': VideoSource, 'kitti_raw': KittiRawSource,
+    'kitti_odometry': KittiOdometrySource, 'cityscapes': CityscapesSource,
+    'synthetic': SyntheticSource,
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What to train on and how each sample is cut.
+
+    Frames are first resized to base_width x base_height (the network's full-frame input size at
+    inference); random resize by s in [scale_min, scale_max] and a crop_width x crop_height crop
+    follow. frame_offsets lists the neighbours of the target frame t (e.g. -1, 1).
+    """
+
+    sources: tuple[SourceConfig, ...] = (SyntheticSource(),)
+    eval_sources: tuple[SourceConfig, ...] = ()
+    frame_offsets: tuple[int, ...] = (-1, 1)
+    base_height: int = 96
+    base_width: int = 256
+    crop_height: int = 64
+    crop_width: int = 192
+    scale_min: float = 1.0
+    scale_max: float = 1.4
+    flip_prob: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.05
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss terms and the warping ablation switch."""
+
+    warping: Literal['forward', 'backward'] = 'forward'
+    ssim_weight: float = 0.85
+    smoothness_weight: float = 1e-3
+    occlusion_sharpness: float = 20.0
+    landed_min_mass: float = 0.25
+    top_k: int = 0
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimisation schedule. steps_per_epoch 0 means one pass over the data."""
+
+    batch_size: int = 4
+    epochs: int = 10
+    steps_per_epoch: int = 0
+    lr: float = 1e-4
+    lr_step_epochs: int = 0
+    lr_gamma: float = 0.5
+    weight_decay: float = 0.0
+    mixed_precision: bool = True
+    seed: int = 0
+    checkpoint_every_steps: int = 50
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Depth evaluation against ground truth (Eigen protocol): frames used and depth cap."""
+
+    max_frames: int = 16
+    min_depth: float = 1e-3
+    max_depth: float = 80.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The root of a training run's configuration."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pose_width: float = 1.0
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as written to config.yaml in the run folder and into checkpoints."""
+        return _to_plain(self)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _describe(value: Any) -> str:
+    return f'{type(value).__name__} {value!r}'
+
+
+def _convert(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against the type `hint`; return it in the dataclass's form."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            choices = ', '.join(repr(c) for c in typing.get_args(hint))
+            raise ConfigError(f'{key}: expected one of {choices}, got {value!r}')
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(hint)
+        if all(dataclasses.is_dataclass(a) for a in args):
+            return _source(value, key)
+        if value is None and type(None) in args:
+            return None
+        return _convert(value, next(a for a in args if a is not type(None)), key)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f'{key}: expected a list, got {_describe(value)}')
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f'{key}[{i}]') for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f'{key}: expected {len(args)} values, got {len(value)}')
+        return tuple(_convert(v, a, f'{key}[{i}]') for i, (v, a) in enumerate(zip(value, args)))
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f'{key}: expected true or false, got {_describe(value)}')
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f'{key}: expected an integer, got {_describe(value)}')
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f'{key}: expected a number, got {_describe(value)}')
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f'{key}: expected a string, got {_describe(value)}')
+        return value
+    raise ConfigError(f'{key}: unsupported type {hint}')
+
+
+def _source(value: Any, key: str) -> Any:
+    if not isinstance(value, dict) or 'type' not in value:
+        raise ConfigError(f'{key}: a data source needs a `type` ({", ".join(SOURCE_TYPES)})')
+    kind = value['type']
+    if kind not in SOURCE_TYPES:
+        raise ConfigError(f'{key}.type: unknown source type {kind!r}; choose one of '
+                          f'{", ".join(SOURCE_TYPES)}')
+    return _build(SOURCE_TYPES[kind], value, key)
+
+
+def _build(cls: type, data: Any, key: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys by name."""
+    if not isinstance(data, dict):
+        raise ConfigError(f'{key or "config"}: expected a mapping, got {_describe(data)}')
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for name, value in data.items():
+        path = f'{key}.{name}' if key else str(name)
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            raise ConfigError(f'unknown key {path!r}{hint}')
+        kwargs[name] = _convert(value, hints[name], path)
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.name not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f'{key or "config"}: missing required key(s) {", ".join(missing)}')
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f'{key or "config"}: {err}') from err
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """Cross-field checks that single keys cannot express."""
+    d = config.data
+    stride = 32
+    for name in ('crop_height', 'crop_width', 'base_height', 'base_width'):
+        if getattr(d, name) <= 0 or getattr(d, name) % stride:
+            raise ConfigError(f'data.{name}: must be a positive multiple of {stride}, '
+                              f'got {getattr(d, name)}')
+    if not 0 < d.scale_min <= d.scale_max:
+        raise ConfigError(f'data.scale_min/scale_max: need 0 < min <= max, got '
+                          f'{d.scale_min}, {d.scale_max}')
+    if d.base_height * d.scale_min < d.crop_height or d.base_width * d.scale_min < d.crop_width:
+        raise ConfigError(f'data.scale_min: {d.scale_min} x base {d.base_width}x'
+                          f'{d.base_height} is smaller than the crop '
+                          f'{d.crop_width}x{d.crop_height}')
+    if not d.frame_offsets or 0 in d.frame_offsets:
+        raise ConfigError('data.frame_offsets: list the neighbours of frame t, e.g. [-1, 1] '
+                          '(non-empty, no 0)')
+    if not d.sources:
+        raise ConfigError('data.sources: at least one source is needed')
+    if config.optim.batch_size < 1 or config.optim.epochs < 1:
+        raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
+    if config.loss.top_k < 0 or config.loss.top_k > config.model.num_levels:
+        raise ConfigError(f'loss.top_k: must be in 0..model.num_levels, got {config.loss.top_k}')
+    return config
+
+
+def config_from_dict(data: dict[str, Any] | None, origin: str = '<dict>') -> TrainConfig:
+    """Build and validate a TrainConfig; errors name `origin` and the key."""
+    try:
+        return validate(_build(TrainConfig, data or {}, ''))
+    except ConfigError as err:
+        raise ConfigError(f'{origin}: {err}') from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a training YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'config file not found: {path}')
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f'{path}: not valid YAML: {err}') from None
+    return config_from_dict(data, str(path))

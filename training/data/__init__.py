@@ -1,0 +1,38 @@
+"""Data sources (one Clip interface), augmentation and datasets."""
+from __future__ import annotations
+
+from svde_training.config import (
+    CityscapesSource,
+    FolderSource,
+    KittiOdometrySource,
+    KittiRawSource,
+    SourceConfig,
+    SyntheticSource,
+    VideoSource,
+)
+from svde_training.data.cityscapes import cityscapes_clips
+from svde_training.data.clip import Clip, DataError
+from svde_training.data.folder import FolderClip, VideoClip
+from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
+from svde_training.data.synthetic import synthetic_clips
+
+
+def build_clips(source: SourceConfig) -> list[Clip]:
+    """Open the clips a configured source describes."""
+    if isinstance(source, FolderSource):
+        return [FolderClip(source.path, source.intrinsics)]
+    if isinstance(source, VideoSource):
+        return [VideoClip(source.path, source.intrinsics, source.stride, source.max_frames)]
+    if isinstance(source, KittiRawSource):
+        return [KittiRawClip(source.path, source.camera)]
+    if isinstance(source, KittiOdometrySource):
+        return [KittiOdometryClip(source.path, source.image_dir)]
+    if isinstance(source, CityscapesSource):
+        return list(cityscapes_clips(source.path, source.split))
+    if isinstance(source, SyntheticSource):
+        return list(synthetic_clips(source.seed, source.num_clips, source.num_frames,
+                                    source.height, source.width, source.num_movers))
+    raise DataError(f'unsupported source {source!r}')
+
+
+__all__ = ['Clip', 'DataError', 'build_clips']

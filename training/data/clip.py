@@ -1,0 +1,78 @@
+"""The one interface every data source implements: a Clip of consecutive frames."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from svde_ros.geometry import Intrinsics
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.tif', '.tiff')
+
+
+class DataError(ValueError):
+    """A data source is missing, empty or malformed; the message names the file."""
+
+
+class Clip:
+    """Consecutive frames of one camera.
+
+    Subclasses implement `__len__`, `image` and `intrinsics`; ground truth is optional and
+    returns None where a source has none.
+    """
+
+    name: str = 'clip'
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def image(self, index: int) -> np.ndarray:
+        """Frame `index` as HxWx3 uint8 RGB."""
+        raise NotImplementedError
+
+    def intrinsics(self, index: int) -> Intrinsics:
+        """Intrinsics at the resolution `image(index)` returns."""
+        raise NotImplementedError
+
+    def depth(self, index: int) -> np.ndarray | None:
+        """Ground-truth depth HxW float32 metres (0 = unknown), or None."""
+        return None
+
+    def pose(self, index: int) -> np.ndarray | None:
+        """Camera-to-world 4x4 pose (metres), or None."""
+        return None
+
+    def moving_mask(self, index: int) -> np.ndarray | None:
+        """HxW bool mask of independently moving objects, or None."""
+        return None
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB (grey and 16-bit inputs converted)."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise DataError(f'cannot read image {path} (missing, empty or not an image)')
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name; errors if none."""
+    if not folder.is_dir():
+        raise DataError(f'image folder not found: {folder}')
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {folder}')
+    return files
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file."""
+    h, w = read_rgb(path).shape[:2]
+    return w, h

@@ -1,0 +1,161 @@
+"""Torch datasets over clips: training tuples (t and its neighbours) and evaluation frames."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import cv2
+import numpy as np
+import torch
+from svde_training.config import DataConfig
+from svde_training.data.augment import (
+    CropParams,
+    apply_jitter,
+    crop_image,
+    crop_intrinsics,
+    crop_positions,
+    identity_crop,
+    sample_crop,
+    sample_jitter,
+)
+from svde_training.data.clip import Clip, DataError
+from torch.utils.data import Dataset
+
+from svde_ros.geometry import Intrinsics
+
+
+@dataclass
+class TrainBatch:
+    """A batch of training tuples; frame 0 is the target t, then `frame_offsets` in order.
+
+    images: [B,F,3,h,w] crops in [0,1] (loss targets); images_aug: same, colour-jittered
+    (network inputs); pose_images: [B,F,3,Hb,Wb] jittered full frames at base size, scale s = 1
+    (PoseNet inputs); pos: [B,2,h,w] positional channels; K: [B,3,3] crop intrinsics (pixels);
+    cam: [B,2] (fx/W0, fy/W0); scale: [B] enlargement s; index: [B] dataset index (int64).
+    """
+
+    images: torch.Tensor
+    images_aug: torch.Tensor
+    pose_images: torch.Tensor
+    pos: torch.Tensor
+    K: torch.Tensor
+    cam: torch.Tensor
+    scale: torch.Tensor
+    index: torch.Tensor
+
+    def to(self, device: torch.device) -> TrainBatch:
+        """Move every tensor to `device`."""
+        return TrainBatch(**{f.name: getattr(self, f.name).to(device, non_blocking=True)
+                             for f in fields(self)})
+
+
+def collate(samples: list[TrainBatch]) -> TrainBatch:
+    """Stack single samples (each a TrainBatch without the batch dimension)."""
+    return TrainBatch(**{f.name: torch.stack([getattr(s, f.name) for s in samples])
+                         for f in fields(TrainBatch)})
+
+
+def to_base(clip: Clip, index: int, width: int, height: int) -> tuple[np.ndarray, Intrinsics]:
+    """Frame `index` resized to the base size, as float RGB in [0,1], with its intrinsics."""
+    image = clip.image(index)
+    K = clip.intrinsics(index)
+    if image.shape[:2] != (K.height, K.width):
+        raise DataError(f'{clip.name} frame {index}: image {image.shape[1]}x{image.shape[0]} '
+                        f'does not match its intrinsics {K.width}x{K.height}')
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return resized.astype(np.float32) / 255.0, K.resized(width, height)
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class TupleDataset(Dataset):
+    """Frame t with its neighbours, randomly enlarged, cropped, mirrored and jittered.
+
+    Randomness is drawn from (seed, epoch, index), so a resumed run sees the same samples.
+    """
+
+    def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0) -> None:
+        self.clips, self.config, self.seed, self.epoch = clips, config, seed, 0
+        lo, hi = min(0, *config.frame_offsets), max(0, *config.frame_offsets)
+        for clip in clips:
+            K = clip.intrinsics(0)
+            if K.width < config.crop_width or K.height < config.crop_height:
+                raise DataError(f'{clip.name}: frames are {K.width}x{K.height}, smaller than '
+                                f'the crop {config.crop_width}x{config.crop_height}')
+        self.items = [(c, t) for c, clip in enumerate(clips)
+                      for t in range(-lo, len(clip) - hi)]
+        if not self.items:
+            raise DataError(f'no frame has all neighbours {config.frame_offsets}: clips are too '
+                            f'short ({", ".join(f"{c.name}: {len(c)}" for c in clips)})')
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random stream of `epoch`."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> TrainBatch:
+        cfg = self.config
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        c, t = self.items[index]
+        clip = self.clips[c]
+        frames, K_base = [], None
+        for offset in (0, *cfg.frame_offsets):
+            image, K = to_base(clip, t + offset, cfg.base_width, cfg.base_height)
+            frames.append(image)
+            K_base = K_base or K
+        assert K_base is not None
+        crop: CropParams = sample_crop(rng, cfg.base_width, cfg.base_height, cfg.crop_width,
+                                       cfg.crop_height, cfg.scale_min, cfg.scale_max,
+                                       cfg.flip_prob)
+        jitter = sample_jitter(rng, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)
+        crops = [crop_image(f, crop) for f in frames]
+        # PoseNet sees whole frames at s = 1, mirrored like the crop so poses stay consistent.
+        mirror = replace(identity_crop(cfg.base_width, cfg.base_height), flip=crop.flip)
+        K_crop = crop_intrinsics(K_base, crop)
+        return TrainBatch(
+            images=torch.stack([_chw(x) for x in crops]),
+            images_aug=torch.stack([_chw(apply_jitter(x, jitter)) for x in crops]),
+            pose_images=torch.stack([_chw(apply_jitter(crop_image(f, mirror), jitter))
+                                     for f in frames]),
+            pos=torch.from_numpy(crop_positions(crop)),
+            K=torch.from_numpy(K_crop.matrix().astype(np.float32)),
+            cam=torch.tensor(clip.intrinsics(t).camera_channels(), dtype=torch.float32),
+            scale=torch.tensor(crop.scale, dtype=torch.float32),
+            index=torch.tensor(index))
+
+
+@dataclass
+class EvalFrame:
+    """A full frame at base size with its ground truth at native size.
+
+    image: [3,Hb,Wb] in [0,1]; cam: [2]; depth: HxW metres (0 = unknown);
+    moving: HxW bool or None.
+    """
+
+    name: str
+    image: torch.Tensor
+    cam: torch.Tensor
+    depth: np.ndarray
+    moving: np.ndarray | None
+
+
+def eval_frames(clips: list[Clip], config: DataConfig, max_frames: int) -> list[EvalFrame]:
+    """Up to `max_frames` frames with depth ground truth, spread evenly over the clips."""
+    candidates = [(clip, i) for clip in clips for i in range(len(clip))]
+    if max_frames and len(candidates) > max_frames:
+        step = len(candidates) / max_frames
+        candidates = [candidates[int(k * step)] for k in range(max_frames)]
+    frames = []
+    for clip, i in candidates:
+        depth = clip.depth(i)
+        if depth is None:
+            continue
+        image, _ = to_base(clip, i, config.base_width, config.base_height)
+        frames.append(EvalFrame(f'{clip.name}#{i}', _chw(image),
+                                torch.tensor(clip.intrinsics(i).camera_channels(),
+                                             dtype=torch.float32),
+                                depth, clip.moving_mask(i)))
+    return frames

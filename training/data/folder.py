@@ -1,0 +1,125 @@
+"""Image-folder and video-file sources, with intrinsics from a camera YAML."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
+from tqdm import tqdm
+
+from svde_ros.geometry import Intrinsics
+
+LOG = logging.getLogger(__name__)
+
+
+def load_intrinsics_yaml(path: str | Path) -> Intrinsics:
+    """Read intrinsics from a ROS camera_info YAML or a plain fx/fy/cx/cy/width/height YAML.
+
+    The ROS form is what `camera_calibration` writes (image_width, image_height,
+    camera_matrix.data); the plain form is `{fx, fy, cx, cy, width, height}`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f'intrinsics file not found: {path}')
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise DataError(f'{path}: not valid YAML: {err}') from None
+    if not isinstance(data, dict):
+        raise DataError(f'{path}: expected a mapping of intrinsics, got {type(data).__name__}')
+    try:
+        if 'camera_matrix' in data:
+            K = np.asarray(data['camera_matrix']['data'], dtype=np.float64).reshape(3, 3)
+            return Intrinsics.from_matrix(K, int(data['image_width']), int(data['image_height']))
+        return Intrinsics(float(data['fx']), float(data['fy']), float(data['cx']),
+                          float(data['cy']), int(data['width']), int(data['height']))
+    except KeyError as err:
+        raise DataError(f'{path}: missing key {err.args[0]!r}; give either fx, fy, cx, cy, '
+                        'width, height or a ROS camera_info YAML') from None
+    except (TypeError, ValueError) as err:
+        raise DataError(f'{path}: malformed intrinsics: {err}') from None
+
+
+def _fit(intrinsics: Intrinsics, width: int, height: int, where: str) -> Intrinsics:
+    """Intrinsics at the frame size, rescaled if the YAML describes the same camera resized."""
+    if (intrinsics.width, intrinsics.height) == (width, height):
+        return intrinsics
+    if abs(intrinsics.width / intrinsics.height - width / height) > 0.01:
+        raise DataError(f'{where}: frames are {width}x{height} but the intrinsics describe '
+                        f'{intrinsics.width}x{intrinsics.height} (another aspect ratio)')
+    return intrinsics.resized(width, height)
+
+
+class FolderClip(Clip):
+    """Frames in a folder, in name order, from one camera."""
+
+    def __init__(self, folder: str | Path, intrinsics_path: str | Path) -> None:
+        self.folder = Path(folder)
+        self.files = list_images(self.folder)
+        self.name = self.folder.name
+        width, height = image_size(self.files[0])
+        self._intrinsics = _fit(load_intrinsics_yaml(intrinsics_path), width, height,
+                                str(self.folder))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def image(self, index: int) -> np.ndarray:
+        image = read_rgb(self.files[index])
+        if image.shape[:2] != (self._intrinsics.height, self._intrinsics.width):
+            raise DataError(f'{self.files[index]} is {image.shape[1]}x{image.shape[0]}, the '
+                            f'folder\'s first frame is {self._intrinsics.width}x'
+                            f'{self._intrinsics.height}')
+        return image
+
+    def intrinsics(self, index: int) -> Intrinsics:
+        return self._intrinsics
+
+
+class VideoClip(Clip):
+    """Frames of a video file, decoded once into memory (every `stride`-th frame)."""
+
+    def __init__(self, path: str | Path, intrinsics_path: str | Path, stride: int = 1,
+                 max_frames: int = 0) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f'video file not found: {path}')
+        if stride < 1:
+            raise DataError(f'{path}: stride must be >= 1, got {stride}')
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise DataError(f'cannot open video {path} (unsupported codec or not a video)')
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        frames: list[np.ndarray] = []
+        with tqdm(total=total, desc=f'decoding {path.name}', unit='frame') as bar:
+            index = 0
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if index % stride == 0:
+                    frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                index += 1
+                bar.update()
+                if max_frames and len(frames) >= max_frames:
+                    break
+        capture.release()
+        if len(frames) < 2:
+            raise DataError(f'{path}: decoded {len(frames)} frame(s); a clip needs at least 2')
+        LOG.info('%s: %d frames decoded (stride %d)', path.name, len(frames), stride)
+        self.frames = frames
+        self.name = path.stem
+        h, w = frames[0].shape[:2]
+        self._intrinsics = _fit(load_intrinsics_yaml(intrinsics_path), w, h, str(path))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def image(self, index: int) -> np.ndarray:
+        return self.frames[index]
+
+    def intrinsics(self, index: int) -> Intrinsics:
+        return self._intrinsics

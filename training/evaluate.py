@@ -1,0 +1,38 @@
+"""Evaluate a depth network against ground-truth depth (Eigen metrics, median scaling)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from svde_training.config import EvalConfig
+from svde_training.data.dataset import EvalFrame
+from svde_training.metrics import evaluate_depth, mean_metrics
+
+from svde_ros.geometry import positional_grid_torch
+from svde_ros.model import DepthNet
+
+
+@torch.no_grad()
+def predict_depth(net: DepthNet, image: torch.Tensor, cam: torch.Tensor,
+                  size: tuple[int, int]) -> torch.Tensor:
+    """Full-frame depth (network gauge) [H,W] at `size`, from image [3,h,w] and cam [2]."""
+    _, h, w = image.shape
+    pos = positional_grid_torch(1, h, w, image.device)
+    disp = net(image[None], pos, cam[None]).disp(0)
+    disp = F.interpolate(disp, size=size, mode='bilinear', align_corners=False)
+    return 1.0 / disp[0, 0]
+
+
+def evaluate_frames(net: DepthNet, frames: list[EvalFrame], config: EvalConfig,
+                    device: torch.device) -> dict[str, float]:
+    """Mean median-scaled metrics over frames; the network is left in the mode it came in."""
+    was_training = net.training
+    net.eval()
+    rows = []
+    for frame in frames:
+        depth = predict_depth(net, frame.image.to(device), frame.cam.to(device),
+                              frame.depth.shape).cpu().numpy()
+        result = evaluate_depth(depth, frame.depth, config.min_depth, config.max_depth)
+        if result is not None:
+            rows.append(result[0])
+    net.train(was_training)
+    return mean_metrics(rows)

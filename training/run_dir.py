@@ -1,0 +1,105 @@
+"""The run folder: config, metrics, previews and checkpoints, written atomically.
+
+Layout: config.yaml (resolved), metrics.csv, previews/epoch_NNN.png, checkpoints/last.pt
+(and epoch_NNN.pt). A folder holding another run is never overwritten without --force.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+CONFIG_NAME = 'config.yaml'
+METRICS_NAME = 'metrics.csv'
+LAST_CHECKPOINT = 'checkpoints/last.pt'
+RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval')
+
+
+class RunDirError(ValueError):
+    """The output folder cannot be used as asked; the message says what to pass."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename, so readers never see a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save, atomically."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite the whole CSV from the run history (kept in the checkpoint)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f'{v:.6g}' if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_bytes(path, text.getvalue().encode())
+
+
+def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool) -> Path | None:
+    """Check the output folder and return the checkpoint to resume from, if any.
+
+    Raises:
+        RunDirError: when the folder holds something this run would overwrite unasked.
+    """
+    config_path = out / CONFIG_NAME
+    checkpoint = out / LAST_CHECKPOINT
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f'{out} exists and is not a folder')
+    if force:
+        for name in RUN_CONTENTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    elif config_path.is_file():
+        stored = yaml.safe_load(config_path.read_text())
+        if not resume:
+            raise RunDirError(f'{out} already holds a run; pass --resume to continue it or '
+                              '--force to replace it')
+        if stored != config:
+            changed = sorted(_diff_keys(stored or {}, config))
+            raise RunDirError(f'{out} holds a run with another config (differs at: '
+                              f'{", ".join(changed)}); pass --force to replace it or choose '
+                              'another --out')
+        return checkpoint if checkpoint.is_file() else None
+    elif out.is_dir() and any(out.iterdir()):
+        raise RunDirError(f'{out} is not empty and holds no run; choose another --out or pass '
+                          '--force (files other than a run\'s are left alone)')
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(config_path, yaml.safe_dump(config, sort_keys=False).encode())
+    return None
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = '') -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) | set(b)
+        return [k for key in keys for k in _diff_keys(a.get(key), b.get(key),
+                                                      f'{prefix}.{key}' if prefix else key)]
+    return [] if a == b else [prefix or '<root>']

@@ -1,0 +1,214 @@
+"""Stage-1 self-supervised trainer: DepthNet + PoseNet learned from view synthesis alone.
+
+One process per device; under torchrun the networks are wrapped in DistributedDataParallel
+(gradients averaged across ranks) and only rank 0 writes the run folder.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from svde_training import run_dir
+from svde_training.config import TrainConfig
+from svde_training.data import build_clips
+from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
+from svde_training.distributed import DistInfo
+from svde_training.evaluate import evaluate_frames
+from svde_training.losses import build_view_synthesis, self_supervised_loss
+from svde_training.preview import preview_panel, write_png
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from svde_ros.geometry import scale_translation
+from svde_ros.model import DepthNet, PoseNet
+from svde_ros.model.checkpoint import CHECKPOINT_FORMAT, InferenceSpec, read_checkpoint
+
+LOG = logging.getLogger(__name__)
+
+
+class EpochSampler(Sampler[int]):
+    """This rank's indices for one epoch: `count` draws from seeded permutations, from `start`.
+
+    Seeding by (seed, epoch) makes a resumed epoch replay exactly the batches it had left.
+    """
+
+    def __init__(self, size: int, count: int, seed: int, epoch: int, info: DistInfo,
+                 start: int = 0) -> None:
+        self.size, self.count, self.start = size, count, start
+        self.seed, self.epoch, self.info = seed, epoch, info
+
+    def __iter__(self) -> Iterator[int]:
+        drawn: list[int] = []
+        cycle = 0
+        while len(drawn) < self.count:
+            perm = np.random.default_rng((self.seed, self.epoch, cycle)).permutation(self.size)
+            drawn += perm[self.info.rank::self.info.world_size].tolist()
+            cycle += 1
+        return iter(drawn[self.start:self.count])
+
+    def __len__(self) -> int:
+        return self.count - self.start
+
+
+class Trainer:
+    """Owns the networks, optimiser, data and run folder of one training run."""
+
+    def __init__(self, config: TrainConfig, out: Path, device: torch.device,
+                 info: DistInfo) -> None:
+        self.config, self.out, self.device, self.info = config, out, device, info
+        self.dataset = TupleDataset([c for s in config.data.sources for c in build_clips(s)],
+                                    config.data, config.optim.seed)
+        eval_clips = [c for s in config.data.eval_sources for c in build_clips(s)]
+        self.eval_set = eval_frames(eval_clips, config.data, config.eval.max_frames)
+        torch.manual_seed(config.optim.seed)
+        self.depth_net = DepthNet(config.model).to(device)
+        self.pose_net = PoseNet(config.pose_width).to(device)
+        self.depth_train, self.pose_train = self.depth_net, self.pose_net
+        if info.enabled:
+            ids = [device.index] if device.type == 'cuda' else None
+            self.depth_train = DistributedDataParallel(self.depth_net, device_ids=ids)
+            self.pose_train = DistributedDataParallel(self.pose_net, device_ids=ids)
+        params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
+        optim = config.optim
+        self.optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=optim.lr_step_epochs or 10 ** 9, gamma=optim.lr_gamma)
+        self.amp = optim.mixed_precision and device.type == 'cuda'
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp)
+        self.synthesis = build_view_synthesis(config.loss, *config.model.disp_range)
+        per_rank = len(self.dataset) // info.world_size
+        self.steps_per_epoch = optim.steps_per_epoch or max(1, per_rank // optim.batch_size)
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.history: list[dict[str, Any]] = []
+
+    def train_step(self, batch: TrainBatch) -> tuple[dict[str, float], Any]:
+        """One update, in paper order: predict depth and poses, synthesise, losses, step."""
+        batch = batch.to(self.device)
+        frames = batch.images.shape[1]
+        with torch.autocast(self.device.type, enabled=self.amp):
+            pred = self.depth_train(batch.images_aug[:, 0], batch.pos, batch.cam)
+            # PoseNet sees full frames at s = 1; the crop is enlarged by s, so its scene is
+            # 1/s as deep and the translation used for warping shrinks by 1/s (geometry.py).
+            poses = [scale_translation(
+                self.pose_train(batch.pose_images[:, 0], batch.pose_images[:, j], batch.cam),
+                1.0 / batch.scale) for j in range(1, frames)]
+            terms, shown = self_supervised_loss(batch.images, batch.K, pred, poses,
+                                                self.synthesis,
+                                                self.config.loss.smoothness_weight)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
+                                     f'{ {k: v.item() for k, v in terms.items()} }')
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        logged = {k: float(v.detach()) for k, v in terms.items()}
+        logged['loss'] = float(loss.detach())
+        return logged, (batch, pred, shown)
+
+    def evaluate(self) -> dict[str, float]:
+        """Median-scaled Eigen metrics on the eval frames (empty when there are none)."""
+        metrics = evaluate_frames(self.depth_net, self.eval_set, self.config.eval, self.device)
+        return {f'eval_{k}': v for k, v in metrics.items()}
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resume or an export needs."""
+        spec = InferenceSpec(self.config.model, self.config.data.base_height,
+                             self.config.data.base_width)
+        return {
+            'format': CHECKPOINT_FORMAT, 'config': self.config.to_dict(),
+            'inference': spec.to_dict(),
+            'depth_net': self.depth_net.state_dict(), 'pose_net': self.pose_net.state_dict(),
+            'optimizer': self.optimizer.state_dict(), 'scheduler': self.scheduler.state_dict(),
+            'scaler': self.scaler.state_dict(), 'epoch': self.epoch,
+            'step_in_epoch': self.step_in_epoch, 'global_step': self.global_step,
+            'history': self.history, 'torch_rng': torch.get_rng_state(),
+        }
+
+    def load(self, path: Path) -> None:
+        """Restore a run to the moment its checkpoint was written."""
+        state = read_checkpoint(path)
+        self.depth_net.load_state_dict(state['depth_net'])
+        self.pose_net.load_state_dict(state['pose_net'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.scheduler.load_state_dict(state['scheduler'])
+        self.scaler.load_state_dict(state['scaler'])
+        self.epoch, self.step_in_epoch = state['epoch'], state['step_in_epoch']
+        self.global_step, self.history = state['global_step'], state['history']
+        torch.set_rng_state(state['torch_rng'])
+        LOG.info('resumed %s at epoch %d step %d', path, self.epoch + 1, self.step_in_epoch)
+
+    def save(self, also_epoch: bool = False) -> None:
+        """Write checkpoints/last.pt (and a per-epoch copy) and metrics.csv; rank 0 only."""
+        if not self.info.is_main:
+            return
+        state = self.state()
+        run_dir.save_checkpoint(self.out / run_dir.LAST_CHECKPOINT, state)
+        if also_epoch:
+            run_dir.save_checkpoint(self.out / f'checkpoints/epoch_{self.epoch:03d}.pt', state)
+        run_dir.write_metrics(self.out / run_dir.METRICS_NAME, self.history)
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Train for the configured epochs from wherever the run stands."""
+        optim = self.config.optim
+        if not self.history and self.info.is_main:
+            baseline = self.evaluate()
+            self.history.append({'epoch': 0, 'step': 0, **baseline})
+            if baseline:
+                LOG.info('untrained network: AbsRel %.4f', baseline['eval_abs_rel'])
+        while self.epoch < optim.epochs:
+            self._run_epoch()
+        return self.history
+
+    def _run_epoch(self) -> None:
+        optim, info = self.config.optim, self.info
+        self.dataset.set_epoch(self.epoch)
+        count = self.steps_per_epoch * optim.batch_size
+        sampler = EpochSampler(len(self.dataset), count, optim.seed, self.epoch, info,
+                               self.step_in_epoch * optim.batch_size)
+        loader = DataLoader(self.dataset, batch_size=optim.batch_size, sampler=sampler,
+                            num_workers=self.config.data.num_workers, collate_fn=collate,
+                            drop_last=True, pin_memory=self.device.type == 'cuda')
+        sums: dict[str, float] = {}
+        started, last = time.monotonic(), None
+        bar = tqdm(loader, total=len(loader), disable=not info.is_main, leave=False,
+                   desc=f'epoch {self.epoch + 1}/{optim.epochs}', unit='step')
+        for batch in bar:
+            logged, last = self.train_step(batch)
+            for k, v in logged.items():
+                sums[k] = sums.get(k, 0.0) + v
+            self.step_in_epoch += 1
+            self.global_step += 1
+            bar.set_postfix(loss=f'{logged["loss"]:.4f}')
+            if optim.checkpoint_every_steps and self.global_step % optim.checkpoint_every_steps \
+                    == 0 and self.step_in_epoch < self.steps_per_epoch:
+                self.save()
+        steps = max(1, len(loader))
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.scheduler.step()
+        if not info.is_main:
+            return
+        row: dict[str, Any] = {'epoch': self.epoch, 'step': self.global_step,
+                               'lr': self.scheduler.get_last_lr()[0],
+                               **{k: v / steps for k, v in sums.items()},
+                               'time_s': time.monotonic() - started, **self.evaluate()}
+        self.history.append(row)
+        if last is not None:
+            self._write_preview(*last)
+        self.save(also_epoch=self.epoch == optim.epochs)
+        LOG.info('epoch %d/%d: %s', self.epoch, optim.epochs,
+                 ', '.join(f'{k} {v:.4g}' for k, v in row.items()
+                           if k not in ('epoch', 'step') and isinstance(v, float)))
+
+    def _write_preview(self, batch: TrainBatch, pred: Any, shown: Any) -> None:
+        panel = preview_panel(batch.images[0, 0], pred.disp(0)[0], shown.synth[0],
+                              shown.error[0], shown.valid[0])
+        write_png(self.out / 'previews' / f'epoch_{self.epoch:03d}.png', panel)

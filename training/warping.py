@@ -1,0 +1,129 @@
+"""View synthesis: forward warping over disparity levels, and the backward-warping baseline.
+
+Forward warping (arXiv 2205.08851, Sec. 3.3): every source pixel is projected into the
+destination view once per quantization level and splatted bilinearly. Contributions are
+composited with a softmax over their scores, log p_i + beta * u_i, where p_i is the level's
+probability and u_i its normalised log disparity: among contributions landing on one pixel, the
+nearer surface dominates (soft z-buffer). Pixels that receive (almost) nothing are holes; they are
+reported in `landed` and must be excluded from the loss, never filled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from svde_ros.geometry import backproject, pixel_grid, project, transform_points
+
+EPS = 1e-7
+
+
+@dataclass
+class Synthesis:
+    """A synthesised view.
+
+    image: [B,3,H,W] in [0, 1] (zero where nothing landed); landed: [B,1,H,W] bool;
+    mass: [B,1,H,W] expected number of source pixels that landed on each destination pixel.
+    """
+
+    image: torch.Tensor
+    landed: torch.Tensor
+    mass: torch.Tensor
+
+
+def _splat(values: torch.Tensor, weights: torch.Tensor, xy: torch.Tensor, valid: torch.Tensor,
+           height: int, width: int) -> torch.Tensor:
+    """Bilinear splat of per-point values into a [B,C,H,W] accumulator.
+
+    values: [B,C,P]; weights: [B,P]; xy: [B,2,P] pixel coordinates; valid: [B,P] bool.
+    """
+    B, C, P = values.shape
+    x, y = xy[:, 0], xy[:, 1]
+    x0, y0 = torch.floor(x), torch.floor(y)
+    out = values.new_zeros(B * height * width, C)
+    batch_offset = (torch.arange(B, device=values.device) * height * width).reshape(B, 1)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            xc, yc = x0 + dx, y0 + dy
+            bilinear = (1 - (x - xc).abs()) * (1 - (y - yc).abs())
+            inside = valid & (xc >= 0) & (xc <= width - 1) & (yc >= 0) & (yc <= height - 1)
+            w = torch.where(inside, bilinear * weights, torch.zeros_like(bilinear))
+            index = (yc.clamp(0, height - 1) * width + xc.clamp(0, width - 1)).long()
+            index = (index + batch_offset).reshape(-1)
+            contrib = (values * w.unsqueeze(1)).permute(0, 2, 1).reshape(-1, C)
+            out = out.index_add(0, index, contrib)
+    return out.reshape(B, height, width, C).permute(0, 3, 1, 2)
+
+
+def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
+                 levels_unit: torch.Tensor, K: torch.Tensor, T_dst_src: torch.Tensor,
+                 occlusion_sharpness: float = 20.0, landed_min_mass: float = 0.25,
+                 top_k: int = 0) -> Synthesis:
+    """Synthesise the destination view by forward-warping the source frame over all levels.
+
+    Args:
+        image: [B,3,H,W] source image in [0, 1].
+        probs: [B,N,H,W] softmax over levels of the source depth prediction.
+        levels: [B,N,H,W] disparity of each level (network gauge, 1/depth).
+        levels_unit: [B,N,H,W] the same levels mapped to [0, 1] (0 far, 1 near).
+        K: [B,3,3] pixels at H x W (source and destination share the camera).
+        T_dst_src: [B,4,4] source camera -> destination camera.
+        occlusion_sharpness: beta, how strongly nearer contributions win a destination pixel.
+        landed_min_mass: destination pixels receiving less expected mass are holes.
+        top_k: splat only the k most probable levels per pixel (0 = all N).
+
+    Returns:
+        Synthesis of the destination view.
+    """
+    B, N, H, W = probs.shape
+    with torch.autocast(device_type=image.device.type, enabled=False):
+        image, probs, levels = image.float(), probs.float(), levels.float()
+        levels_unit = levels_unit.float()
+        if 0 < top_k < N:
+            probs, index = probs.topk(top_k, dim=1)
+            levels = levels.gather(1, index)
+            levels_unit = levels_unit.gather(1, index)
+            N = top_k
+        rays = torch.linalg.inv(K.float()) @ pixel_grid(H, W, image.device)     # [B,3,HW]
+        depth = 1.0 / levels.reshape(B, N * 1, H * W).clamp(min=EPS)          # [B,N,HW]
+        points = (rays.unsqueeze(1) * depth.unsqueeze(2)).permute(0, 2, 1, 3)  # [B,3,N,HW]
+        points = transform_points(T_dst_src.float(), points.reshape(B, 3, N * H * W))
+        xy, z = project(points, K.float())
+        valid = (z[:, 0] > EPS) & torch.isfinite(xy).all(dim=1)
+        p = probs.reshape(B, N * H * W)
+        # Soft z-buffer weight, exp(beta * (u - 1)) <= 1 so it cannot overflow.
+        w = p * torch.exp(occlusion_sharpness * (levels_unit.reshape(B, N * H * W) - 1.0))
+        colors = image.reshape(B, 3, 1, H * W).expand(B, 3, N, H * W).reshape(B, 3, N * H * W)
+        acc = _splat(torch.cat([colors, torch.ones_like(colors[:, :1])], dim=1), w, xy, valid,
+                     H, W)
+        mass = _splat(p.unsqueeze(1), torch.ones_like(p), xy.detach(), valid, H, W).detach()
+        landed = (mass >= landed_min_mass) & (acc[:, 3:] > 1e-12)
+        synth = torch.where(landed, acc[:, :3] / acc[:, 3:].clamp(min=1e-12),
+                            torch.zeros_like(acc[:, :3]))
+    return Synthesis(image=synth, landed=landed, mass=mass)
+
+
+def backward_warp(image_src: torch.Tensor, disp_dst: torch.Tensor, K: torch.Tensor,
+                  T_src_dst: torch.Tensor) -> Synthesis:
+    """Monodepth2-style baseline: sample the source image at the reprojection of each dst pixel.
+
+    Args:
+        image_src: [B,3,H,W] the image to sample from.
+        disp_dst: [B,1,H,W] disparity of the view being reconstructed.
+        K: [B,3,3] pixels at H x W.
+        T_src_dst: [B,4,4] dst camera -> src camera.
+
+    Returns:
+        Synthesis of the dst view; `landed` marks pixels whose reprojection falls inside src.
+    """
+    B, _, H, W = image_src.shape
+    points = transform_points(T_src_dst, backproject(1.0 / disp_dst.clamp(min=EPS), K))
+    xy, z = project(points, K)
+    grid = torch.stack([2 * (xy[:, 0] + 0.5) / W - 1, 2 * (xy[:, 1] + 0.5) / H - 1], dim=-1)
+    grid = grid.reshape(B, H, W, 2)
+    synth = F.grid_sample(image_src, grid.to(image_src.dtype), mode='bilinear',
+                          padding_mode='border', align_corners=False)
+    inside = (grid.abs() <= 1).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
+    inside = inside & (z.reshape(B, 1, H, W) > EPS)
+    return Synthesis(image=synth, landed=inside, mass=inside.float())

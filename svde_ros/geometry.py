@@ -7,9 +7,10 @@ Conventions (defined once, here):
 - `T_dst_src` is a [4,4] rigid transform that maps points from the src camera into the dst camera.
 - Positional information (arXiv 2205.08851, Sec. 3): u, v in [-1, 1] at pixel centres of the FULL
   resized frame, so a crop carries the coordinates of where it sits in that frame.
-- Camera channels: fx / W0 and fy / W0, with W0 the width of the frame the intrinsics belong to.
-  They describe the field of view and do not change under resize or crop, so the same values are
-  fed in training, export and the node.
+- Camera channels: fx / W0 and fy / H0, with W0 x H0 the size of the frame the intrinsics belong
+  to (before any crop). They describe the field of view and do not change under any resize, even
+  one that changes the aspect ratio (1242x375 -> 640x192), so the same values are fed in
+  training, export and the node.
 - Resize-crop scale rule: a frame enlarged by s > 1 looks like a closer scene, so the depth the
   network is taught for it is depth / s. The pose translation used for warping is scaled by 1 / s
   to match; projection is invariant to that joint scaling, so geometry stays exact.
@@ -71,8 +72,8 @@ class Intrinsics:
                           self.width, self.height)
 
     def camera_channels(self) -> tuple[float, float]:
-        """Field-of-view descriptors (fx / W0, fy / W0) fed to the networks; resize invariant."""
-        return self.fx / self.width, self.fy / self.width
+        """Field-of-view descriptors (fx / W0, fy / H0) fed to the networks; resize invariant."""
+        return self.fx / self.width, self.fy / self.height
 
 
 def positional_grid(full_height: int, full_width: int, y0: int = 0, x0: int = 0,

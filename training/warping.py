@@ -2,9 +2,11 @@
 
 Forward warping (arXiv 2205.08851, Sec. 3.3): every source pixel is projected into the
 destination view once per quantization level and splatted bilinearly. Contributions are
-composited with a softmax over their scores, log p_i + beta * u_i, where p_i is the level's
-probability and u_i its normalised log disparity: among contributions landing on one pixel, the
-nearer surface dominates (soft z-buffer). Pixels that receive (almost) nothing are holes; they are
+composited with a softmax over their scores, log p_i(x) + beta * u(x), where p_i(x) is the
+level's probability at source pixel x and u(x) the pixel's expected normalised log disparity
+(detached). Between source pixels landing on one destination pixel, the nearer surface dominates
+(soft z-buffer); within one source pixel, levels compete by probability alone, so an unlikely near
+hypothesis never hides a likely far one. Pixels that receive (almost) nothing are holes; they are
 reported in `landed` and must be excluded from the loss, never filled.
 """
 from __future__ import annotations
@@ -66,7 +68,8 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
         image: [B,3,H,W] source image in [0, 1].
         probs: [B,N,H,W] softmax over levels of the source depth prediction.
         levels: [B,N,H,W] disparity of each level (network gauge, 1/depth).
-        levels_unit: [B,N,H,W] the same levels mapped to [0, 1] (0 far, 1 near).
+        levels_unit: [B,N,H,W] the same levels mapped to [0, 1] (0 far, 1 near); their
+            probability-weighted mean orders surfaces for occlusion.
         K: [B,3,3] pixels at H x W (source and destination share the camera).
         T_dst_src: [B,4,4] source camera -> destination camera.
         occlusion_sharpness: beta, how strongly nearer contributions win a destination pixel.
@@ -79,11 +82,10 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
     B, N, H, W = probs.shape
     with torch.autocast(device_type=image.device.type, enabled=False):
         image, probs, levels = image.float(), probs.float(), levels.float()
-        levels_unit = levels_unit.float()
+        nearness = (probs * levels_unit.float()).sum(dim=1, keepdim=True).detach()  # [B,1,H,W]
         if 0 < top_k < N:
             probs, index = probs.topk(top_k, dim=1)
             levels = levels.gather(1, index)
-            levels_unit = levels_unit.gather(1, index)
             N = top_k
         rays = torch.linalg.inv(K.float()) @ pixel_grid(H, W, image.device)     # [B,3,HW]
         depth = 1.0 / levels.reshape(B, N * 1, H * W).clamp(min=EPS)          # [B,N,HW]
@@ -93,7 +95,8 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
         valid = (z[:, 0] > EPS) & torch.isfinite(xy).all(dim=1)
         p = probs.reshape(B, N * H * W)
         # Soft z-buffer weight, exp(beta * (u - 1)) <= 1 so it cannot overflow.
-        w = p * torch.exp(occlusion_sharpness * (levels_unit.reshape(B, N * H * W) - 1.0))
+        zbuffer = torch.exp(occlusion_sharpness * (nearness - 1.0)).reshape(B, 1, H * W)
+        w = (probs.reshape(B, N, H * W) * zbuffer).reshape(B, N * H * W)
         colors = image.reshape(B, 3, 1, H * W).expand(B, 3, N, H * W).reshape(B, 3, N * H * W)
         acc = _splat(torch.cat([colors, torch.ones_like(colors[:, :1])], dim=1), w, xy, valid,
                      H, W)

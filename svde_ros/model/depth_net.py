@@ -1,6 +1,6 @@
 """DepthNet: encoder-decoder fed with image, positional information and camera channels.
 
-Positional (u, v) and camera (fx/W0, fy/W0) channels are lifted by a 1x1 conv at every encoder
+Positional (u, v) and camera (fx/W0, fy/H0) channels are lifted by a 1x1 conv at every encoder
 stage and concatenated to that stage's input (arXiv 2205.08851, Sec. 3.1), so a crop of an
 enlarged frame knows both where it sits and how wide the camera sees. The decoder follows
 Monodepth2's skip-connection layout and emits, per scale, N logits plus the quantization levels.
@@ -85,7 +85,7 @@ class DepthNet(nn.Module):
         pc = config.pos_channels
         self.register_buffer('image_mean', torch.tensor(config.image_mean).reshape(1, 3, 1, 1),
                              persistent=False)
-        # One lift of (u, v, fx/W0, fy/W0) per encoder stage input.
+        # One lift of (u, v, fx/W0, fy/H0) per encoder stage input.
         self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5))
         self.stem = nn.Sequential(nn.Conv2d(3 + pc, enc[0], 7, 2, 3, bias=False),
                                   nn.BatchNorm2d(enc[0]), nn.ReLU(inplace=True))
@@ -119,7 +119,7 @@ class DepthNet(nn.Module):
         Args:
             image: [B,3,H,W] RGB in [0, 1]; H and W multiples of OUTPUT_STRIDE.
             pos: [B,2,H,W] positional channels (u, v) in [-1, 1] of the full resized frame.
-            cam: [B,2] camera channels (fx/W0, fy/W0).
+            cam: [B,2] camera channels (fx/W0, fy/H0).
 
         Returns:
             DepthPrediction with `num_scales` scales, finest first.

@@ -39,7 +39,7 @@ class PoseNet(nn.Module):
         Args:
             image_src: [B,3,H,W] RGB in [0, 1], the frame whose points are moved.
             image_dst: [B,3,H,W] RGB in [0, 1], the frame they are moved into.
-            cam: [B,2] camera channels (fx/W0, fy/W0).
+            cam: [B,2] camera channels (fx/W0, fy/H0).
 
         Returns:
             T_dst_src [B,4,4]: maps points from the src camera into the dst camera.

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+MIN_SPACING = 0.1   # fraction of the uniform level spacing every AQUANet increment keeps
+
 
 class FixedLevels(nn.Module):
     """Exponentially spaced levels in [disp_min, disp_max], identical for every pixel."""
@@ -32,9 +34,10 @@ class AquaNetHead(nn.Module):
     """AQUANet: a light head predicting a monotone quantization curve per pixel.
 
     N+1 positive increments (softmax) are accumulated; the first N partial sums place the levels
-    strictly inside (0, 1), mapped to [log disp_min, log disp_max]. Strict positivity of the
-    increments makes the levels strictly increasing; with zero logits they start evenly spaced
-    in log disparity, like the fixed baseline.
+    strictly inside (0, 1), mapped to [log disp_min, log disp_max]. Each increment keeps a floor
+    of MIN_SPACING of the uniform spacing, so saturated logits cannot merge levels: the curve is
+    strictly increasing whatever the head outputs. With zero logits the levels start evenly
+    spaced in log disparity, like the fixed baseline.
     """
 
     def __init__(self, in_channels: int, num_levels: int, disp_min: float,
@@ -49,7 +52,8 @@ class AquaNetHead(nn.Module):
 
     def forward(self, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Per-pixel levels [B,N,H,W] (disparity) from decoder features at H x W."""
-        increments = torch.softmax(self.conv(features).float(), dim=1)
+        floor = MIN_SPACING / (self.num_levels + 1)
+        increments = floor + (1.0 - MIN_SPACING) * torch.softmax(self.conv(features).float(), 1)
         position = torch.cumsum(increments, dim=1)[:, :self.num_levels]
         return torch.exp(self.log_min + self.log_span * position)
 

@@ -30,7 +30,7 @@ class TrainBatch:
     images: [B,F,3,h,w] crops in [0,1] (loss targets); images_aug: same, colour-jittered
     (network inputs); pose_images: [B,F,3,Hb,Wb] jittered full frames at base size, scale s = 1
     (PoseNet inputs); pos: [B,2,h,w] positional channels; K: [B,3,3] crop intrinsics (pixels);
-    cam: [B,2] (fx/W0, fy/W0); scale: [B] enlargement s; index: [B] dataset index (int64).
+    cam: [B,2] (fx/W0, fy/H0); scale: [B] enlargement s; index: [B] dataset index (int64).
     """
 
     images: torch.Tensor

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from svde_ros.geometry import Intrinsics
 
 LOG = logging.getLogger(__name__)
+MAX_ASPECT_CHANGE = 0.03
 
 
 def load_intrinsics_yaml(path: str | Path) -> Intrinsics:
@@ -44,10 +45,15 @@ def load_intrinsics_yaml(path: str | Path) -> Intrinsics:
 
 
 def _fit(intrinsics: Intrinsics, width: int, height: int, where: str) -> Intrinsics:
-    """Intrinsics at the frame size, rescaled if the YAML describes the same camera resized."""
+    """Intrinsics at the frame size, rescaled if the YAML describes the same camera resized.
+
+    Up to MAX_ASPECT_CHANGE is accepted (codecs round sizes to even pixels; KITTI is often
+    resized 1242x375 -> 640x192); more means a crop or another camera, which scaling cannot fix.
+    """
     if (intrinsics.width, intrinsics.height) == (width, height):
         return intrinsics
-    if abs(intrinsics.width / intrinsics.height - width / height) > 0.01:
+    aspect = intrinsics.width / intrinsics.height
+    if abs(width / height - aspect) / aspect > MAX_ASPECT_CHANGE:
         raise DataError(f'{where}: frames are {width}x{height} but the intrinsics describe '
                         f'{intrinsics.width}x{intrinsics.height} (another aspect ratio)')
     return intrinsics.resized(width, height)

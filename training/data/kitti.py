@@ -37,8 +37,11 @@ def _numbers(line: str, path: Path, number: int) -> np.ndarray:
         raise DataError(f'{path}:{number}: expected numbers, got {line[:60]!r}') from None
 
 
-def read_poses(path: Path, count: int) -> list[np.ndarray] | None:
-    """Camera-to-world 4x4 poses from 12-value rows, or None when the file is absent."""
+def read_poses(path: Path, count: int | None) -> list[np.ndarray] | None:
+    """Camera-to-world 4x4 poses from 12-value rows, or None when the file is absent.
+
+    With `count`, the file must hold exactly that many poses.
+    """
     if not path.is_file():
         return None
     rows = [line for line in path.read_text().splitlines() if line.strip()]
@@ -48,7 +51,7 @@ def read_poses(path: Path, count: int) -> list[np.ndarray] | None:
         if values.size != 12:
             raise DataError(f'{path}:{number}: a pose needs 12 values, got {values.size}')
         poses.append(np.vstack([values.reshape(3, 4), [0, 0, 0, 1]]))
-    if len(poses) != count:
+    if count is not None and len(poses) != count:
         raise DataError(f'{path}: {len(poses)} poses for {count} frames')
     return poses
 
@@ -78,7 +81,17 @@ class KittiRawClip(Clip):
         P = _projection(read_calib_file(calib_path), f'P_rect_{camera[-2:]}', calib_path)
         width, height = image_size(self.files[0])
         self._intrinsics = Intrinsics.from_matrix(P, width, height)
-        self._poses = read_poses(self.drive / camera / 'poses.txt', len(self.files))
+        self._poses = self._frame_poses(self.drive / camera / 'poses.txt')
+
+    def _frame_poses(self, path: Path) -> list[np.ndarray] | None:
+        """Poses of the frames present; the file may cover the whole drive (indexed by name)."""
+        poses = read_poses(path, None)
+        if poses is None:
+            return None
+        numbers = [int(f.stem) for f in self.files]
+        if max(numbers) >= len(poses):
+            raise DataError(f'{path}: {len(poses)} poses, but frame {max(numbers):010d} exists')
+        return [poses[n] for n in numbers]
 
     def __len__(self) -> int:
         return len(self.files)

@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+from svde_ros.model import AquaNetHead, DepthNet, FixedLevels, ModelConfig, PoseNet
+
+PACKNET_PARAMETERS = 128e6
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts():
+    default = _count(DepthNet(ModelConfig()))
+    small = _count(DepthNet(ModelConfig(width=0.5)))
+    assert 13e6 <= default <= 17e6, default
+    assert PACKNET_PARAMETERS / default >= 7.5
+    assert small <= 4e6, small
+
+
+@pytest.mark.parametrize('quantization', ['aquanet', 'fixed'])
+def test_outputs_per_scale_and_disparity_in_range(quantization):
+    config = ModelConfig(width=0.25, quantization=quantization, num_levels=17)
+    net = DepthNet(config).eval()
+    pred = net(torch.rand(2, 3, 64, 96), torch.rand(2, 2, 64, 96) * 2 - 1, torch.ones(2, 2))
+    assert [tuple(t.shape) for t in pred.logits] == [(2, 17, 64 // 2 ** s, 96 // 2 ** s)
+                                                     for s in range(4)]
+    assert [t.shape for t in pred.levels] == [t.shape for t in pred.logits]
+    lo, hi = config.disp_range
+    for s in range(4):
+        disp = pred.disp(s)
+        assert disp.min() >= lo and disp.max() <= hi
+
+
+def test_input_side_not_multiple_of_32_is_rejected():
+    with pytest.raises(ValueError, match='divisible by 32'):
+        DepthNet(ModelConfig(width=0.25))(torch.rand(1, 3, 60, 96), torch.rand(1, 2, 60, 96),
+                                          torch.ones(1, 2))
+
+
+def test_aquanet_levels_monotone_and_inside_range():
+    torch.manual_seed(0)
+    head = AquaNetHead(8, 33, 0.01, 10.0)
+    torch.nn.init.normal_(head.conv.weight, std=2.0)  # a strongly non-uniform curve
+    levels = head(torch.randn(2, 8, 6, 7), 6, 7)
+    assert levels.shape == (2, 33, 6, 7)
+    assert (levels.diff(dim=1) > 0).all()
+    assert levels.min() > 0.01 and levels.max() < 10.0
+    # Different pixels get different curves.
+    assert (levels[0, :, 0, 0] - levels[0, :, 3, 4]).abs().max() > 1e-3
+
+
+def test_fixed_levels_exponential():
+    levels = FixedLevels(5, 0.01, 10.0)(torch.zeros(3, 1, 1, 1), 2, 2)
+    assert levels.shape == (3, 5, 2, 2)
+    ratios = levels[0, 1:, 0, 0] / levels[0, :-1, 0, 0]
+    assert torch.allclose(ratios, ratios[0].expand_as(ratios))
+    assert torch.allclose(levels[0, [0, -1], 0, 0], torch.tensor([0.01, 10.0]))
+
+
+def test_positional_channels_change_the_prediction():
+    net = DepthNet(ModelConfig(width=0.25)).eval()
+    image = torch.rand(1, 3, 64, 64)
+    a = net(image, torch.zeros(1, 2, 64, 64), torch.ones(1, 2)).disp()
+    b = net(image, torch.ones(1, 2, 64, 64), torch.ones(1, 2)).disp()
+    assert (a - b).abs().max() > 1e-6
+
+
+def test_pose_net_starts_near_identity():
+    T = PoseNet(width=0.5)(torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96), torch.ones(2, 2))
+    assert T.shape == (2, 4, 4)
+    R = T[:, :3, :3]
+    assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand(2, 3, 3), atol=1e-5)
+    assert (T[:, :3, :3] - torch.eye(3)).abs().max() < 0.05

@@ -1,0 +1,52 @@
+import pytest
+from svde_training.config import ConfigError, config_from_dict, load_config
+
+from ..conftest import REPO
+
+
+def test_defaults_and_shipped_configs_load():
+    assert config_from_dict({}).model.num_levels == 33
+    for path in sorted((REPO / 'config').glob('train_*.yaml')):
+        load_config(path)
+
+
+@pytest.mark.parametrize('data, message', [
+    ({'loss': {'ssim_wieght': 0.5}},
+     "unknown key 'loss.ssim_wieght' (did you mean 'ssim_weight'?)"),
+    ({'optim': {'batch_size': 'four'}}, "optim.batch_size: expected an integer, got str 'four'"),
+    ({'optim': {'mixed_precision': 1}}, 'optim.mixed_precision: expected true or false'),
+    ({'loss': {'warping': 'sideways'}}, "loss.warping: expected one of 'forward', 'backward'"),
+    ({'model': {'quantization': 'adaptive'}}, 'model.quantization: expected one of'),
+    ({'data': {'sources': [{'type': 'lidar'}]}},
+     "data.sources[0].type: unknown source type 'lidar'"),
+    ({'data': {'sources': [{'type': 'folder', 'path': 'x'}]}},
+     'data.sources[0]: missing required key(s) intrinsics'),
+    ({'data': {'crop_width': 100}}, 'data.crop_width: must be a positive multiple of 32'),
+    ({'data': {'crop_width': 512}}, 'smaller than the crop'),
+    ({'data': {'frame_offsets': [0, 1]}}, 'data.frame_offsets'),
+    ({'model': {'min_depth': 10, 'max_depth': 1}}, 'min_depth < max_depth'),
+    ([1, 2], 'config: expected a mapping'),
+])
+def test_bad_values_name_their_key(data, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data, 'my.yaml')
+    assert message in str(err.value)
+    assert str(err.value).startswith('my.yaml: ')
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match='config file not found'):
+        load_config(tmp_path / 'absent.yaml')
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('optim: {epochs: [\n')
+    with pytest.raises(ConfigError, match='bad.yaml: not valid YAML'):
+        load_config(bad)
+    bad.write_text('optim:\n  epoch: 3\n')
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'optim.epoch'"):
+        load_config(bad)
+
+
+def test_round_trip_through_plain_data():
+    config = config_from_dict({'data': {'sources': [{'type': 'kitti_raw', 'path': '/d'}]},
+                               'model': {'width': 0.5}})
+    assert config_from_dict(config.to_dict()) == config

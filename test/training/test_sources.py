@@ -1,0 +1,168 @@
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from svde_training.config import DataConfig
+from svde_training.data.cityscapes import cityscapes_clips
+from svde_training.data.clip import DataError
+from svde_training.data.dataset import TupleDataset, collate
+from svde_training.data.folder import FolderClip, VideoClip, load_intrinsics_yaml
+from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
+from svde_training.data.synthetic import SyntheticClip
+
+
+def test_kitti_raw_clip(kitti_raw_drive):
+    clip = KittiRawClip(kitti_raw_drive, 'image_02')
+    assert len(clip) == 7
+    image = clip.image(0)
+    assert image.shape == (375, 1242, 3) and image.dtype == np.uint8
+    K = clip.intrinsics(0)
+    assert (K.fx, K.cx, K.cy, K.width, K.height) == pytest.approx(
+        (721.5377, 609.5593, 172.854, 1242, 375))
+    depth = clip.depth(3)
+    assert depth.shape == (375, 1242)
+    assert 0.01 < (depth > 0).mean() < 0.1 and depth.max() < 120
+    assert clip.pose(0).shape == (4, 4)
+
+
+def test_kitti_odometry_clip(kitti_odometry):
+    clip = KittiOdometryClip(kitti_odometry)
+    assert len(clip) == 51
+    image = clip.image(10)
+    assert image.shape[2] == 3 and (image[..., 0] == image[..., 1]).all()  # grey replicated
+    K = clip.intrinsics(0)
+    assert K.fx == pytest.approx(707.0912) and (K.width, K.height) == image.shape[1::-1]
+    # The car drives forward along +z.
+    assert clip.pose(50)[2, 3] - clip.pose(0)[2, 3] > 5
+
+
+def _ros_camera_yaml(path, K, width, height):
+    path.write_text(yaml.safe_dump({
+        'image_width': width, 'image_height': height, 'camera_name': 'cam',
+        'camera_matrix': {'rows': 3, 'cols': 3, 'data': K.ravel().tolist()},
+        'distortion_model': 'plumb_bob', 'distortion_coefficients': {'rows': 1, 'cols': 5,
+                                                                     'data': [0] * 5}}))
+
+
+def test_folder_clip_with_ros_camera_yaml_at_another_resolution(tmp_path, kitti_raw_drive):
+    raw = KittiRawClip(kitti_raw_drive)
+    for i in range(3):
+        small = cv2.resize(raw.image(i), (621, 188))
+        cv2.imwrite(str(tmp_path / f'{i:04d}.png'), small[..., ::-1])
+    _ros_camera_yaml(tmp_path / 'camera.yaml', raw.intrinsics(0).matrix(), 1242, 375)
+    clip = FolderClip(tmp_path, tmp_path / 'camera.yaml')
+    assert len(clip) == 3
+    assert np.allclose(clip.intrinsics(0).matrix(), raw.intrinsics(0).resized(621, 188).matrix())
+    assert np.array_equal(clip.image(1), cv2.resize(raw.image(1), (621, 188)))
+
+
+def test_plain_intrinsics_yaml_and_errors(tmp_path):
+    good = tmp_path / 'k.yaml'
+    good.write_text('fx: 100\nfy: 100\ncx: 50\ncy: 20\nwidth: 100\nheight: 40\n')
+    assert load_intrinsics_yaml(good).fx == 100
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('fx: 100\ncx: 50\n')
+    with pytest.raises(DataError, match="missing key 'fy'"):
+        load_intrinsics_yaml(bad)
+    bad.write_text('fx: [1, 2\n')
+    with pytest.raises(DataError, match='not valid YAML'):
+        load_intrinsics_yaml(bad)
+    bad.write_text('fx: -3\nfy: 1\ncx: 0\ncy: 0\nwidth: 10\nheight: 10\n')
+    with pytest.raises(DataError, match='malformed intrinsics'):
+        load_intrinsics_yaml(bad)
+    with pytest.raises(DataError, match='not found'):
+        load_intrinsics_yaml(tmp_path / 'absent.yaml')
+
+
+def test_folder_errors(tmp_path):
+    (tmp_path / 'k.yaml').write_text('fx: 1\nfy: 1\ncx: 0\ncy: 0\nwidth: 10\nheight: 10\n')
+    with pytest.raises(DataError, match='image folder not found'):
+        FolderClip(tmp_path / 'nope', tmp_path / 'k.yaml')
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(DataError, match='no images'):
+        FolderClip(empty, tmp_path / 'k.yaml')
+    broken = tmp_path / 'broken'
+    broken.mkdir()
+    (broken / '0000.png').write_bytes(b'not a png at all')
+    with pytest.raises(DataError, match='cannot read image .*0000.png'):
+        FolderClip(broken, tmp_path / 'k.yaml')
+
+
+def test_video_clip_from_real_frames(tmp_path, kitti_raw_drive):
+    raw = KittiRawClip(kitti_raw_drive)
+    path = tmp_path / 'drive.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, (621, 188))
+    assert writer.isOpened()
+    for i in range(len(raw)):
+        writer.write(cv2.resize(raw.image(i), (621, 188))[..., ::-1].copy())
+    writer.release()
+    _ros_camera_yaml(tmp_path / 'cam.yaml', raw.intrinsics(0).matrix(), 1242, 375)
+    clip = VideoClip(path, tmp_path / 'cam.yaml', stride=2)
+    assert len(clip) == 4
+    frame = clip.image(1)
+    assert frame.shape == (188, 620, 3)   # MJPG rounds the width to even pixels
+    def error(n):
+        return np.abs(frame.astype(float) - cv2.resize(raw.image(n), (621, 188))[:, :620]).mean()
+    assert error(2) < 8 and error(2) < 0.5 * error(0)   # frame 2, JPEG-compressed
+    assert clip.intrinsics(0).fx == pytest.approx(raw.intrinsics(0).fx * 620 / 1242)
+    with pytest.raises(DataError, match='cannot open video'):
+        (tmp_path / 'x.avi').write_bytes(b'garbage')
+        VideoClip(tmp_path / 'x.avi', tmp_path / 'cam.yaml')
+
+
+def test_cityscapes_layout(tmp_path, kitti_raw_drive):
+    raw = KittiRawClip(kitti_raw_drive)
+    city = 'aachen'
+    images = tmp_path / 'leftImg8bit_sequence' / 'train' / city
+    cameras = tmp_path / 'camera' / 'train' / city
+    images.mkdir(parents=True)
+    cameras.mkdir(parents=True)
+    for n in (0, 1, 2, 3, 10, 11):   # two snippets: 0-3 and 10-11
+        shutil.copy(raw.files[n % len(raw)], images / f'{city}_000000_{n:06d}_leftImg8bit.png')
+    (cameras / f'{city}_000000_000002_camera.json').write_text(json.dumps(
+        {'intrinsic': {'fx': 2262.52, 'fy': 2265.3, 'u0': 1096.98, 'v0': 513.137}}))
+    clips = cityscapes_clips(tmp_path, 'train')
+    assert [len(c) for c in clips] == [4, 2]
+    assert clips[0].image(0).shape == (281, 1242, 3)   # bonnet cropped (bottom 25%)
+    assert clips[0].intrinsics(0).cy == pytest.approx(513.137)
+    with pytest.raises(DataError, match='not found'):
+        cityscapes_clips(tmp_path, 'val')
+
+
+def test_synthetic_is_deterministic_and_exact():
+    a, b = SyntheticClip(7, 6, 64, 128), SyntheticClip(7, 6, 64, 128)
+    assert np.array_equal(a.image(3), b.image(3))
+    assert not np.array_equal(a.image(3), SyntheticClip(8, 6, 64, 128).image(3))
+    depth = a.depth(3)
+    assert np.isfinite(depth).all() and depth.min() > 0
+    assert a.moving_mask(3).dtype == bool
+    # Bigger render of the same scene: same depth at the same ray.
+    big = SyntheticClip(7, 6, 128, 256)
+    assert big.depth(3)[64, 128] == pytest.approx(a.depth(3)[32, 64], rel=0.02)
+
+
+def test_frame_smaller_than_crop_is_rejected():
+    config = DataConfig(base_height=64, base_width=128, crop_height=64, crop_width=128)
+    with pytest.raises(DataError, match='smaller than the crop 128x64'):
+        TupleDataset([SyntheticClip(0, 4, 32, 64)], config)
+
+
+def test_training_tuples_have_consistent_shapes():
+    config = DataConfig(base_height=64, base_width=128, crop_height=32, crop_width=96,
+                        scale_min=1.0, scale_max=1.5)
+    dataset = TupleDataset([SyntheticClip(0, 5, 64, 128)], config, seed=1)
+    assert len(dataset) == 3
+    batch = collate([dataset[0], dataset[1]])
+    assert batch.images.shape == (2, 3, 3, 32, 96)
+    assert batch.pose_images.shape == (2, 3, 3, 64, 128)
+    assert batch.pos.shape == (2, 2, 32, 96)
+    assert ((batch.scale >= 1.0) & (batch.scale <= 1.5)).all()
+    assert batch.images.min() >= 0 and batch.images.max() <= 1
+    # Same (seed, epoch, index) -> same sample; another epoch -> another crop.
+    assert np.array_equal(dataset[0].images.numpy(), dataset[0].images.numpy())
+    dataset.set_epoch(1)
+    assert not np.array_equal(dataset[0].pos.numpy(), batch.pos[0].numpy())

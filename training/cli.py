@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 import torch
+
+from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
 from svde_training import distributed, run_dir
 from svde_training.config import ConfigError, config_from_dict, load_config
 from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import eval_frames
 from svde_training.evaluate import evaluate_frames
 from svde_training.metrics import METRIC_NAMES
-
-from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
 
 LOG = logging.getLogger('svde_train')
 USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError)
@@ -43,7 +43,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                  trainer.steps_per_epoch, config.optim.epochs, config.loss.warping,
                  config.model.quantization)
         history = trainer.fit()
-        LOG.info('rank %d parameter checksum %.8e', info.rank,
+        # Equal checksums across ranks show that DDP kept the replicas in sync.
+        LOG.info('rank %d: %d steps, parameter checksum %.8e', info.rank, trainer.global_step,
                  float(sum(p.detach().double().sum() for p in trainer.depth_net.parameters())))
         distributed.barrier(info)
     finally:
@@ -62,7 +63,8 @@ def _summarise(history: list[dict], out: Path) -> None:
                      f'(epoch {trained[-1]["epoch"]})')
     if 'eval_abs_rel' in first and 'eval_abs_rel' in last:
         lines.append(f'eval AbsRel (median-scaled): {first["eval_abs_rel"]:.4f} untrained -> '
-                     f'{last["eval_abs_rel"]:.4f} trained')
+                     f'{last["eval_abs_rel"]:.4f} trained (constant depth: '
+                     f'{first["const_abs_rel"]:.4f})')
     lines.append(f'checkpoint: {out / run_dir.LAST_CHECKPOINT}')
     LOG.info('summary:\n  %s', '\n  '.join(lines))
 

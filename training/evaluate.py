@@ -1,14 +1,15 @@
 """Evaluate a depth network against ground-truth depth (Eigen metrics, median scaling)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from svde_training.config import EvalConfig
-from svde_training.data.dataset import EvalFrame
-from svde_training.metrics import evaluate_depth, mean_metrics
 
 from svde_ros.geometry import positional_grid_torch
 from svde_ros.model import DepthNet
+from svde_training.config import EvalConfig
+from svde_training.data.dataset import EvalFrame
+from svde_training.metrics import evaluate_depth, mean_metrics
 
 
 @torch.no_grad()
@@ -35,4 +36,15 @@ def evaluate_frames(net: DepthNet, frames: list[EvalFrame], config: EvalConfig,
         if result is not None:
             rows.append(result[0])
     net.train(was_training)
+    return mean_metrics(rows)
+
+
+def constant_depth_baseline(frames: list[EvalFrame], config: EvalConfig) -> dict[str, float]:
+    """Metrics of a constant depth map (median-scaled): the floor any trained model must beat."""
+    rows = []
+    for frame in frames:
+        result = evaluate_depth(np.ones_like(frame.depth), frame.depth, config.min_depth,
+                                config.max_depth)
+        if result is not None:
+            rows.append(result[0])
     return mean_metrics(rows)

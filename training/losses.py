@@ -10,12 +10,12 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
-from svde_training.config import LossConfig
-from svde_training.warping import Synthesis, backward_warp, forward_warp
 
 from svde_ros.geometry import resize_intrinsics_matrix
 from svde_ros.model.depth_net import DepthPrediction
 from svde_ros.model.quantization import normalized_log_disparity
+from svde_training.config import LossConfig
+from svde_training.warping import Synthesis, backward_warp, forward_warp
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -13,14 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from svde_training import run_dir
-from svde_training.config import TrainConfig
-from svde_training.data import build_clips
-from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
-from svde_training.distributed import DistInfo
-from svde_training.evaluate import evaluate_frames
-from svde_training.losses import build_view_synthesis, self_supervised_loss
-from svde_training.preview import preview_panel, write_png
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
@@ -28,6 +20,14 @@ from tqdm import tqdm
 from svde_ros.geometry import scale_translation
 from svde_ros.model import DepthNet, PoseNet
 from svde_ros.model.checkpoint import CHECKPOINT_FORMAT, InferenceSpec, read_checkpoint
+from svde_training import run_dir
+from svde_training.config import TrainConfig
+from svde_training.data import build_clips
+from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
+from svde_training.distributed import DistInfo
+from svde_training.evaluate import constant_depth_baseline, evaluate_frames
+from svde_training.losses import build_view_synthesis, self_supervised_loss
+from svde_training.preview import preview_panel, write_png
 
 LOG = logging.getLogger(__name__)
 
@@ -90,14 +90,12 @@ class Trainer:
     def train_step(self, batch: TrainBatch) -> tuple[dict[str, float], Any]:
         """One update, in paper order: predict depth and poses, synthesise, losses, step."""
         batch = batch.to(self.device)
-        frames = batch.images.shape[1]
         with torch.autocast(self.device.type, enabled=self.amp):
             pred = self.depth_train(batch.images_aug[:, 0], batch.pos, batch.cam)
             # PoseNet sees full frames at s = 1; the crop is enlarged by s, so its scene is
             # 1/s as deep and the translation used for warping shrinks by 1/s (geometry.py).
-            poses = [scale_translation(
-                self.pose_train(batch.pose_images[:, 0], batch.pose_images[:, j], batch.cam),
-                1.0 / batch.scale) for j in range(1, frames)]
+            poses = [scale_translation(self._pose(batch, j, offset), 1.0 / batch.scale)
+                     for j, offset in enumerate(self.config.data.frame_offsets, start=1)]
             terms, shown = self_supervised_loss(batch.images, batch.K, pred, poses,
                                                 self.synthesis,
                                                 self.config.loss.smoothness_weight)
@@ -112,6 +110,19 @@ class Trainer:
         logged = {k: float(v.detach()) for k, v in terms.items()}
         logged['loss'] = float(loss.detach())
         return logged, (batch, pred, shown)
+
+    def _pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
+        """T_nbr_t for neighbour j, asking PoseNet always in temporal order (earlier, later).
+
+        Asked as (t, neighbour) for both neighbours, PoseNet would have to output opposite
+        motions for t-1 and t+1 and tell frame order from content alone; a fresh network settles
+        on their average, zero motion, and training stalls. In temporal order even a constant
+        forward motion is a good first answer (Monodepth2 does the same).
+        """
+        t, nbr = batch.pose_images[:, 0], batch.pose_images[:, j]
+        if offset > 0:
+            return self.pose_train(t, nbr, batch.cam)
+        return torch.linalg.inv(self.pose_train(nbr, t, batch.cam))
 
     def evaluate(self) -> dict[str, float]:
         """Median-scaled Eigen metrics on the eval frames (empty when there are none)."""
@@ -159,10 +170,13 @@ class Trainer:
         """Train for the configured epochs from wherever the run stands."""
         optim = self.config.optim
         if not self.history and self.info.is_main:
-            baseline = self.evaluate()
-            self.history.append({'epoch': 0, 'step': 0, **baseline})
-            if baseline:
-                LOG.info('untrained network: AbsRel %.4f', baseline['eval_abs_rel'])
+            untrained = self.evaluate()
+            constant = {f'const_{k}': v for k, v in
+                        constant_depth_baseline(self.eval_set, self.config.eval).items()}
+            self.history.append({'epoch': 0, 'step': 0, **untrained, **constant})
+            if untrained:
+                LOG.info('eval AbsRel: untrained network %.4f, constant depth %.4f',
+                         untrained['eval_abs_rel'], constant['const_abs_rel'])
         while self.epoch < optim.epochs:
             self._run_epoch()
         return self.history

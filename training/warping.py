@@ -35,27 +35,31 @@ class Synthesis:
 
 
 def _splat(values: torch.Tensor, weights: torch.Tensor, xy: torch.Tensor, valid: torch.Tensor,
-           height: int, width: int) -> torch.Tensor:
-    """Bilinear splat of per-point values into a [B,C,H,W] accumulator.
+           batch: int, height: int, width: int) -> torch.Tensor:
+    """Bilinear splat of weighted per-point values into a [C,B,H,W] accumulator.
 
-    values: [B,C,P]; weights: [B,P]; xy: [B,2,P] pixel coordinates; valid: [B,P] bool.
+    values: [C,B*P] channel-first (so no per-corner layout copies); weights, valid: [B*P];
+    xy: [2,B*P] pixel coordinates of points whose batch index is `point // P`.
     """
-    B, C, P = values.shape
-    x, y = xy[:, 0], xy[:, 1]
+    C, BP = values.shape
+    x, y = xy[0], xy[1]
     x0, y0 = torch.floor(x), torch.floor(y)
-    out = values.new_zeros(B * height * width, C)
-    batch_offset = (torch.arange(B, device=values.device) * height * width).reshape(B, 1)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            xc, yc = x0 + dx, y0 + dy
-            bilinear = (1 - (x - xc).abs()) * (1 - (y - yc).abs())
-            inside = valid & (xc >= 0) & (xc <= width - 1) & (yc >= 0) & (yc <= height - 1)
-            w = torch.where(inside, bilinear * weights, torch.zeros_like(bilinear))
-            index = (yc.clamp(0, height - 1) * width + xc.clamp(0, width - 1)).long()
-            index = (index + batch_offset).reshape(-1)
-            contrib = (values * w.unsqueeze(1)).permute(0, 2, 1).reshape(-1, C)
-            out = out.index_add(0, index, contrib)
-    return out.reshape(B, height, width, C).permute(0, 3, 1, 2)
+    fx, fy = x - x0, y - y0
+    x0i, y0i = x0.long(), y0.long()
+    batch_offset = torch.arange(batch, device=values.device).repeat_interleave(
+        BP // batch) * (height * width)
+    out = values.new_zeros(C, batch * height * width)
+    for dx, wx in ((0, 1 - fx), (1, fx)):
+        xc = x0i + dx
+        in_x = (xc >= 0) & (xc < width)
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            yc = y0i + dy
+            inside = valid & in_x & (yc >= 0) & (yc < height)
+            w = torch.where(inside, wx * wy * weights, torch.zeros_like(weights))
+            index = torch.where(inside, yc * width + xc + batch_offset,
+                                torch.zeros_like(xc))
+            out = out.index_add(1, index, values * w)
+    return out.reshape(C, batch, height, width)
 
 
 def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
@@ -88,21 +92,22 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
             levels = levels.gather(1, index)
             N = top_k
         rays = torch.linalg.inv(K.float()) @ pixel_grid(H, W, image.device)     # [B,3,HW]
-        depth = 1.0 / levels.reshape(B, N * 1, H * W).clamp(min=EPS)          # [B,N,HW]
-        points = (rays.unsqueeze(1) * depth.unsqueeze(2)).permute(0, 2, 1, 3)  # [B,3,N,HW]
-        points = transform_points(T_dst_src.float(), points.reshape(B, 3, N * H * W))
-        xy, z = project(points, K.float())
-        valid = (z[:, 0] > EPS) & torch.isfinite(xy).all(dim=1)
-        p = probs.reshape(B, N * H * W)
-        # Soft z-buffer weight, exp(beta * (u - 1)) <= 1 so it cannot overflow.
+        depth = 1.0 / levels.reshape(B, N, H * W).clamp(min=EPS)               # [B,N,HW]
+        points = (rays.unsqueeze(2) * depth.unsqueeze(1)).reshape(B, 3, N * H * W)
+        xy, z = project(transform_points(T_dst_src.float(), points), K.float())
+        valid = ((z[:, 0] > EPS) & torch.isfinite(xy).all(dim=1)).reshape(-1)
+        # Soft z-buffer factor, exp(beta * (u - 1)) <= 1 so it cannot overflow.
         zbuffer = torch.exp(occlusion_sharpness * (nearness - 1.0)).reshape(B, 1, H * W)
-        w = (probs.reshape(B, N, H * W) * zbuffer).reshape(B, N * H * W)
-        colors = image.reshape(B, 3, 1, H * W).expand(B, 3, N, H * W).reshape(B, 3, N * H * W)
-        acc = _splat(torch.cat([colors, torch.ones_like(colors[:, :1])], dim=1), w, xy, valid,
-                     H, W)
-        mass = _splat(p.unsqueeze(1), torch.ones_like(p), xy.detach(), valid, H, W).detach()
-        landed = (mass >= landed_min_mass) & (acc[:, 3:] > 1e-12)
-        synth = torch.where(landed, acc[:, :3] / acc[:, 3:].clamp(min=1e-12),
+        # Channels: colour * zbuffer (3), zbuffer (1), 1 (1); all splatted with weight p, so
+        # channel 3 normalises the composite and channel 4 is the expected landed mass.
+        per_pixel = torch.cat([image.reshape(B, 3, H * W) * zbuffer, zbuffer,
+                               torch.ones_like(zbuffer)], dim=1)               # [B,5,HW]
+        values = per_pixel.permute(1, 0, 2).unsqueeze(2).expand(5, B, N, H * W)
+        acc = _splat(values.reshape(5, B * N * H * W), probs.reshape(-1),
+                     xy.permute(1, 0, 2).reshape(2, -1), valid, B, H, W).permute(1, 0, 2, 3)
+        mass = acc[:, 4:].detach()
+        landed = (mass >= landed_min_mass) & (acc[:, 3:4] > 1e-12)
+        synth = torch.where(landed, acc[:, :3] / acc[:, 3:4].clamp(min=1e-12),
                             torch.zeros_like(acc[:, :3]))
     return Synthesis(image=synth, landed=landed, mass=mass)
 

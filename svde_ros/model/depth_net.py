@@ -111,6 +111,17 @@ class DepthNet(nn.Module):
         else:
             fixed = FixedLevels(N, disp_min, disp_max)
             self.quantizers = nn.ModuleList(fixed for _ in range(config.num_scales))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """He init for the ReLU/ELU trunk (variance-preserving); heads keep their own init."""
+        heads = {id(m) for m in self.logit_heads.modules()} | {
+            id(m) for m in self.quantizers.modules()}
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and id(m) not in heads:
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, image: torch.Tensor, pos: torch.Tensor,
                 cam: torch.Tensor) -> DepthPrediction:

@@ -31,6 +31,12 @@ class PoseNet(nn.Module):
             in_ch = out_ch
         self.encoder = nn.Sequential(*layers)
         self.head = nn.Conv2d(in_ch, 6, 1)
+        # He init: with PyTorch's default, seven unnormalised conv+ReLU layers shrink features
+        # ~150x and the pose no longer depends on the images (training then stalls at identity).
+        for m in self.encoder:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                nn.init.zeros_(m.bias)
 
     def forward(self, image_src: torch.Tensor, image_dst: torch.Tensor,
                 cam: torch.Tensor) -> torch.Tensor:

@@ -72,3 +72,12 @@ def test_pose_net_starts_near_identity():
     R = T[:, :3, :3]
     assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand(2, 3, 3), atol=1e-5)
     assert (T[:, :3, :3] - torch.eye(3)).abs().max() < 0.05
+
+
+def test_pose_depends_on_the_images():
+    torch.manual_seed(0)
+    net = PoseNet(width=1.0)
+    frames = [torch.rand(1, 3, 96, 256) for _ in range(4)]
+    t = torch.stack([net(frames[i], frames[(i + 1) % 4], torch.ones(1, 2))[0, :3, 3]
+                     for i in range(4)])
+    assert t.std(dim=0).min() > 1e-5   # default init gave ~5e-7: a constant pose

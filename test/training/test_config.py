@@ -1,4 +1,5 @@
 import pytest
+
 from svde_training.config import ConfigError, config_from_dict, load_config
 
 from ..conftest import REPO

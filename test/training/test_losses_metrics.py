@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from svde_training.losses import (
     dssim,
     edge_aware_smoothness,

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+
 from svde_training.config import DataConfig
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import DataError

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from svde_training.data.augment import CropParams, crop_image, crop_intrinsics
-from svde_training.data.synthetic import SyntheticClip
-from svde_training.warping import backward_warp, forward_warp
 
 from svde_ros.geometry import Intrinsics, pose_to_matrix
 from svde_ros.model.quantization import normalized_log_disparity
+from svde_training.data.augment import CropParams, crop_image, crop_intrinsics
+from svde_training.data.synthetic import SyntheticClip
+from svde_training.warping import backward_warp, forward_warp
 
 DISP_RANGE = (0.01, 10.0)
 

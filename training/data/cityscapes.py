@@ -13,9 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from svde_training.data.clip import Clip, DataError, image_size, read_rgb
 
 from svde_ros.geometry import Intrinsics
+from svde_training.data.clip import Clip, DataError, image_size, read_rgb
 
 FRAME_PATTERN = re.compile(r'^(?P<city>.+)_(?P<seq>\d+)_(?P<frame>\d+)_leftImg8bit\.png$')
 BONNET_FRACTION = 0.25

@@ -6,6 +6,9 @@ from dataclasses import dataclass, fields, replace
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
+from svde_ros.geometry import Intrinsics
 from svde_training.config import DataConfig
 from svde_training.data.augment import (
     CropParams,
@@ -18,9 +21,6 @@ from svde_training.data.augment import (
     sample_jitter,
 )
 from svde_training.data.clip import Clip, DataError
-from torch.utils.data import Dataset
-
-from svde_ros.geometry import Intrinsics
 
 
 @dataclass

@@ -7,10 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
 from tqdm import tqdm
 
 from svde_ros.geometry import Intrinsics
+from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
 
 LOG = logging.getLogger(__name__)
 MAX_ASPECT_CHANGE = 0.03

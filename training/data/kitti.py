@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
 
 from svde_ros.geometry import Intrinsics
+from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
 
 ODOMETRY_IMAGE_DIRS = {'image_2': 'P2', 'image_3': 'P3', 'image_0': 'P0', 'image_1': 'P1',
                        'image_l': 'P0', 'image_r': 'P1'}

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from svde_training.data.clip import Clip
 
 from svde_ros.geometry import Intrinsics
+from svde_training.data.clip import Clip
 
 CAMERA_HEIGHT_M = 1.5
 BACKDROP_Z_M = 120.0
@@ -43,12 +43,26 @@ def _hash_noise(ix: np.ndarray, iy: np.ndarray, salt: int) -> np.ndarray:
     return ((h ^ (h >> 16)) & 0xFFFF).astype(np.float32) / 65536.0
 
 
+def _value_noise(a: np.ndarray, b: np.ndarray, cell: float, salt: int) -> np.ndarray:
+    """Smooth value noise: hashed lattice values blended with a smoothstep, in [0, 1)."""
+    fa, fb = a / cell, b / cell
+    ia, ib = np.floor(fa), np.floor(fb)
+    ta, tb = fa - ia, fb - ib
+    ta, tb = ta * ta * (3 - 2 * ta), tb * tb * (3 - 2 * tb)
+    v00, v10 = _hash_noise(ia, ib, salt), _hash_noise(ia + 1, ib, salt)
+    v01, v11 = _hash_noise(ia, ib + 1, salt), _hash_noise(ia + 1, ib + 1, salt)
+    return (v00 * (1 - ta) + v10 * ta) * (1 - tb) + (v01 * (1 - ta) + v11 * ta) * tb
+
+
 def _texture(a: np.ndarray, b: np.ndarray, salt: int, cell: float) -> np.ndarray:
-    """Grey-level pattern over surface coordinates (metres): coarse cells + fine cells + waves."""
-    coarse = _hash_noise(np.floor(a / cell), np.floor(b / cell), salt)
-    fine = _hash_noise(np.floor(a / (cell / 4)), np.floor(b / (cell / 4)), salt + 1)
-    waves = 0.5 + 0.5 * np.sin(a * 2.1 + salt) * np.cos(b * 1.7)
-    return 0.45 * coarse + 0.25 * fine + 0.3 * waves
+    """Grey-level pattern over surface coordinates (metres).
+
+    Two octaves of smooth noise (features no smaller than cell / 2, so distant surfaces do not
+    alias into pixel noise) plus sharp-edged tiles that give the photometric loss corners.
+    """
+    smooth = 0.6 * _value_noise(a, b, cell, salt) + 0.4 * _value_noise(a, b, cell / 2, salt + 1)
+    tiles = _hash_noise(np.floor(a / (2 * cell)), np.floor(b / (2 * cell)), salt + 2)
+    return 0.65 * smooth + 0.35 * tiles
 
 
 class SyntheticClip(Clip):

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up (idempotent), lint and run the whole test suite. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+echo '== ruff'
+ruff check .
+echo '== pytest'
+python -m pytest -q "$@"

@@ -1,0 +1,145 @@
+"""End-to-end runs of `svde-train fit` on tiny synthetic configs (real CLI, real files)."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from svde_ros.model.checkpoint import CheckpointError, load_depth_net
+from svde_training.cli import main
+
+TINY = {
+    'data': {
+        'sources': [{'type': 'synthetic', 'seed': 0, 'num_clips': 1, 'num_frames': 8,
+                     'height': 64, 'width': 128}],
+        'eval_sources': [{'type': 'synthetic', 'seed': 100, 'num_clips': 1, 'num_frames': 3,
+                          'height': 64, 'width': 128}],
+        'base_height': 64, 'base_width': 128, 'crop_height': 64, 'crop_width': 96,
+        'scale_min': 1.0, 'scale_max': 1.2,
+    },
+    'model': {'width': 0.25, 'num_levels': 9},
+    'pose_width': 0.25,
+    'optim': {'batch_size': 2, 'epochs': 3, 'steps_per_epoch': 4, 'lr': 1e-3,
+              'checkpoint_every_steps': 1},
+}
+
+
+def _write(tmp_path, config, name='tiny.yaml'):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _env():
+    return {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+
+
+def test_fit_writes_a_complete_run_and_loss_falls(tmp_path):
+    config = {**TINY, 'data': {**TINY['data'], 'flip_prob': 0.0, 'brightness': 0.0,
+                               'contrast': 0.0, 'saturation': 0.0, 'hue': 0.0},
+              'optim': {**TINY['optim'], 'epochs': 5, 'steps_per_epoch': 6}}
+    out = tmp_path / 'run'
+    assert main(['fit', '--config', str(_write(tmp_path, config)), '--out', str(out)]) == 0
+    rows = (out / 'metrics.csv').read_text().splitlines()
+    header = rows[0].split(',')
+    assert len(rows) == 1 + 1 + 5          # header, untrained row, one row per epoch
+    losses = [float(r.split(',')[header.index('loss')]) for r in rows[2:]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    assert sorted(p.name for p in (out / 'previews').iterdir()) == [
+        f'epoch_{e:03d}.png' for e in range(1, 6)]
+    net, spec = load_depth_net(out / 'checkpoints' / 'last.pt')
+    assert (spec.input_height, spec.input_width) == (64, 128)
+    assert spec.model.num_levels == 9
+    assert yaml.safe_load((out / 'config.yaml').read_text())['optim']['epochs'] == 5
+
+
+def test_run_folder_is_protected(tmp_path, caplog):
+    cfg = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}})
+    out = tmp_path / 'run'
+    assert main(['fit', '--config', str(cfg), '--out', str(out)]) == 0
+    before = (out / 'checkpoints' / 'last.pt').read_bytes()
+    assert main(['fit', '--config', str(cfg), '--out', str(out)]) == 2
+    assert 'already holds a run; pass --resume' in caplog.text
+    other = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'lr': 5e-4}}, 'other.yaml')
+    assert main(['fit', '--config', str(other), '--out', str(out), '--resume']) == 2
+    assert 'another config (differs at: optim.epochs, optim.lr' in caplog.text
+    assert (out / 'checkpoints' / 'last.pt').read_bytes() == before   # untouched
+    foreign = tmp_path / 'photos'
+    foreign.mkdir()
+    (foreign / 'holiday.jpg').write_bytes(b'precious')
+    assert main(['fit', '--config', str(cfg), '--out', str(foreign)]) == 2
+    assert 'not empty and holds no run' in caplog.text
+    assert (foreign / 'holiday.jpg').read_bytes() == b'precious'
+    assert main(['fit', '--config', str(other), '--out', str(out), '--force']) == 0
+
+
+def test_bad_input_gives_a_message_not_a_traceback(tmp_path, caplog):
+    missing = dict(TINY, data={**TINY['data'], 'sources': [
+        {'type': 'folder', 'path': str(tmp_path / 'nowhere'), 'intrinsics': 'k.yaml'}]})
+    assert main(['fit', '--config', str(_write(tmp_path, missing)), '--out',
+                 str(tmp_path / 'r')]) == 2
+    assert 'image folder not found' in caplog.text
+    typo = _write(tmp_path, {'optim': {'epoch': 2}}, 'typo.yaml')
+    assert main(['fit', '--config', str(typo), '--out', str(tmp_path / 'r2')]) == 2
+    assert "unknown key 'optim.epoch'" in caplog.text
+    (tmp_path / 'bad.pt').write_bytes(b'\x00' * 100)
+    with pytest.raises(CheckpointError, match='cannot read checkpoint .*bad.pt'):
+        load_depth_net(tmp_path / 'bad.pt')
+
+
+def test_resume_after_kill_loses_nothing(tmp_path):
+    cfg = _write(tmp_path, TINY)
+    reference = tmp_path / 'reference'
+    assert main(['fit', '--config', str(cfg), '--out', str(reference)]) == 0
+
+    out = tmp_path / 'killed'
+    proc = subprocess.Popen([sys.executable, '-m', 'svde_training.cli', 'fit', '--config',
+                             str(cfg), '--out', str(out)], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out / 'checkpoints' / 'last.pt'
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists()
+    assert main(['fit', '--config', str(cfg), '--out', str(out), '--resume']) == 0
+
+    a = torch.load(reference / 'checkpoints' / 'last.pt', weights_only=True)
+    b = torch.load(checkpoint, weights_only=True)
+    assert b['global_step'] == a['global_step'] == 12
+    assert [r['epoch'] for r in b['history']] == [0, 1, 2, 3]
+    for name, tensor in a['depth_net'].items():
+        assert torch.allclose(tensor.float(), b['depth_net'][name].float(), atol=1e-5), name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_gloo(tmp_path):
+    cfg = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'epochs': 2,
+                                              'steps_per_epoch': 3}})
+    out = tmp_path / 'ddp'
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+         '--master_addr', '127.0.0.1', '--master_port', str(_free_port()),
+         '-m', 'svde_training.cli', 'fit', '--config', str(cfg), '--out', str(out),
+         '--device', 'cpu'], env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = dict(re.findall(r'rank (\d): 6 steps, parameter checksum (\S+)', result.stderr))
+    assert set(ranks) == {'0', '1'}, result.stderr[-3000:]
+    assert ranks['0'] == ranks['1']           # gradients averaged: replicas identical
+    assert (out / 'checkpoints' / 'last.pt').is_file()
+    assert len(list((out / 'previews').iterdir())) == 2
+    assert result.stderr.count('summary:') == 1   # only rank 0 reports and writes

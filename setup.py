@@ -14,7 +14,7 @@ setup(
     # The training code lives in training/ but installs as `svde_training`, a name that cannot
     # collide with other projects' `training` packages.
     packages=[
-        'svde_ros', 'svde_ros.model',
+        'svde_ros', 'svde_ros.model', 'svde_ros.inference',
         'svde_training', 'svde_training.data',
     ],
     package_dir={'svde_training': 'training'},
@@ -24,7 +24,8 @@ setup(
         (f'share/{PACKAGE}/launch', glob('launch/*.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')),
     ],
-    install_requires=['numpy', 'opencv-python-headless', 'pyyaml', 'tqdm', 'torch'],
+    install_requires=['numpy', 'opencv-python-headless', 'pyyaml', 'tqdm', 'torch', 'onnx',
+                      'onnxruntime'],
     zip_safe=True,
     entry_points={
         'console_scripts': [

@@ -6,5 +6,8 @@ bash scripts/setup.sh
 . .venv/bin/activate
 echo '== ruff'
 ruff check .
+echo '== mypy (TensorRT code against tensorrt-stubs)'
+python scripts/tensorrt_stubs.py .mypy_stubs
+MYPYPATH=.mypy_stubs mypy svde_ros/
 echo '== pytest'
 python -m pytest -q "$@"

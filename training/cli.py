@@ -8,16 +8,19 @@ from pathlib import Path
 
 import torch
 
+from svde_ros.inference.backend import BackendError
 from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
 from svde_training import distributed, run_dir
 from svde_training.config import ConfigError, config_from_dict, load_config
 from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import eval_frames
-from svde_training.evaluate import evaluate_frames
+from svde_training.evaluate import constant_depth_baseline, evaluate_frames
+from svde_training.export import ExportError
 from svde_training.metrics import METRIC_NAMES
 
 LOG = logging.getLogger('svde_train')
-USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError, BackendError,
+               ExportError)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -80,10 +83,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not frames:
         raise DataError('none of the evaluation frames has ground-truth depth')
     metrics = evaluate_frames(net, frames, config.eval, torch.device('cpu'))
-    print(' | '.join(f'{k:>8}' for k in METRIC_NAMES))
-    print(' | '.join(f'{metrics[k]:8.4f}' for k in METRIC_NAMES))
+    baseline = constant_depth_baseline(frames, config.eval)
+    print('| model | ' + ' | '.join(METRIC_NAMES) + ' |')
+    print('|---' * (len(METRIC_NAMES) + 1) + '|')
+    for name, row in ((str(args.checkpoint), metrics), ('constant depth', baseline)):
+        print(f'| {name} | ' + ' | '.join(f'{row[k]:.4f}' for k in METRIC_NAMES) + ' |')
     LOG.info('%d frames, median scaling, depth capped to [%g, %g] m', len(frames),
              config.eval.min_depth, config.eval.max_depth)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """ONNX export with a JSON sidecar."""
+    from svde_ros.spimo import SpimoConfig
+    from svde_training.export import export_onnx
+
+    spimo = SpimoConfig(args.spimo_delta, args.spimo_scale, args.spimo_threshold) \
+        if args.spimo else None
+    export_onnx(args.checkpoint, args.out, args.height, args.width, spimo, args.force)
+    return 0
+
+
+def cmd_build_engine(args: argparse.Namespace) -> int:
+    """Build (or find in the cache) a TensorRT engine for an exported model."""
+    from svde_ros.inference.tensorrt_backend import cached_engine
+
+    cache = args.cache_dir or args.onnx.parent / 'engines'
+    _, key = cached_engine(args.onnx, args.precision, cache, args.workspace_mb)
+    LOG.info('engine ready in %s (key %s)', cache, key.digest())
     return 0
 
 
@@ -104,6 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--config', type=Path, help='take the data from this config instead')
     ev.add_argument('--max-frames', type=int, default=0)
     ev.set_defaults(func=cmd_evaluate)
+    ex = sub.add_parser('export', help='ONNX model (+ JSON sidecar) from a checkpoint')
+    ex.add_argument('--checkpoint', type=Path, required=True)
+    ex.add_argument('--out', type=Path, required=True)
+    ex.add_argument('--height', type=int, required=True, help='multiple of 32')
+    ex.add_argument('--width', type=int, required=True, help='multiple of 32')
+    ex.add_argument('--spimo', action='store_true', help='add the SPIMO dispersion output')
+    ex.add_argument('--spimo-delta', type=float, default=0.1)
+    ex.add_argument('--spimo-scale', type=float, default=0.5)
+    ex.add_argument('--spimo-threshold', type=float, default=0.02)
+    ex.add_argument('--force', action='store_true', help='replace an existing model')
+    ex.set_defaults(func=cmd_export)
+    be = sub.add_parser('build-engine', help='TensorRT engine for an exported model')
+    be.add_argument('--onnx', type=Path, required=True)
+    be.add_argument('--precision', default='fp16', choices=['fp16', 'fp32'])
+    be.add_argument('--workspace-mb', type=int, default=1024)
+    be.add_argument('--cache-dir', type=Path, help='default: <onnx folder>/engines')
+    be.set_defaults(func=cmd_build_engine)
     return parser
 
 

@@ -77,6 +77,8 @@ class ConvElu(nn.Module):
 class DepthNet(nn.Module):
     """Image + positional + camera channels -> per-scale level logits and levels."""
 
+    image_mean: torch.Tensor
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -142,7 +144,8 @@ class DepthNet(nn.Module):
         geo = torch.cat([pos, cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(pos.dtype)], dim=1)
 
         def lifted(stage: int, x: torch.Tensor) -> torch.Tensor:
-            g = F.adaptive_avg_pool2d(geo, x.shape[-2:]) if x.shape[-2:] != geo.shape[-2:] else geo
+            size = (int(x.shape[-2]), int(x.shape[-1]))
+            g = F.adaptive_avg_pool2d(geo, size) if size != tuple(geo.shape[-2:]) else geo
             return torch.cat([x, self.pos_lifts[stage](g)], dim=1)
 
         x = self.stem(lifted(0, image - self.image_mean))

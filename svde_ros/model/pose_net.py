@@ -36,7 +36,8 @@ class PoseNet(nn.Module):
         for m in self.encoder:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, image_src: torch.Tensor, image_dst: torch.Tensor,
                 cam: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,8 @@ MIN_SPACING = 0.1   # fraction of the uniform level spacing every AQUANet increm
 class FixedLevels(nn.Module):
     """Exponentially spaced levels in [disp_min, disp_max], identical for every pixel."""
 
+    levels: torch.Tensor
+
     def __init__(self, num_levels: int, disp_min: float, disp_max: float) -> None:
         super().__init__()
         steps = torch.linspace(0.0, 1.0, num_levels)
@@ -45,7 +47,8 @@ class AquaNetHead(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, num_levels + 1, 3, padding=1)
         nn.init.zeros_(self.conv.weight)
-        nn.init.zeros_(self.conv.bias)
+        if self.conv.bias is not None:
+            nn.init.zeros_(self.conv.bias)
         self.num_levels = num_levels
         self.log_min = math.log(disp_min)
         self.log_span = math.log(disp_max) - math.log(disp_min)

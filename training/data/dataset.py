@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from svde_ros.geometry import Intrinsics
+from svde_ros.preprocess import resize_frame
 from svde_training.config import DataConfig
 from svde_training.data.augment import (
     CropParams,
@@ -56,13 +56,10 @@ def collate(samples: list[TrainBatch]) -> TrainBatch:
 
 def to_base(clip: Clip, index: int, width: int, height: int) -> tuple[np.ndarray, Intrinsics]:
     """Frame `index` resized to the base size, as float RGB in [0,1], with its intrinsics."""
-    image = clip.image(index)
-    K = clip.intrinsics(index)
-    if image.shape[:2] != (K.height, K.width):
-        raise DataError(f'{clip.name} frame {index}: image {image.shape[1]}x{image.shape[0]} '
-                        f'does not match its intrinsics {K.width}x{K.height}')
-    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    return resized.astype(np.float32) / 255.0, K.resized(width, height)
+    try:
+        return resize_frame(clip.image(index), clip.intrinsics(index), width, height)
+    except ValueError as err:
+        raise DataError(f'{clip.name} frame {index}: {err}') from None
 
 
 def _chw(image: np.ndarray) -> torch.Tensor:

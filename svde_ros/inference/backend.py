@@ -1,0 +1,65 @@
+"""The backend interface used by the node and the benchmarks.
+
+A backend takes a camera frame (HxWx3 uint8 RGB, any size) and its intrinsics, and returns depth
+at the network's input size together with the intrinsics at that size, so a consumer can publish
+a matching camera_info and back-project points. Pre-processing is `svde_ros.preprocess`, shared
+with training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from svde_ros.geometry import Intrinsics
+from svde_ros.preprocess import resize_frame
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be created or run; the message names the file or the missing piece."""
+
+
+@dataclass
+class DepthResult:
+    """One frame's output at the network's input size.
+
+    Attributes:
+        depth: HxW float32 metres, NaN where invalid.
+        dispersion: HxW float32 SPIMO dispersion, or None without SPIMO.
+        intrinsics: of the output size.
+    """
+
+    depth: np.ndarray
+    dispersion: np.ndarray | None
+    intrinsics: Intrinsics
+
+
+class Backend:
+    """Runs the exported depth graph; subclasses implement `_run` and `close`."""
+
+    name = 'backend'
+
+    def __init__(self, input_height: int, input_width: int, has_spimo: bool) -> None:
+        self.input_height, self.input_width, self.has_spimo = input_height, input_width, has_spimo
+
+    def infer(self, image: np.ndarray, intrinsics: Intrinsics) -> DepthResult:
+        """Depth (and dispersion) of one frame."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f'expected an HxWx3 uint8 RGB image, got {image.shape} '
+                             f'{image.dtype}')
+        resized, K = resize_frame(image, intrinsics, self.input_width, self.input_height)
+        nchw = np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
+        depth, dispersion = self._run(nchw, K.matrix().astype(np.float32)[None])
+        depth = depth.reshape(self.input_height, self.input_width).astype(np.float32)
+        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+        if dispersion is not None:
+            dispersion = dispersion.reshape(self.input_height, self.input_width)
+        return DepthResult(depth, dispersion, K)
+
+    def _run(self, image: np.ndarray,
+             K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Image [1,3,H,W] float32 in [0,1], K [1,3,3] float32 -> depth [1,1,H,W] (+ disp.)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free the runtime's resources (GPU memory, sessions)."""

@@ -1,0 +1,78 @@
+"""Create a backend by name; `auto` picks tensorrt > torch-cuda > onnxruntime-cpu > torch-cpu."""
+from __future__ import annotations
+
+import logging
+
+from svde_ros.inference.backend import Backend, BackendError
+from svde_ros.spimo import SpimoConfig
+
+LOG = logging.getLogger(__name__)
+BACKENDS = ('auto', 'tensorrt', 'torch', 'onnxruntime')
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _tensorrt() -> bool:
+    from svde_ros.inference import tensorrt_backend
+
+    return tensorrt_backend.trt is not None
+
+
+def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: str = 'fp16',
+                   spimo: SpimoConfig | None = None, cache_dir: str = '',
+                   threads: int = 0) -> tuple[Backend, str]:
+    """Build the backend `kind` from a checkpoint (torch) or an exported model (onnx, tensorrt).
+
+    Returns:
+        The backend and a sentence saying what was picked and why (for the log).
+    """
+    if kind not in BACKENDS:
+        raise BackendError(f'unknown backend {kind!r}; choose one of {", ".join(BACKENDS)}')
+    if kind == 'auto':
+        kind, reason = _pick(checkpoint, onnx)
+    else:
+        reason = 'asked for'
+    if kind == 'tensorrt':
+        from svde_ros.inference.tensorrt_backend import TensorRTBackend
+
+        backend: Backend = TensorRTBackend(_need(onnx, 'onnx', kind), precision,
+                                           cache_dir or None)
+    elif kind == 'onnxruntime':
+        from svde_ros.inference.onnx_backend import OnnxBackend
+
+        backend = OnnxBackend(_need(onnx, 'onnx', kind), use_cuda=_cuda(), threads=threads)
+    else:
+        from svde_ros.inference.torch_backend import TorchBackend
+
+        cuda = _cuda()
+        backend = TorchBackend(_need(checkpoint, 'checkpoint', kind),
+                               'cuda' if cuda else 'cpu', fp16=cuda and precision == 'fp16',
+                               spimo=spimo)
+    if spimo is not None and not backend.has_spimo:
+        raise BackendError(f'{backend.name}: the exported model has no dispersion output; '
+                           're-export with `svde-train export --spimo` or turn SPIMO off')
+    return backend, f'{backend.name} ({reason})'
+
+
+def _need(path: str, what: str, kind: str) -> str:
+    if not path:
+        raise BackendError(f'backend {kind} needs a {what} path')
+    return path
+
+
+def _pick(checkpoint: str, onnx: str) -> tuple[str, str]:
+    cuda = _cuda()
+    if onnx and cuda and _tensorrt():
+        return 'tensorrt', 'auto: TensorRT and a CUDA GPU are present'
+    if checkpoint and cuda:
+        return 'torch', 'auto: CUDA GPU present, TensorRT ' + (
+            'needs an exported model' if _tensorrt() else 'not installed')
+    if onnx:
+        return 'onnxruntime', 'auto: no CUDA GPU; onnxruntime is the fastest CPU path'
+    if checkpoint:
+        return 'torch', 'auto: no CUDA GPU and no exported model; torch on the CPU'
+    raise BackendError('auto: give a checkpoint or an exported ONNX model')

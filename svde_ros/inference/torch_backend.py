@@ -1,0 +1,42 @@
+"""Torch backend: runs the checkpoint's DepthNet directly (CPU or CUDA, optional fp16)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from svde_ros.inference.backend import Backend, BackendError
+from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.model.inference_model import DepthInference
+from svde_ros.spimo import SpimoConfig
+
+
+class TorchBackend(Backend):
+    """DepthInference on a torch device."""
+
+    name = 'torch'
+
+    def __init__(self, checkpoint: str, device: str = 'cpu', fp16: bool = False,
+                 spimo: SpimoConfig | None = None) -> None:
+        if device.startswith('cuda') and not torch.cuda.is_available():
+            raise BackendError('torch backend: CUDA asked for, but torch sees no CUDA device')
+        if fp16 and not device.startswith('cuda'):
+            raise BackendError('torch backend: fp16 needs a CUDA device')
+        net, spec = load_depth_net(checkpoint, device)
+        super().__init__(spec.input_height, spec.input_width, spimo is not None)
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.model = DepthInference(net, spec, spimo).to(self.device, self.dtype)
+        self.name = f'torch-{self.device.type}{"-fp16" if fp16 else ""}'
+
+    @torch.inference_mode()
+    def _run(self, image: np.ndarray,
+             K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self.model(torch.from_numpy(image).to(self.device, self.dtype),
+                             torch.from_numpy(K).to(self.device, torch.float32))
+        arrays = [o.float().cpu().numpy() for o in outputs]
+        return arrays[0], arrays[1] if len(arrays) > 1 else None
+
+    def close(self) -> None:
+        del self.model
+        if self.device.type == 'cuda':
+            torch.cuda.empty_cache()

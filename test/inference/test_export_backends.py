@@ -1,0 +1,158 @@
+"""Export -> onnxruntime parity on real frames, SPIMO parity, engine cache, backend selection."""
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from svde_ros.inference.backend import BackendError
+from svde_ros.inference.engine_cache import EngineKey, load_engine, store_engine
+from svde_ros.inference.factory import create_backend
+from svde_ros.inference.onnx_backend import OnnxBackend
+from svde_ros.inference.torch_backend import TorchBackend
+from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.spimo import SpimoConfig, spimo_dispersion
+from svde_training.cli import main
+from svde_training.data.kitti import KittiRawClip
+from svde_training.export import ExportError, export_onnx
+
+from ..training.test_trainer import TINY
+
+SPIMO = SpimoConfig(delta=0.1, scale=0.5, threshold=0.02)
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory) -> Path:
+    """A real checkpoint written by `svde-train fit` (a few steps on synthetic clips)."""
+    tmp = tmp_path_factory.mktemp('ckpt')
+    config = tmp / 'c.yaml'
+    config.write_text(yaml.safe_dump({**TINY, 'optim': {**TINY['optim'], 'epochs': 1,
+                                                        'steps_per_epoch': 2}}))
+    assert main(['fit', '--config', str(config), '--out', str(tmp / 'run')]) == 0
+    return tmp / 'run' / 'checkpoints' / 'last.pt'
+
+
+@pytest.fixture(scope='module')
+def exported(checkpoint, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp('onnx') / 'model.onnx'
+    export_onnx(checkpoint, out, 96, 320, SPIMO)
+    return out
+
+
+def _frames(kitti_raw_drive):
+    clip = KittiRawClip(kitti_raw_drive)
+    return [(clip.image(i), clip.intrinsics(i)) for i in (0, 3, 6)]
+
+
+def test_sidecar_records_what_a_runtime_needs(exported, checkpoint):
+    meta = json.loads(exported.with_suffix('.json').read_text())
+    assert (meta['input_height'], meta['input_width']) == (96, 320)
+    assert meta['outputs'] == ['depth', 'dispersion']
+    assert meta['spimo'] == {'delta': 0.1, 'scale': 0.5, 'threshold': 0.02}
+    assert meta['opset'] == 17 and meta['scale_source'] == 'none'
+    assert len(meta['checkpoint_sha256']) == 64
+    assert meta['onnxruntime_max_rel_diff'] < 1e-3
+    import onnx
+    model = onnx.load(str(exported))
+    assert [i.name for i in model.graph.input] == ['image', 'K']
+
+
+def test_onnxruntime_matches_torch_on_real_frames(exported, checkpoint, kitti_raw_drive):
+    torch_backend = TorchBackend(str(checkpoint), spimo=SPIMO)
+    torch_backend.input_height, torch_backend.input_width = 96, 320   # the exported size
+    ort_backend = OnnxBackend(str(exported), threads=1)
+    for image, K in _frames(kitti_raw_drive):
+        a, b = torch_backend.infer(image, K), ort_backend.infer(image, K)
+        assert a.depth.shape == (96, 320) and np.isfinite(a.depth).all() and (a.depth > 0).all()
+        assert np.max(np.abs(a.depth - b.depth) / a.depth) < 1e-3
+        assert np.allclose(a.dispersion, b.dispersion, rtol=1e-3, atol=1e-5)
+        assert a.intrinsics == b.intrinsics == K.resized(320, 96)
+
+
+def test_exported_dispersion_equals_the_shared_spimo_function(exported, checkpoint,
+                                                              kitti_raw_drive):
+    net, _ = load_depth_net(checkpoint)
+    image, K = _frames(kitti_raw_drive)[1]
+    result = OnnxBackend(str(exported), threads=1).infer(image, K)
+    from svde_ros.preprocess import resize_frame
+    resized, K_small = resize_frame(image, K, 320, 96)
+    with torch.no_grad():
+        reference = spimo_dispersion(net, torch.from_numpy(resized).permute(2, 0, 1)[None],
+                                     torch.tensor([K_small.camera_channels()]), SPIMO)
+    assert np.allclose(result.dispersion, reference[0, 0].numpy(), rtol=1e-3, atol=1e-5)
+    assert result.dispersion.min() >= 0
+
+
+def test_export_bad_input(checkpoint, tmp_path):
+    with pytest.raises(ExportError, match='multiples of 32'):
+        export_onnx(checkpoint, tmp_path / 'a.onnx', 100, 320)
+    (tmp_path / 'b.onnx').write_bytes(b'mine')
+    with pytest.raises(ExportError, match='exists; pass --force'):
+        export_onnx(checkpoint, tmp_path / 'b.onnx', 96, 320)
+    assert (tmp_path / 'b.onnx').read_bytes() == b'mine'
+
+
+def test_backend_bad_input(exported, tmp_path):
+    with pytest.raises(BackendError, match='ONNX model not found'):
+        OnnxBackend(str(tmp_path / 'absent.onnx'))
+    corrupt = tmp_path / 'corrupt.onnx'
+    corrupt.write_bytes(exported.read_bytes()[:1000])
+    corrupt.with_suffix('.json').write_text(exported.with_suffix('.json').read_text())
+    with pytest.raises(BackendError, match='cannot load ONNX model'):
+        OnnxBackend(str(corrupt))
+    lonely = tmp_path / 'lonely.onnx'
+    lonely.write_bytes(exported.read_bytes())
+    with pytest.raises(BackendError, match='lonely.json missing'):
+        OnnxBackend(str(lonely))
+    backend = OnnxBackend(str(exported), threads=1)
+    from svde_ros.geometry import Intrinsics
+    with pytest.raises(ValueError, match='does not match its intrinsics'):
+        backend.infer(np.zeros((100, 200, 3), np.uint8), Intrinsics(100, 100, 99, 49, 300, 100))
+    with pytest.raises(ValueError, match='uint8 RGB'):
+        backend.infer(np.zeros((100, 200), np.uint8), Intrinsics(100, 100, 99, 49, 200, 100))
+
+
+def test_auto_selection_and_missing_tensorrt(exported, checkpoint):
+    backend, why = create_backend('auto', checkpoint=str(checkpoint), onnx=str(exported))
+    assert backend.name == 'onnxruntime-cpu' and 'no CUDA GPU' in why
+    backend, why = create_backend('auto', checkpoint=str(checkpoint), spimo=SPIMO)
+    assert backend.name == 'torch-cpu' and backend.has_spimo
+    with pytest.raises(BackendError, match='TensorRT is not installed.*pip install tensorrt'):
+        create_backend('tensorrt', onnx=str(exported))
+    with pytest.raises(BackendError, match='unknown backend'):
+        create_backend('openvino', onnx=str(exported))
+
+
+def test_unsupported_precision_is_refused(exported):
+    from svde_ros.inference.tensorrt_backend import build_serialized_engine
+    with pytest.raises(BackendError, match="unsupported precision 'int3'"):
+        build_serialized_engine(exported, 'int3')
+
+
+KEY = EngineKey('10.13.0', 'NVIDIA H100', '9.0', 'fp16', (1, 3, 96, 320), 'ab' * 32)
+
+
+@pytest.mark.parametrize('field, value', [
+    ('tensorrt_version', '11.0.0'), ('gpu_name', 'NVIDIA Jetson Orin'),
+    ('compute_capability', '8.7'), ('precision', 'fp32'), ('input_shape', (1, 3, 192, 640)),
+    ('onnx_sha256', 'cd' * 32)])
+def test_cache_key_changes_with_each_part(field, value):
+    assert replace(KEY, **{field: value}).digest() != KEY.digest()
+
+
+def test_cache_round_trip_and_stale_entries(tmp_path, caplog):
+    onnx = tmp_path / 'model.onnx'
+    engine = bytes(range(256)) * 100
+    path = store_engine(tmp_path / 'engines', onnx, KEY, engine, 12.0)
+    assert load_engine(tmp_path / 'engines', onnx, KEY) == engine
+    assert load_engine(tmp_path / 'engines', onnx, replace(KEY, precision='fp32')) is None
+    path.write_bytes(engine[:1000])                        # truncated on disk
+    with caplog.at_level(logging.WARNING):
+        assert load_engine(tmp_path / 'engines', onnx, KEY) is None
+    assert 'truncated or corrupt' in caplog.text
+    path.with_suffix('.json').write_text('{not json')
+    assert load_engine(tmp_path / 'engines', onnx, KEY) is None

@@ -1,0 +1,105 @@
+"""ONNX export of a checkpoint: static shapes, opset 17, pre/post-processing inside the graph.
+
+The graph takes `image` [1,3,H,W] float RGB in [0,1] and `K` [1,3,3] (pixels at H x W) and returns
+`depth` [1,1,H,W] (and `dispersion` with SPIMO). A JSON sidecar beside the model records what a
+runtime must know: input size, normalisation, metric scale, disparity range, SPIMO settings and
+the source checkpoint's sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from svde_ros import __version__
+from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.model.depth_net import OUTPUT_STRIDE
+from svde_ros.model.inference_model import DepthInference
+from svde_ros.spimo import SpimoConfig
+from svde_training.run_dir import atomic_write_bytes
+
+LOG = logging.getLogger(__name__)
+OPSET = 17
+
+
+class ExportError(ValueError):
+    """The export cannot proceed as asked; the message says why."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
+                spimo: SpimoConfig | None = None, force: bool = False) -> dict[str, Any]:
+    """Export, check and verify; returns the sidecar written next to `out`.
+
+    Raises:
+        ExportError: on a bad size or an existing output without `force`.
+    """
+    if height % OUTPUT_STRIDE or width % OUTPUT_STRIDE or height <= 0 or width <= 0:
+        raise ExportError(f'--height/--width must be positive multiples of {OUTPUT_STRIDE}, got '
+                          f'{width}x{height}')
+    sidecar_path = out.with_suffix('.json')
+    if not force and (out.exists() or sidecar_path.exists()):
+        raise ExportError(f'{out} exists; pass --force to replace it')
+    net, spec = load_depth_net(checkpoint)
+    model = DepthInference(net, spec, spimo).eval()
+    image = torch.rand(1, 3, height, width)
+    f = 0.58 * width
+    K = torch.tensor([[[f, 0.0, width / 2 - 0.5], [0.0, f, height / 2 - 0.5], [0.0, 0.0, 1.0]]])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f'.{out.name}.tmp')
+    with warnings.catch_warnings():
+        # Shapes are static by design (one engine per input size): the tracer's warnings
+        # about sizes becoming constants describe exactly what we want.
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.onnx.export(model, (image, K), str(tmp), input_names=['image', 'K'],
+                          output_names=model.output_names, opset_version=OPSET, dynamo=False,
+                          do_constant_folding=True)
+    import onnx
+
+    onnx.checker.check_model(str(tmp), full_check=True)
+    max_rel = verify_with_onnxruntime(tmp, model, image, K)
+    sidecar = {
+        'format': 'svde_ros.onnx/1', 'svde_ros_version': __version__, 'opset': OPSET,
+        'inputs': {'image': [1, 3, height, width], 'K': [1, 3, 3]},
+        'outputs': model.output_names, 'input_height': height, 'input_width': width,
+        'trained_height': spec.input_height, 'trained_width': spec.input_width,
+        'normalisation': 'RGB in [0,1]; the per-channel mean is subtracted inside the graph',
+        'image_mean': list(spec.model.image_mean), 'disp_range': list(spec.model.disp_range),
+        'num_levels': spec.model.num_levels, 'quantization': spec.model.quantization,
+        'depth_scale': spec.depth_scale, 'scale_source': spec.scale_source,
+        'spimo': None if spimo is None else asdict(spimo),
+        'checkpoint': str(checkpoint), 'checkpoint_sha256': sha256_file(checkpoint),
+        'onnxruntime_max_rel_diff': max_rel,
+    }
+    tmp.replace(out)
+    atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=2).encode())
+    LOG.info('exported %s (%dx%d, outputs %s); onnxruntime vs torch max relative depth '
+             'difference %.2e', out, width, height, ', '.join(model.output_names), max_rel)
+    return sidecar
+
+
+def verify_with_onnxruntime(path: Path, model: DepthInference, image: torch.Tensor,
+                            K: torch.Tensor) -> float:
+    """Run the exported file in onnxruntime and return the max relative depth difference."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    ort_depth = session.run(['depth'], {'image': image.numpy(), 'K': K.numpy()})[0]
+    with torch.no_grad():
+        torch_depth = model(image, K)[0].numpy()
+    return float(np.max(np.abs(ort_depth - torch_depth) / np.abs(torch_depth)))

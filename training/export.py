@@ -44,7 +44,7 @@ def sha256_file(path: Path) -> str:
 
 def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
                 spimo: SpimoConfig | None = None, force: bool = False) -> dict[str, Any]:
-    """Export, check and verify; returns the sidecar written next to `out`.
+    """Export a checkpoint, check and verify it; returns the sidecar written next to `out`.
 
     Raises:
         ExportError: on a bad size or an existing output without `force`.
@@ -52,11 +52,27 @@ def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
     if height % OUTPUT_STRIDE or width % OUTPUT_STRIDE or height <= 0 or width <= 0:
         raise ExportError(f'--height/--width must be positive multiples of {OUTPUT_STRIDE}, got '
                           f'{width}x{height}')
-    sidecar_path = out.with_suffix('.json')
-    if not force and (out.exists() or sidecar_path.exists()):
+    if not force and (out.exists() or out.with_suffix('.json').exists()):
         raise ExportError(f'{out} exists; pass --force to replace it')
     net, spec = load_depth_net(checkpoint)
     model = DepthInference(net, spec, spimo).eval()
+    return export_model(model, out, height, width, {
+        'trained_height': spec.input_height, 'trained_width': spec.input_width,
+        'normalisation': 'RGB in [0,1]; the per-channel mean is subtracted inside the graph',
+        'image_mean': list(spec.model.image_mean), 'disp_range': list(spec.model.disp_range),
+        'num_levels': spec.model.num_levels, 'quantization': spec.model.quantization,
+        'depth_scale': spec.depth_scale, 'scale_source': spec.scale_source,
+        'spimo': None if spimo is None else asdict(spimo),
+        'checkpoint': str(checkpoint), 'checkpoint_sha256': sha256_file(checkpoint)})
+
+
+def export_model(model: torch.nn.Module, out: Path, height: int, width: int,
+                 sidecar: dict[str, Any]) -> dict[str, Any]:
+    """Trace `model(image, K) -> (depth, ...)` to ONNX, check and verify it, write it.
+
+    The sidecar written beside it holds the given fields plus the I/O description.
+    """
+    output_names = getattr(model, 'output_names', ['depth'])
     image = torch.rand(1, 3, height, width)
     f = 0.58 * width
     K = torch.tensor([[[f, 0.0, width / 2 - 0.5], [0.0, f, height / 2 - 0.5], [0.0, 0.0, 1.0]]])
@@ -67,33 +83,24 @@ def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
         # about sizes becoming constants describe exactly what we want.
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(model, (image, K), str(tmp), input_names=['image', 'K'],
-                          output_names=model.output_names, opset_version=OPSET, dynamo=False,
+                          output_names=output_names, opset_version=OPSET, dynamo=False,
                           do_constant_folding=True)
     import onnx
 
     onnx.checker.check_model(str(tmp), full_check=True)
     max_rel = verify_with_onnxruntime(tmp, model, image, K)
-    sidecar = {
-        'format': 'svde_ros.onnx/1', 'svde_ros_version': __version__, 'opset': OPSET,
-        'inputs': {'image': [1, 3, height, width], 'K': [1, 3, 3]},
-        'outputs': model.output_names, 'input_height': height, 'input_width': width,
-        'trained_height': spec.input_height, 'trained_width': spec.input_width,
-        'normalisation': 'RGB in [0,1]; the per-channel mean is subtracted inside the graph',
-        'image_mean': list(spec.model.image_mean), 'disp_range': list(spec.model.disp_range),
-        'num_levels': spec.model.num_levels, 'quantization': spec.model.quantization,
-        'depth_scale': spec.depth_scale, 'scale_source': spec.scale_source,
-        'spimo': None if spimo is None else asdict(spimo),
-        'checkpoint': str(checkpoint), 'checkpoint_sha256': sha256_file(checkpoint),
-        'onnxruntime_max_rel_diff': max_rel,
-    }
+    sidecar = {'format': 'svde_ros.onnx/1', 'svde_ros_version': __version__, 'opset': OPSET,
+               'inputs': {'image': [1, 3, height, width], 'K': [1, 3, 3]},
+               'outputs': output_names, 'input_height': height, 'input_width': width,
+               'spimo': None, **sidecar, 'onnxruntime_max_rel_diff': max_rel}
     tmp.replace(out)
-    atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=2).encode())
+    atomic_write_bytes(out.with_suffix('.json'), json.dumps(sidecar, indent=2).encode())
     LOG.info('exported %s (%dx%d, outputs %s); onnxruntime vs torch max relative depth '
-             'difference %.2e', out, width, height, ', '.join(model.output_names), max_rel)
+             'difference %.2e', out, width, height, ', '.join(output_names), max_rel)
     return sidecar
 
 
-def verify_with_onnxruntime(path: Path, model: DepthInference, image: torch.Tensor,
+def verify_with_onnxruntime(path: Path, model: torch.nn.Module, image: torch.Tensor,
                             K: torch.Tensor) -> float:
     """Run the exported file in onnxruntime and return the max relative depth difference."""
     import onnxruntime as ort

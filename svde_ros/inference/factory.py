@@ -49,9 +49,9 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
         from svde_ros.inference.torch_backend import TorchBackend
 
         cuda = _cuda()
-        backend = TorchBackend(_need(checkpoint, 'checkpoint', kind),
-                               'cuda' if cuda else 'cpu', fp16=cuda and precision == 'fp16',
-                               spimo=spimo)
+        backend = TorchBackend.from_checkpoint(_need(checkpoint, 'checkpoint', kind),
+                                               'cuda' if cuda else 'cpu',
+                                               fp16=cuda and precision == 'fp16', spimo=spimo)
     if spimo is not None and not backend.has_spimo:
         raise BackendError(f'{backend.name}: the exported model has no dispersion output; '
                            're-export with `svde-train export --spimo` or turn SPIMO off')

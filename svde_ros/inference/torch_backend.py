@@ -11,22 +11,36 @@ from svde_ros.spimo import SpimoConfig
 
 
 class TorchBackend(Backend):
-    """DepthInference on a torch device."""
+    """A module `model(image, K) -> (depth[, dispersion])` on a torch device."""
 
     name = 'torch'
 
-    def __init__(self, checkpoint: str, device: str = 'cpu', fp16: bool = False,
-                 spimo: SpimoConfig | None = None) -> None:
+    def __init__(self, model: torch.nn.Module, height: int, width: int, device: str = 'cpu',
+                 fp16: bool = False, has_spimo: bool = False) -> None:
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise BackendError('torch backend: CUDA asked for, but torch sees no CUDA device')
         if fp16 and not device.startswith('cuda'):
             raise BackendError('torch backend: fp16 needs a CUDA device')
-        net, spec = load_depth_net(checkpoint, device)
-        super().__init__(spec.input_height, spec.input_width, spimo is not None)
+        super().__init__(height, width, has_spimo)
         self.device = torch.device(device)
         self.dtype = torch.float16 if fp16 else torch.float32
-        self.model = DepthInference(net, spec, spimo).to(self.device, self.dtype)
+        self.model = model.eval().to(self.device, self.dtype)
         self.name = f'torch-{self.device.type}{"-fp16" if fp16 else ""}'
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str, device: str = 'cpu', fp16: bool = False,
+                        spimo: SpimoConfig | None = None) -> TorchBackend:
+        """The checkpoint's DepthNet at the input size it was trained for."""
+        net, spec = load_depth_net(checkpoint)
+        return cls(DepthInference(net, spec, spimo), spec.input_height, spec.input_width,
+                   device, fp16, spimo is not None)
+
+    @classmethod
+    def from_module(cls, model: torch.nn.Module, height: int, width: int, device: str = 'cpu',
+                    fp16: bool = False) -> TorchBackend:
+        """Any module with the inference signature (used by benchmarks)."""
+        return cls(model, height, width, device, fp16,
+                   'dispersion' in getattr(model, 'output_names', []))
 
     @torch.inference_mode()
     def _run(self, image: np.ndarray,

@@ -125,18 +125,21 @@ class DepthNet(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def forward(self, image: torch.Tensor, pos: torch.Tensor,
-                cam: torch.Tensor) -> DepthPrediction:
+    def forward(self, image: torch.Tensor, pos: torch.Tensor, cam: torch.Tensor,
+                num_outputs: int | None = None) -> DepthPrediction:
         """Predict levels and logits.
 
         Args:
             image: [B,3,H,W] RGB in [0, 1]; H and W multiples of OUTPUT_STRIDE.
             pos: [B,2,H,W] positional channels (u, v) in [-1, 1] of the full resized frame.
             cam: [B,2] camera channels (fx/W0, fy/H0).
+            num_outputs: how many scales to emit, finest first (default: all `num_scales`;
+                inference needs only 1, which skips the coarser heads).
 
         Returns:
-            DepthPrediction with `num_scales` scales, finest first.
+            DepthPrediction with `num_outputs` scales, finest first.
         """
+        outputs = min(num_outputs or self.config.num_scales, self.config.num_scales)
         B, _, H, W = image.shape
         if H % OUTPUT_STRIDE or W % OUTPUT_STRIDE:
             raise ValueError(f'DepthNet input {W}x{H} must have sides divisible by '
@@ -163,7 +166,7 @@ class DepthNet(nn.Module):
             if i > 0:
                 x = torch.cat([x, features[i - 1]], dim=1)
             x = self.upconv_b[j](x)
-            if i < self.config.num_scales:
+            if i < outputs:
                 h, w = x.shape[-2:]
                 logits.append(self.logit_heads[i](x))
                 levels.append(self.quantizers[i](x, h, w))

@@ -15,6 +15,7 @@ from svde_ros.inference.factory import create_backend
 from svde_ros.inference.onnx_backend import OnnxBackend
 from svde_ros.inference.torch_backend import TorchBackend
 from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.model.inference_model import DepthInference
 from svde_ros.spimo import SpimoConfig, spimo_dispersion
 from svde_training.cli import main
 from svde_training.data.kitti import KittiRawClip
@@ -62,8 +63,8 @@ def test_sidecar_records_what_a_runtime_needs(exported, checkpoint):
 
 
 def test_onnxruntime_matches_torch_on_real_frames(exported, checkpoint, kitti_raw_drive):
-    torch_backend = TorchBackend(str(checkpoint), spimo=SPIMO)
-    torch_backend.input_height, torch_backend.input_width = 96, 320   # the exported size
+    net, spec = load_depth_net(checkpoint)
+    torch_backend = TorchBackend(DepthInference(net, spec, SPIMO), 96, 320, has_spimo=True)
     ort_backend = OnnxBackend(str(exported), threads=1)
     for image, K in _frames(kitti_raw_drive):
         a, b = torch_backend.infer(image, K), ort_backend.infer(image, K)

@@ -81,3 +81,11 @@ def test_pose_depends_on_the_images():
     t = torch.stack([net(frames[i], frames[(i + 1) % 4], torch.ones(1, 2))[0, :3, 3]
                      for i in range(4)])
     assert t.std(dim=0).min() > 1e-5   # default init gave ~5e-7: a constant pose
+
+
+def test_inference_can_skip_coarse_scales():
+    net = DepthNet(ModelConfig(width=0.25)).eval()
+    args = (torch.rand(1, 3, 64, 96), torch.rand(1, 2, 64, 96), torch.ones(1, 2))
+    full, finest = net(*args), net(*args, num_outputs=1)
+    assert len(finest.logits) == 1
+    assert torch.equal(full.disp(0), finest.disp(0))

@@ -51,10 +51,14 @@ class OnnxBackend(Backend):
         self.provider = self.session.get_providers()[0]
         self.name = f'onnxruntime-{"cuda" if self.provider.startswith("CUDA") else "cpu"}'
         self.outputs = [o.name for o in self.session.get_outputs()]
+        self.inputs = {i.name for i in self.session.get_inputs()}
 
     def _run(self, image: np.ndarray,
              K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        results = self.session.run(self.outputs, {'image': image, 'K': K})
+        # A graph that ignores K (a fixed-camera model) has no K input: feed what it declares.
+        feed = {name: value for name, value in (('image', image), ('K', K))
+                if name in self.inputs}
+        results = self.session.run(self.outputs, feed)
         return results[0], results[1] if len(results) > 1 else None
 
     def close(self) -> None:

@@ -94,10 +94,17 @@ def test_bad_input_gives_a_message_not_a_traceback(tmp_path, caplog):
         load_depth_net(tmp_path / 'bad.pt')
 
 
+def _fit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'svde_training.cli', 'fit', *args], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
 def test_resume_after_kill_loses_nothing(tmp_path):
+    # Every run is a subprocess with the same thread count, so float summation order (and
+    # therefore Adam's updates) are identical and the comparison can be strict.
     cfg = _write(tmp_path, TINY)
     reference = tmp_path / 'reference'
-    assert main(['fit', '--config', str(cfg), '--out', str(reference)]) == 0
+    assert _fit('--config', str(cfg), '--out', str(reference)).returncode == 0
 
     out = tmp_path / 'killed'
     proc = subprocess.Popen([sys.executable, '-m', 'svde_training.cli', 'fit', '--config',
@@ -110,14 +117,17 @@ def test_resume_after_kill_loses_nothing(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert checkpoint.exists()
-    assert main(['fit', '--config', str(cfg), '--out', str(out), '--resume']) == 0
+    killed_at = torch.load(checkpoint, weights_only=True)['global_step']
+    assert 0 < killed_at < 12              # the kill landed mid-run
+    resumed = _fit('--config', str(cfg), '--out', str(out), '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
 
     a = torch.load(reference / 'checkpoints' / 'last.pt', weights_only=True)
     b = torch.load(checkpoint, weights_only=True)
     assert b['global_step'] == a['global_step'] == 12
     assert [r['epoch'] for r in b['history']] == [0, 1, 2, 3]
     for name, tensor in a['depth_net'].items():
-        assert torch.allclose(tensor.float(), b['depth_net'][name].float(), atol=1e-5), name
+        assert torch.allclose(tensor.float(), b['depth_net'][name].float(), atol=1e-6), name
 
 
 def _free_port() -> int:

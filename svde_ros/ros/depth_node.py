@@ -1,0 +1,292 @@
+"""depth_node: dense depth, moving-object masks and point clouds from one camera.
+
+Subscribes (relative names, remap in launch):
+    image (sensor_msgs/Image, any encoding in image_conversions.ENCODINGS), or
+    image/compressed (sensor_msgs/CompressedImage) when `compressed` is true;
+    camera_info (sensor_msgs/CameraInfo): K of the image; the newest one within
+    `camera_info_max_delay_s` of an image is used; `fallback_*` gives K until one arrives.
+Publishes (header copied from the image: stamp and frame_id):
+    depth (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the network's
+    input size; depth/camera_info (CameraInfo of that size, for depth_image_proc / RViz);
+    moving_mask (Image mono8, 255 = moving, SPIMO); points (PointCloud2 x, y, z float32 [+ rgb],
+    organized with NaN or dense, decimated); depth/colorized (Image rgb8, near bright, fixed range
+    [min_depth_m, max_depth_m]); /diagnostics (rate, latency, backend, dropped frames).
+Parameters: see svde_ros/ros/params.py (also config/depth.yaml).
+
+Callbacks only store the newest frame; a worker thread does the inference, so the executor never
+blocks and nothing queues: frames arriving while one is processed replace each other and are
+counted as dropped.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from svde_ros.colorize import colorize_depth
+from svde_ros.geometry import Intrinsics
+from svde_ros.inference.backend import Backend, BackendError, DepthResult
+from svde_ros.inference.factory import create_backend
+from svde_ros.ros import params as node_params
+from svde_ros.ros.image_conversions import (
+    ImageConversionError,
+    array_to_image,
+    compressed_to_rgb8,
+    depth_to_image,
+    image_to_rgb8,
+)
+from svde_ros.ros.pointcloud import depth_to_cloud
+from svde_ros.ros.qos import profile
+from svde_ros.spimo import SpimoConfig
+
+try:   # Iron and later
+    from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+except ImportError:   # Humble
+    from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
+
+WARN_PERIOD_S = 10.0
+
+
+@dataclass
+class Frame:
+    """The newest input waiting for the worker."""
+
+    msg: Image | CompressedImage
+    received: float
+
+
+def intrinsics_from_info(info: CameraInfo) -> Intrinsics:
+    """K of a CameraInfo (raises ValueError for a zero/invalid K)."""
+    return Intrinsics.from_matrix(np.asarray(info.k, dtype=np.float64).reshape(3, 3),
+                                  info.width, info.height)
+
+
+def camera_info_for(K: Intrinsics, header: object) -> CameraInfo:
+    """CameraInfo of an undistorted pinhole camera with intrinsics K."""
+    info = CameraInfo()
+    info.header = header
+    info.width, info.height = K.width, K.height
+    info.distortion_model = 'plumb_bob'
+    info.d = [0.0] * 5
+    info.k = K.matrix().reshape(-1).tolist()
+    info.r = np.eye(3).reshape(-1).tolist()
+    info.p = np.hstack([K.matrix(), np.zeros((3, 1))]).reshape(-1).tolist()
+    return info
+
+
+class DepthNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__('depth_node', **kwargs)
+        self.params = node_params.declare_parameters(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        p = self.params
+        spimo = SpimoConfig(threshold=p.spimo_threshold) if p.spimo_enabled else None
+        started = time.monotonic()
+        self.backend: Backend
+        self.backend, why = create_backend(p.backend, p.checkpoint, p.onnx, p.precision, spimo,
+                                           p.engine_cache_dir)
+        self.get_logger().info(f'backend {why}; model ready in '
+                               f'{time.monotonic() - started:.1f} s')
+        in_qos = profile(p.input_reliability, p.input_depth)
+        out_qos = profile(p.output_reliability, p.output_depth)
+        self._make_publishers(out_qos)
+        sub_events = SubscriptionEventCallbacks(incompatible_qos=self._incompatible_qos)
+        if p.compressed:
+            self.create_subscription(CompressedImage, 'image/compressed', self._on_image,
+                                     in_qos, event_callbacks=sub_events)
+        else:
+            self.create_subscription(Image, 'image', self._on_image, in_qos,
+                                     event_callbacks=sub_events)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_info, in_qos,
+                                 event_callbacks=sub_events)
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._pending: Frame | None = None
+        self._infos: deque[CameraInfo] = deque(maxlen=32)
+        self._fallback = self._fallback_intrinsics()
+        self.processed = self.dropped = self.rejected = 0
+        self._latencies: deque[float] = deque(maxlen=100)
+        self._stamps: deque[float] = deque(maxlen=100)
+        self._last_warning: dict[str, float] = {}
+        self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
+        self._worker.start()
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    def _make_publishers(self, qos: QoSProfile) -> None:
+        events = PublisherEventCallbacks(incompatible_qos=self._incompatible_qos)
+        self.pub_depth = self.create_publisher(Image, 'depth', qos, event_callbacks=events)
+        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', qos,
+                                              event_callbacks=events)
+        self.pub_mask = self.create_publisher(Image, 'moving_mask', qos, event_callbacks=events)
+        self.pub_points = self.create_publisher(PointCloud2, 'points', qos,
+                                                event_callbacks=events)
+        self.pub_color = self.create_publisher(Image, 'depth/colorized', qos,
+                                               event_callbacks=events)
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+    def _fallback_intrinsics(self) -> tuple[float, float, float, float] | None:
+        p = self.params
+        values = (p.fallback_fx, p.fallback_fy, p.fallback_cx, p.fallback_cy)
+        return values if p.fallback_fx > 0 and p.fallback_fy > 0 else None
+
+    def _on_set_parameters(self, changed: list) -> object:
+        result = node_params.validate_update(changed, self.params)
+        if result.successful:
+            values = {f: getattr(self.params, f) for f in self.params.__dataclass_fields__}
+            values.update({c.name: c.value for c in changed})
+            self.params = node_params.DepthNodeParams(**values)
+        return result
+
+    def _incompatible_qos(self, event: object) -> None:
+        self._warn('qos', 'incompatible QoS with a peer (policy '
+                   f'{getattr(event, "last_policy_kind", "?")}): check reliability of the '
+                   'camera driver or the display against input_/output_reliability')
+
+    def _warn(self, key: str, text: str) -> None:
+        """Throttled warning: once per WARN_PERIOD_S per kind of problem."""
+        now = time.monotonic()
+        if now - self._last_warning.get(key, -WARN_PERIOD_S) >= WARN_PERIOD_S:
+            self._last_warning[key] = now
+            self.get_logger().warning(text)
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._lock:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = Frame(msg, time.monotonic())
+        self._ready.set()
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._infos.append(msg)
+
+    def _intrinsics(self, stamp: object, width: int, height: int) -> Intrinsics:
+        """K for an image.
+
+        The camera_info closest in time (within the tolerance), else the fallback parameters.
+        """
+        t = stamp.sec + stamp.nanosec * 1e-9
+        with self._lock:
+            infos = list(self._infos)
+        best = min(infos, key=lambda i: abs(i.header.stamp.sec + i.header.stamp.nanosec * 1e-9
+                                            - t), default=None)
+        if best is not None:
+            delay = abs(best.header.stamp.sec + best.header.stamp.nanosec * 1e-9 - t)
+            if delay <= self.params.camera_info_max_delay_s:
+                K = intrinsics_from_info(best)
+                if (K.width, K.height) != (width, height):
+                    raise ValueError(f'camera_info is {K.width}x{K.height} but the image is '
+                                     f'{width}x{height}')
+                return K
+        if self._fallback is None:
+            raise LookupError('no camera_info within camera_info_max_delay_s of the image and '
+                              'no fallback_fx/fy/cx/cy set')
+        self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
+        fx, fy, cx, cy = self._fallback
+        return Intrinsics(fx, fy, cx, cy, width, height)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            if not self._ready.wait(0.1):
+                continue
+            with self._lock:
+                frame, self._pending = self._pending, None
+                self._ready.clear()
+            if frame is None:
+                continue
+            # One bad frame must never stop the node: every failure is reported (throttled,
+            # counted in diagnostics) and the next frame is processed normally.
+            try:
+                self._process(frame)
+            except (ImageConversionError, ValueError, LookupError) as err:
+                self.rejected += 1
+                self._warn(type(err).__name__, f'frame dropped: {err}')
+            except Exception as err:  # noqa: BLE001 - the per-frame boundary, see above
+                self.rejected += 1
+                self._warn('error', f'frame dropped after an unexpected error: {err!r}')
+
+    def _process(self, frame: Frame) -> None:
+        msg = frame.msg
+        rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_to_rgb8(msg)
+        K = self._intrinsics(msg.header.stamp, rgb.shape[1], rgb.shape[0])
+        p = self.params
+        result: DepthResult = self.backend.infer(rgb, K)
+        depth = result.depth
+        depth[(depth < p.min_depth_m) | (depth > p.max_depth_m)] = np.nan
+        header = msg.header
+        if self.pub_depth.get_subscription_count():
+            self.pub_depth.publish(depth_to_image(depth, p.depth_encoding, header))
+        if self.pub_info.get_subscription_count():
+            self.pub_info.publish(camera_info_for(result.intrinsics, header))
+        small_rgb: np.ndarray | None = None
+        if self.pub_color.get_subscription_count():
+            self.pub_color.publish(array_to_image(
+                colorize_depth(depth, p.min_depth_m, p.max_depth_m), 'rgb8', header))
+        if (result.dispersion is not None and self.processed % p.spimo_every_n == 0
+                and self.pub_mask.get_subscription_count()):
+            mask = np.where(result.dispersion > p.spimo_threshold, 255, 0).astype(np.uint8)
+            self.pub_mask.publish(array_to_image(mask, 'mono8', header))
+        if p.cloud_enabled and self.pub_points.get_subscription_count():
+            if p.cloud_rgb:
+                small_rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]),
+                                       interpolation=cv2.INTER_AREA)
+            self.pub_points.publish(depth_to_cloud(depth, result.intrinsics.matrix(), header,
+                                                   small_rgb, p.cloud_decimation,
+                                                   p.cloud_organized))
+        self.processed += 1
+        now = time.monotonic()
+        self._latencies.append(now - frame.received)
+        self._stamps.append(now)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name='svde_ros: depth_node', hardware_id=self.backend.name)
+        rate = 0.0
+        if len(self._stamps) > 1:
+            rate = (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-9)
+        latency = float(np.median(self._latencies)) * 1000 if self._latencies else 0.0
+        status.level = DiagnosticStatus.OK if self.processed else DiagnosticStatus.WARN
+        status.message = 'running' if self.processed else 'waiting for images'
+        status.values = [KeyValue(key=k, value=v) for k, v in (
+            ('backend', self.backend.name), ('rate_hz', f'{rate:.2f}'),
+            ('latency_ms_p50', f'{latency:.1f}'), ('processed', str(self.processed)),
+            ('dropped', str(self.dropped)), ('rejected', str(self.rejected)))]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(array)
+
+    def destroy_node(self) -> None:
+        """Stop the worker, free the backend, then the node."""
+        self._stop.set()
+        self._worker.join(timeout=2.0)
+        self.backend.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """`ros2 run svde_ros depth_node`."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DepthNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (BackendError, ValueError) as err:
+        rclpy.logging.get_logger('depth_node').fatal(str(err))
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

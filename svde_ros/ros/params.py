@@ -1,0 +1,128 @@
+"""Parameters of depth_node: declared once with descriptors, read once into DepthNodeParams."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+BACKENDS = ('auto', 'tensorrt', 'torch', 'onnxruntime')
+
+
+@dataclass(frozen=True)
+class DepthNodeParams:
+    """Values of every parameter (see the module docstring of depth_node for meanings)."""
+
+    checkpoint: str
+    onnx: str
+    backend: str
+    precision: str
+    engine_cache_dir: str
+    compressed: bool
+    depth_encoding: str
+    min_depth_m: float
+    max_depth_m: float
+    spimo_enabled: bool
+    spimo_threshold: float
+    spimo_every_n: int
+    cloud_enabled: bool
+    cloud_decimation: int
+    cloud_organized: bool
+    cloud_rgb: bool
+    fallback_fx: float
+    fallback_fy: float
+    fallback_cx: float
+    fallback_cy: float
+    camera_info_max_delay_s: float
+    input_reliability: str
+    input_depth: int
+    output_reliability: str
+    output_depth: int
+
+
+# name -> (default, description, read_only, range)
+SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
+    'checkpoint': ('', 'trained checkpoint (.pt) for the torch backend', True, None),
+    'onnx': ('', 'exported model (.onnx + .json) for onnxruntime/tensorrt', True, None),
+    'backend': ('auto', f'one of {", ".join(BACKENDS)}', True, None),
+    'precision': ('fp16', 'fp16 or fp32 (tensorrt, torch on CUDA)', True, None),
+    'engine_cache_dir': ('', 'TensorRT engine cache (default: <onnx folder>/engines)', True,
+                         None),
+    'compressed': (False, 'subscribe to image/compressed (CompressedImage) instead of image',
+                   True, None),
+    'depth_encoding': ('32FC1', '32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)', True,
+                       None),
+    'min_depth_m': (0.5, 'depths below are invalid; near end of the colour scale', False,
+                    (0.0, 1000.0)),
+    'max_depth_m': (80.0, 'depths above are invalid; far end of the colour scale', False,
+                    (0.0, 1000.0)),
+    'spimo_enabled': (True, 'publish moving_mask from SPIMO dispersion', True, None),
+    'spimo_threshold': (0.02, 'dispersion above which a pixel is moving', False, (0.0, 10.0)),
+    'spimo_every_n': (1, 'compute the mask every N-th processed frame', False, (1, 1000)),
+    'cloud_enabled': (True, 'publish points (PointCloud2)', True, None),
+    'cloud_decimation': (2, 'keep every N-th pixel in each direction', False, (1, 64)),
+    'cloud_organized': (True, 'keep the image grid with NaN points (else drop invalid)', False,
+                        None),
+    'cloud_rgb': (True, 'add packed rgb to the cloud', False, None),
+    'fallback_fx': (0.0, 'K used until camera_info arrives (0 = wait for camera_info)', True,
+                    None),
+    'fallback_fy': (0.0, 'see fallback_fx', True, None),
+    'fallback_cx': (0.0, 'see fallback_fx', True, None),
+    'fallback_cy': (0.0, 'see fallback_fx', True, None),
+    'camera_info_max_delay_s': (0.5, 'use the newest camera_info within this of the image',
+                                False, (0.0, 60.0)),
+    'input_reliability': ('best_effort', 'image/camera_info QoS: best_effort or reliable',
+                          True, None),
+    'input_depth': (2, 'image/camera_info QoS history depth', True, (1, 100)),
+    'output_reliability': ('reliable', 'published topics QoS: reliable or best_effort', True,
+                           None),
+    'output_depth': (2, 'published topics QoS history depth', True, (1, 100)),
+}
+CHOICES = {'backend': BACKENDS, 'precision': ('fp16', 'fp32'),
+           'depth_encoding': ('32FC1', '16UC1'),
+           'input_reliability': ('best_effort', 'reliable'),
+           'output_reliability': ('best_effort', 'reliable')}
+
+
+def _descriptor(name: str) -> ParameterDescriptor:
+    default, text, read_only, bounds = SPEC[name]
+    descriptor = ParameterDescriptor(description=text, read_only=read_only)
+    if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
+        descriptor.integer_range = [IntegerRange(from_value=int(bounds[0]),
+                                                 to_value=int(bounds[1]), step=1)]
+    elif bounds is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
+                                                              to_value=float(bounds[1]))]
+    return descriptor
+
+
+def declare_parameters(node: Node) -> DepthNodeParams:
+    """Declare every parameter with its default and descriptor; return their values.
+
+    Raises:
+        ValueError: a value outside its choices (names the parameter).
+    """
+    for name, (default, *_rest) in SPEC.items():
+        node.declare_parameter(name, default, _descriptor(name))
+    values = {name: node.get_parameter(name).value for name in SPEC}
+    for name, choices in CHOICES.items():
+        if values[name] not in choices:
+            raise ValueError(f'parameter {name}: {values[name]!r} is not one of '
+                             f'{", ".join(choices)}')
+    return DepthNodeParams(**values)
+
+
+def validate_update(params: list[Parameter], current: DepthNodeParams) -> SetParametersResult:
+    """Reject runtime changes that would make the outputs meaningless, with a reason."""
+    values = {f.name: getattr(current, f.name) for f in fields(current)}
+    values.update({p.name: p.value for p in params})
+    if values['min_depth_m'] >= values['max_depth_m']:
+        return SetParametersResult(successful=False,
+                                   reason='min_depth_m must be smaller than max_depth_m')
+    return SetParametersResult(successful=True)

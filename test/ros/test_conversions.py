@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from svde_ros.geometry import Intrinsics, points_from_depth
+from svde_ros.ros.image_conversions import (
+    ImageConversionError,
+    array_to_image,
+    depth_to_image,
+    image_to_array,
+    image_to_rgb8,
+)
+from svde_ros.ros.pointcloud import cloud_to_array, depth_to_cloud
+
+
+def _padded(array: np.ndarray, encoding: str, pad: int) -> Image:
+    msg = array_to_image(array, encoding)
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    msg.data = np.hstack([rows, np.full((msg.height, pad), 7, np.uint8)]).tobytes()
+    msg.step += pad
+    return msg
+
+
+@pytest.mark.parametrize('encoding, order', [('rgb8', [0, 1, 2]), ('bgr8', [2, 1, 0])])
+def test_colour_encodings_with_row_padding(encoding, order):
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    msg = _padded(np.ascontiguousarray(rgb[..., order]), encoding, pad=3)
+    assert np.array_equal(image_to_rgb8(msg), rgb)
+
+
+def test_mono_bgra_and_big_endian_mono16():
+    mono = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert np.array_equal(image_to_rgb8(array_to_image(mono, 'mono8'))[..., 1], mono)
+    bgra = np.zeros((2, 2, 4), np.uint8)
+    bgra[..., 2] = 200
+    assert (image_to_rgb8(array_to_image(bgra, 'bgra8'))[..., 0] == 200).all()
+    msg = array_to_image(np.full((2, 3), 0x1234, np.uint16), '16UC1')
+    msg.is_bigendian = 1
+    msg.data = np.full((2, 3), 0x1234, '>u2').tobytes()
+    assert (image_to_array(msg) == 0x1234).all()
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda m: setattr(m, 'encoding', 'yuv422_yuy2'), "unsupported encoding 'yuv422_yuy2'"),
+    (lambda m: (setattr(m, 'width', 0), setattr(m, 'height', 0)), 'empty image 0x0'),
+    (lambda m: setattr(m, 'step', 5), 'do not hold'),
+    (lambda m: setattr(m, 'data', b'\x00' * 10), 'do not hold'),
+])
+def test_bad_images_are_rejected_with_a_reason(mutate, message):
+    msg = array_to_image(np.zeros((4, 6, 3), np.uint8), 'rgb8')
+    mutate(msg)
+    with pytest.raises(ImageConversionError, match=message):
+        image_to_rgb8(msg)
+
+
+def test_depth_encodings_follow_rep_118():
+    depth = np.array([[1.2345, np.nan], [70.0, 0.5]], np.float32)
+    back = image_to_array(depth_to_image(depth, '32FC1', Header(frame_id='cam')))
+    assert np.array_equal(np.isnan(back), np.isnan(depth))
+    mm = image_to_array(depth_to_image(depth, '16UC1', Header()))
+    assert mm.tolist() == [[1234, 0], [65535 if 70000 > 65535 else 70000, 500]]
+
+
+def test_cloud_back_projects_to_depth_and_decimates():
+    K = Intrinsics(200.0, 200.0, 63.5, 31.5, 128, 64)
+    depth = np.random.default_rng(1).uniform(2, 30, (64, 128)).astype(np.float32)
+    depth[10:20, 10:20] = np.nan
+    rgb = np.zeros((64, 128, 3), np.uint8)
+    rgb[..., 0] = 255
+    cloud = depth_to_cloud(depth, K.matrix(), Header(frame_id='cam'), rgb, decimation=2)
+    assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'rgb']
+    assert (cloud.height, cloud.width, cloud.is_dense) == (32, 64, False)
+    points = cloud_to_array(cloud)
+    expected = points_from_depth(depth, K.matrix())[::2, ::2]
+    finite = np.isfinite(expected[..., 2])
+    assert np.abs(points[..., :3][finite] - expected[finite]).max() < 1e-4
+    assert np.isnan(points[..., 2][~finite]).all()
+    assert (points[..., 3].view(np.uint32)[finite] == 0xFF0000).all()
+    dense = depth_to_cloud(depth, K.matrix(), Header(), None, 1, organized=False)
+    assert dense.height == 1 and dense.width == np.isfinite(depth).sum() and dense.is_dense

@@ -14,7 +14,7 @@ setup(
     # The training code lives in training/ but installs as `svde_training`, a name that cannot
     # collide with other projects' `training` packages.
     packages=[
-        'svde_ros', 'svde_ros.model', 'svde_ros.inference',
+        'svde_ros', 'svde_ros.model', 'svde_ros.inference', 'svde_ros.ros',
         'svde_training', 'svde_training.data',
     ],
     package_dir={'svde_training': 'training'},
@@ -30,6 +30,7 @@ setup(
     entry_points={
         'console_scripts': [
             'svde-train = svde_training.cli:main',
+            'depth_node = svde_ros.ros.depth_node:main',
         ],
     },
 )

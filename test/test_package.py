@@ -25,6 +25,10 @@ def test_runtime_package_never_imports_training():
     offenders = [str(p) for p in (REPO / 'svde_ros').rglob('*.py')
                  if 'svde_training' in p.read_text()]
     assert not offenders
+    rclpy_users = {p.relative_to(REPO / 'svde_ros').parts[0]
+                   for p in (REPO / 'svde_ros').rglob('*.py') if 'import rclpy' in p.read_text()
+                   or 'from rclpy' in p.read_text()}
+    assert rclpy_users <= {'ros'}
 
 
 @pytest.mark.slow
@@ -42,8 +46,12 @@ def test_colcon_build_installs_the_ros_layout(tmp_path):
     assert (prefix / 'share/ament_index/resource_index/packages/svde_ros').is_file()
     assert (prefix / 'share/svde_ros/package.xml').is_file()
     assert (prefix / 'share/svde_ros/config/train_synthetic.yaml').is_file()
-    executable = prefix / 'lib/svde_ros/svde-train'
-    assert executable.is_file() and executable.stat().st_mode & 0o111
+    for name in ('svde-train', 'depth_node'):
+        executable = prefix / 'lib/svde_ros' / name
+        assert executable.is_file() and executable.stat().st_mode & 0o111
+    assert (prefix / 'share/svde_ros/launch/depth.launch.py').is_file()
+    assert (prefix / 'share/svde_ros/config/depth.yaml').is_file()
+    assert (prefix / 'share/svde_ros/config/svde.rviz').is_file()
     site = list(prefix.glob('lib/python3*/site-packages'))
     assert site and (site[0] / 'svde_ros' / 'model' / 'depth_net.py').is_file()
     assert (site[0] / 'svde_training' / 'trainer.py').is_file()

@@ -23,6 +23,9 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')),
+        (f'share/{PACKAGE}/models', glob('models/*.pt')),
+        (f'share/{PACKAGE}/data/demo/kitti_odometry_demo',
+         glob('data/demo/kitti_odometry_demo/*')),
     ],
     install_requires=['numpy', 'opencv-python-headless', 'pyyaml', 'tqdm', 'torch', 'onnx',
                       'onnxruntime'],
@@ -31,6 +34,7 @@ setup(
         'console_scripts': [
             'svde-train = svde_training.cli:main',
             'depth_node = svde_ros.ros.depth_node:main',
+            'svde-demo = svde_ros.ros.demo:main',
         ],
     },
 )

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Set up (idempotent), then train stage 1 for a few CPU minutes on the bundled real KITTI clip
-# and write previews + metrics to runs/demo. (The ROS node demo replaces this once it lands.)
+# Set up (idempotent), then run depth_node on the bundled real sample bag (20 KITTI frames),
+# played over loopback DDS. Writes runs/node_demo/: panel_*.png (input | depth | moving mask |
+# bird's-eye cloud), outputs/ (an mcap bag of every output, for Foxglove or RViz) and
+# summary.json; prints rates and latencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
-svde-train fit --config config/train_kitti_odometry_demo.yaml --out runs/demo --force "$@"
-echo "previews: runs/demo/previews/, metrics: runs/demo/metrics.csv"
+svde-demo --out runs/node_demo --force "$@"

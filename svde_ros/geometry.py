@@ -192,3 +192,22 @@ def resize_intrinsics_matrix(K: torch.Tensor, sx: float, sy: float) -> torch.Ten
     out[:, 0, 2] = (K[:, 0, 2] + 0.5) * sx - 0.5
     out[:, 1, 2] = (K[:, 1, 2] + 0.5) * sy - 0.5
     return out
+
+
+def matrix_to_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
+    """Rotation matrix -> unit quaternion (x, y, z, w), numerically stable branch choice."""
+    R = np.asarray(R, dtype=np.float64)
+    trace = R[0, 0] + R[1, 1] + R[2, 2]
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(R)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k])
+        q = [0.0, 0.0, 0.0, (R[k, j] - R[j, k]) / s]
+        q[i] = s / 4
+        q[j] = (R[j, i] + R[i, j]) / s
+        q[k] = (R[k, i] + R[i, k]) / s
+    q_arr = np.array(q) / np.linalg.norm(q)
+    return float(q_arr[0]), float(q_arr[1]), float(q_arr[2]), float(q_arr[3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -73,23 +74,35 @@ def _summarise(history: list[dict], out: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Eigen metrics of a checkpoint on the eval sources of its config (or of --config)."""
-    net, _ = load_depth_net(args.checkpoint)
+    """Eigen metrics of a checkpoint on the eval sources of its config (or of --config).
+
+    Frames are fed at the model's own input size; a model with a metric scale also gets the
+    unscaled (metric) errors.
+    """
+    net, spec = load_depth_net(args.checkpoint)
     config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     clips = [c for s in (config.data.eval_sources or config.data.sources)
              for c in build_clips(s)]
-    frames = eval_frames(clips, config.data, args.max_frames or config.eval.max_frames)
+    data = replace(config.data, base_height=spec.input_height, base_width=spec.input_width)
+    frames = eval_frames(clips, data, args.max_frames or config.eval.max_frames)
     if not frames:
         raise DataError('none of the evaluation frames has ground-truth depth')
-    metrics = evaluate_frames(net, frames, config.eval, torch.device('cpu'))
-    baseline = constant_depth_baseline(frames, config.eval)
+    metric = spec.depth_scale if spec.scale_source != 'none' else None
+    metrics = evaluate_frames(net, frames, config.eval, torch.device('cpu'), metric)
+    rows = [(f'{args.checkpoint.name} (median-scaled)', metrics)]
+    if metric is not None:
+        rows.append((f'{args.checkpoint.name} (metric, {spec.scale_source} scale)',
+                     {k: metrics[f'metric_{k}'] for k in METRIC_NAMES}))
+    rows.append(('constant depth (median-scaled)', constant_depth_baseline(frames, config.eval)))
     print('| model | ' + ' | '.join(METRIC_NAMES) + ' |')
     print('|---' * (len(METRIC_NAMES) + 1) + '|')
-    for name, row in ((str(args.checkpoint), metrics), ('constant depth', baseline)):
+    for name, row in rows:
         print(f'| {name} | ' + ' | '.join(f'{row[k]:.4f}' for k in METRIC_NAMES) + ' |')
-    LOG.info('%d frames, median scaling, depth capped to [%g, %g] m', len(frames),
-             config.eval.min_depth, config.eval.max_depth)
+    if metric is not None:
+        print(f'median scale / metric scale: {metrics["median_scale_ratio"]:.3f} (1 = exact)')
+    LOG.info('%d frames at %dx%d, depth capped to [%g, %g] m', len(frames), spec.input_width,
+             spec.input_height, config.eval.min_depth, config.eval.max_depth)
     return 0
 
 
@@ -111,6 +124,43 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
     cache = args.cache_dir or args.onnx.parent / 'engines'
     _, key = cached_engine(args.onnx, args.precision, cache, args.workspace_mb)
     LOG.info('engine ready in %s (key %s)', cache, key.digest())
+    return 0
+
+
+def cmd_make_bag(args: argparse.Namespace) -> int:
+    """Write a rosbag2 of Image/CompressedImage + CameraInfo (+ Odometry from poses)."""
+    from svde_training.data.folder import FolderClip
+    from svde_training.data.rosbag import BagTopics, write_bag
+
+    clip = FolderClip(args.images, args.intrinsics, args.poses)
+    topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic,
+                       odometry=args.odom_topic, frame_id=args.frame_id)
+    write_bag(clip, args.out, args.storage, args.rate, args.compressed, topics,
+              args.max_frames)
+    return 0
+
+
+def cmd_slim(args: argparse.Namespace) -> int:
+    """Deployable model file (weights + inference spec) from a training checkpoint."""
+    from svde_ros.model.checkpoint import slim_checkpoint
+
+    if args.out.exists() and not args.force:
+        raise run_dir.RunDirError(f'{args.out} exists; pass --force to replace it')
+    state = read_checkpoint(args.checkpoint)
+    slim = slim_checkpoint(state, fp16=not args.fp32)
+    if args.metric_scale == 'odometry':
+        from svde_training.scale import odometry_scale
+
+        if 'pose_net' not in state:
+            raise CheckpointError(f'{args.checkpoint} has no PoseNet: use a training checkpoint '
+                                  '(checkpoints/last.pt), not a slim model')
+        scale, pairs = odometry_scale(state)
+        slim['inference'] = {**slim['inference'], 'depth_scale': scale,
+                             'scale_source': 'odometry'}
+        LOG.info('depth is metric: x%.3f from %d odometry pairs', scale, pairs)
+    run_dir.save_checkpoint(args.out, slim)
+    load_depth_net(args.out)    # proves the file loads
+    LOG.info('wrote %s (%.1f MB)', args.out, args.out.stat().st_size / 2 ** 20)
     return 0
 
 
@@ -148,6 +198,29 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument('--workspace-mb', type=int, default=1024)
     be.add_argument('--cache-dir', type=Path, help='default: <onnx folder>/engines')
     be.set_defaults(func=cmd_build_engine)
+    mb = sub.add_parser('make-bag', help='rosbag2 from an image folder (+ poses)')
+    mb.add_argument('--images', type=Path, required=True, help='folder of frames, name order')
+    mb.add_argument('--intrinsics', type=Path, required=True,
+                    help='camera YAML (ROS camera_info form or fx/fy/cx/cy/width/height)')
+    mb.add_argument('--poses', type=Path, help='KITTI-style poses (12 values a line)')
+    mb.add_argument('--out', type=Path, required=True, help='new bag folder')
+    mb.add_argument('--storage', default='mcap', choices=['mcap', 'sqlite3'])
+    mb.add_argument('--rate', type=float, default=10.0, help='frames per second')
+    mb.add_argument('--compressed', action='store_true', help='JPEG CompressedImage')
+    mb.add_argument('--max-frames', type=int, default=0)
+    mb.add_argument('--image-topic', default='/camera/image_raw')
+    mb.add_argument('--camera-info-topic', default='/camera/camera_info')
+    mb.add_argument('--odom-topic', default='/odom')
+    mb.add_argument('--frame-id', default='camera_optical')
+    mb.set_defaults(func=cmd_make_bag)
+    sl = sub.add_parser('slim', help='deployable model file from a training checkpoint')
+    sl.add_argument('--checkpoint', type=Path, required=True)
+    sl.add_argument('--out', type=Path, required=True)
+    sl.add_argument('--fp32', action='store_true', help='keep float32 weights')
+    sl.add_argument('--metric-scale', choices=['none', 'odometry'], default='none',
+                    help='odometry: metres per unit from the training clips\' poses')
+    sl.add_argument('--force', action='store_true')
+    sl.set_defaults(func=cmd_slim)
     return parser
 
 

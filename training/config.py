@@ -25,10 +25,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class FolderSource:
-    """A folder of frames (sorted by name) plus a camera YAML (ROS camera_info or fx/fy/cx/cy)."""
+    """A folder of frames (sorted by name) with a camera YAML.
+
+    The YAML is a ROS camera_info file or fx/fy/cx/cy/width/height; `poses` optionally names
+    KITTI-style camera-to-world poses (12 values a line).
+    """
 
     path: str
     intrinsics: str
+    poses: str = ''
     type: Literal['folder'] = 'folder'
 
 

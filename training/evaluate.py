@@ -24,19 +24,36 @@ def predict_depth(net: DepthNet, image: torch.Tensor, cam: torch.Tensor,
 
 
 def evaluate_frames(net: DepthNet, frames: list[EvalFrame], config: EvalConfig,
-                    device: torch.device) -> dict[str, float]:
-    """Mean median-scaled metrics over frames; the network is left in the mode it came in."""
+                    device: torch.device, metric_scale: float | None = None,
+                    ) -> dict[str, float]:
+    """Mean median-scaled metrics over frames (the network keeps its train/eval mode).
+
+    With `metric_scale` (metres per network unit), the unscaled metric errors are added with
+    the prefix `metric_`, and `median_scale_ratio` reports how far the metric scale is from
+    the per-image median scale (1.0 = exact).
+    """
     was_training = net.training
     net.eval()
-    rows = []
+    rows, metric_rows, ratios = [], [], []
     for frame in frames:
         depth = predict_depth(net, frame.image.to(device), frame.cam.to(device),
                               frame.depth.shape).cpu().numpy()
         result = evaluate_depth(depth, frame.depth, config.min_depth, config.max_depth)
-        if result is not None:
-            rows.append(result[0])
+        if result is None:
+            continue
+        rows.append(result[0])
+        if metric_scale is not None:
+            metric = evaluate_depth(depth * metric_scale, frame.depth, config.min_depth,
+                                    config.max_depth, median_scaling=False)
+            assert metric is not None
+            metric_rows.append(metric[0])
+            ratios.append(result[1] / metric_scale)
     net.train(was_training)
-    return mean_metrics(rows)
+    metrics = mean_metrics(rows)
+    if metric_rows:
+        metrics.update({f'metric_{k}': v for k, v in mean_metrics(metric_rows).items()})
+        metrics['median_scale_ratio'] = float(np.median(ratios))
+    return metrics
 
 
 def constant_depth_baseline(frames: list[EvalFrame], config: EvalConfig) -> dict[str, float]:

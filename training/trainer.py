@@ -19,7 +19,12 @@ from tqdm import tqdm
 
 from svde_ros.geometry import scale_translation
 from svde_ros.model import DepthNet, PoseNet
-from svde_ros.model.checkpoint import CHECKPOINT_FORMAT, InferenceSpec, read_checkpoint
+from svde_ros.model.checkpoint import (
+    CHECKPOINT_FORMAT,
+    InferenceSpec,
+    read_checkpoint,
+    slim_checkpoint,
+)
 from svde_training import run_dir
 from svde_training.config import TrainConfig
 from svde_training.data import build_clips
@@ -162,6 +167,7 @@ class Trainer:
             return
         state = self.state()
         run_dir.save_checkpoint(self.out / run_dir.LAST_CHECKPOINT, state)
+        run_dir.save_checkpoint(self.out / run_dir.MODEL_FILE, slim_checkpoint(state))
         if also_epoch:
             run_dir.save_checkpoint(self.out / f'checkpoints/epoch_{self.epoch:03d}.pt', state)
         run_dir.write_metrics(self.out / run_dir.METRICS_NAME, self.history)

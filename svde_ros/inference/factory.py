@@ -23,9 +23,12 @@ def _tensorrt() -> bool:
 
 
 def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: str = 'fp16',
-                   spimo: SpimoConfig | None = None, cache_dir: str = '',
-                   threads: int = 0) -> tuple[Backend, str]:
+                   spimo: SpimoConfig | None = None, cache_dir: str = '', threads: int = 0,
+                   input_size: tuple[int, int] | None = None) -> tuple[Backend, str]:
     """Build the backend `kind` from a checkpoint (torch) or an exported model (onnx, tensorrt).
+
+    `input_size` (height, width) overrides the trained size for torch; exported models have
+    theirs fixed.
 
     Returns:
         The backend and a sentence saying what was picked and why (for the log).
@@ -51,7 +54,8 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
         cuda = _cuda()
         backend = TorchBackend.from_checkpoint(_need(checkpoint, 'checkpoint', kind),
                                                'cuda' if cuda else 'cpu',
-                                               fp16=cuda and precision == 'fp16', spimo=spimo)
+                                               fp16=cuda and precision == 'fp16', spimo=spimo,
+                                               input_size=input_size)
     if spimo is not None and not backend.has_spimo:
         raise BackendError(f'{backend.name}: the exported model has no dispersion output; '
                            're-export with `svde-train export --spimo` or turn SPIMO off')

@@ -29,11 +29,13 @@ class TorchBackend(Backend):
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, device: str = 'cpu', fp16: bool = False,
-                        spimo: SpimoConfig | None = None) -> TorchBackend:
-        """The checkpoint's DepthNet at the input size it was trained for."""
+                        spimo: SpimoConfig | None = None,
+                        input_size: tuple[int, int] | None = None) -> TorchBackend:
+        """The checkpoint's DepthNet, at `input_size` (height, width) or as trained."""
         net, spec = load_depth_net(checkpoint)
-        return cls(DepthInference(net, spec, spimo), spec.input_height, spec.input_width,
-                   device, fp16, spimo is not None)
+        height, width = input_size or (spec.input_height, spec.input_width)
+        return cls(DepthInference(net, spec, spimo), height, width, device, fp16,
+                   spimo is not None)
 
     @classmethod
     def from_module(cls, model: torch.nn.Module, height: int, width: int, device: str = 'cpu',

@@ -78,3 +78,16 @@ def load_depth_net(path: str | Path,
         raise CheckpointError(f'{path}: weights do not fit the network it describes: '
                               f'{str(err)[:300]}') from None
     return net.to(device).eval(), spec
+
+
+def slim_checkpoint(state: dict[str, Any], fp16: bool = True) -> dict[str, Any]:
+    """What deployment needs of a training checkpoint.
+
+    The DepthNet weights (fp16 by default: half the size; loading casts them back), the
+    inference spec, the training config and the metric history; no optimizer or PoseNet.
+    """
+    weights = {k: v.half() if fp16 and v.is_floating_point() else v
+               for k, v in state['depth_net'].items()}
+    return {'format': CHECKPOINT_FORMAT, 'inference': state['inference'],
+            'config': state.get('config'), 'depth_net': weights,
+            'global_step': state.get('global_step'), 'history': state.get('history', [])}

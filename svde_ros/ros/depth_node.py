@@ -37,6 +37,7 @@ from svde_ros.colorize import colorize_depth
 from svde_ros.geometry import Intrinsics
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
 from svde_ros.inference.factory import create_backend
+from svde_ros.resources import default_model
 from svde_ros.ros import params as node_params
 from svde_ros.ros.image_conversions import (
     ImageConversionError,
@@ -63,6 +64,7 @@ class Frame:
 
     msg: Image | CompressedImage
     received: float
+    waited: float = 0.0   # s between arrival and the worker taking it
 
 
 def intrinsics_from_info(info: CameraInfo) -> Intrinsics:
@@ -95,8 +97,14 @@ class DepthNode(Node):
         spimo = SpimoConfig(threshold=p.spimo_threshold) if p.spimo_enabled else None
         started = time.monotonic()
         self.backend: Backend
-        self.backend, why = create_backend(p.backend, p.checkpoint, p.onnx, p.precision, spimo,
-                                           p.engine_cache_dir)
+        size = (p.input_height, p.input_width) if p.input_height and p.input_width else None
+        checkpoint = p.checkpoint
+        if not checkpoint and not p.onnx:
+            checkpoint = str(default_model())
+            self.get_logger().info(f'no checkpoint/onnx given: using the bundled demo model '
+                                   f'{checkpoint} (see docs/MODEL_CARD.md)')
+        self.backend, why = create_backend(p.backend, checkpoint, p.onnx, p.precision, spimo,
+                                           p.engine_cache_dir, input_size=size)
         self.get_logger().info(f'backend {why}; model ready in '
                                f'{time.monotonic() - started:.1f} s')
         in_qos = profile(p.input_reliability, p.input_depth)
@@ -119,6 +127,7 @@ class DepthNode(Node):
         self._fallback = self._fallback_intrinsics()
         self.processed = self.dropped = self.rejected = 0
         self._latencies: deque[float] = deque(maxlen=100)
+        self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
         self._stamps: deque[float] = deque(maxlen=100)
         self._last_warning: dict[str, float] = {}
         self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
@@ -207,6 +216,7 @@ class DepthNode(Node):
                 self._ready.clear()
             if frame is None:
                 continue
+            frame.waited = time.monotonic() - frame.received
             # One bad frame must never stop the node: every failure is reported (throttled,
             # counted in diagnostics) and the next frame is processed normally.
             try:
@@ -223,7 +233,9 @@ class DepthNode(Node):
         rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_to_rgb8(msg)
         K = self._intrinsics(msg.header.stamp, rgb.shape[1], rgb.shape[0])
         p = self.params
+        infer_start = time.monotonic()
         result: DepthResult = self.backend.infer(rgb, K)
+        infer_s = time.monotonic() - infer_start
         depth = result.depth
         depth[(depth < p.min_depth_m) | (depth > p.max_depth_m)] = np.nan
         header = msg.header
@@ -249,6 +261,7 @@ class DepthNode(Node):
         self.processed += 1
         now = time.monotonic()
         self._latencies.append(now - frame.received)
+        self.overheads.append(now - frame.received - infer_s - frame.waited)
         self._stamps.append(now)
 
     def _publish_diagnostics(self) -> None:
@@ -257,11 +270,13 @@ class DepthNode(Node):
         if len(self._stamps) > 1:
             rate = (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-9)
         latency = float(np.median(self._latencies)) * 1000 if self._latencies else 0.0
+        overhead = float(np.median(self.overheads)) * 1000 if self.overheads else 0.0
         status.level = DiagnosticStatus.OK if self.processed else DiagnosticStatus.WARN
         status.message = 'running' if self.processed else 'waiting for images'
         status.values = [KeyValue(key=k, value=v) for k, v in (
             ('backend', self.backend.name), ('rate_hz', f'{rate:.2f}'),
-            ('latency_ms_p50', f'{latency:.1f}'), ('processed', str(self.processed)),
+            ('latency_ms_p50', f'{latency:.1f}'), ('overhead_ms_p50', f'{overhead:.2f}'),
+            ('processed', str(self.processed)),
             ('dropped', str(self.dropped)), ('rejected', str(self.rejected)))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -24,6 +24,8 @@ class DepthNodeParams:
     backend: str
     precision: str
     engine_cache_dir: str
+    input_width: int
+    input_height: int
     compressed: bool
     depth_encoding: str
     min_depth_m: float
@@ -54,6 +56,10 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'precision': ('fp16', 'fp16 or fp32 (tensorrt, torch on CUDA)', True, None),
     'engine_cache_dir': ('', 'TensorRT engine cache (default: <onnx folder>/engines)', True,
                          None),
+    'input_width': (0, 'network input width, multiple of 32 (torch backend; 0 = as trained; '
+                    'an exported model has its own)', True, (0, 4096)),
+    'input_height': (0, 'network input height, multiple of 32 (see input_width)', True,
+                     (0, 4096)),
     'compressed': (False, 'subscribe to image/compressed (CompressedImage) instead of image',
                    True, None),
     'depth_encoding': ('32FC1', '32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)', True,
@@ -111,6 +117,9 @@ def declare_parameters(node: Node) -> DepthNodeParams:
     for name, (default, *_rest) in SPEC.items():
         node.declare_parameter(name, default, _descriptor(name))
     values = {name: node.get_parameter(name).value for name in SPEC}
+    for name in ('input_width', 'input_height'):
+        if values[name] % 32:
+            raise ValueError(f'parameter {name}: {values[name]} is not a multiple of 32')
     for name, choices in CHOICES.items():
         if values[name] not in choices:
             raise ValueError(f'parameter {name}: {values[name]!r} is not one of '

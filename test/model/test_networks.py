@@ -89,3 +89,4 @@ def test_inference_can_skip_coarse_scales():
     full, finest = net(*args), net(*args, num_outputs=1)
     assert len(finest.logits) == 1
     assert torch.equal(full.disp(0), finest.disp(0))
+

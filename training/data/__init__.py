@@ -20,7 +20,7 @@ from svde_training.data.synthetic import synthetic_clips
 def build_clips(source: SourceConfig) -> list[Clip]:
     """Open the clips a configured source describes."""
     if isinstance(source, FolderSource):
-        return [FolderClip(source.path, source.intrinsics)]
+        return [FolderClip(source.path, source.intrinsics, source.poses or None)]
     if isinstance(source, VideoSource):
         return [VideoClip(source.path, source.intrinsics, source.stride, source.max_frames)]
     if isinstance(source, KittiRawSource):

@@ -76,3 +76,30 @@ def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image file."""
     h, w = read_rgb(path).shape[:2]
     return w, h
+
+
+def numbers(line: str, path: Path, number: int) -> np.ndarray:
+    """The floats of one text line; DataError naming file and line otherwise."""
+    try:
+        return np.array([float(v) for v in line.split()])
+    except ValueError:
+        raise DataError(f'{path}:{number}: expected numbers, got {line[:60]!r}') from None
+
+
+def read_poses(path: Path, count: int | None) -> list[np.ndarray] | None:
+    """Camera-to-world 4x4 poses from 12-value rows, or None when the file is absent.
+
+    With `count`, the file must hold exactly that many poses.
+    """
+    if not path.is_file():
+        return None
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    poses = []
+    for number, line in enumerate(rows, start=1):
+        values = numbers(line, path, number)
+        if values.size != 12:
+            raise DataError(f'{path}:{number}: a pose needs 12 values, got {values.size}')
+        poses.append(np.vstack([values.reshape(3, 4), [0, 0, 0, 1]]))
+    if count is not None and len(poses) != count:
+        raise DataError(f'{path}: {len(poses)} poses for {count} frames')
+    return poses

@@ -10,7 +10,14 @@ import yaml
 from tqdm import tqdm
 
 from svde_ros.geometry import Intrinsics
-from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
+from svde_training.data.clip import (
+    Clip,
+    DataError,
+    image_size,
+    list_images,
+    read_poses,
+    read_rgb,
+)
 
 LOG = logging.getLogger(__name__)
 MAX_ASPECT_CHANGE = 0.03
@@ -62,13 +69,25 @@ def _fit(intrinsics: Intrinsics, width: int, height: int, where: str) -> Intrins
 class FolderClip(Clip):
     """Frames in a folder, in name order, from one camera."""
 
-    def __init__(self, folder: str | Path, intrinsics_path: str | Path) -> None:
+    def __init__(self, folder: str | Path, intrinsics_path: str | Path,
+                 poses_path: str | Path | None = None) -> None:
         self.folder = Path(folder)
         self.files = list_images(self.folder)
         self.name = self.folder.name
         width, height = image_size(self.files[0])
         self._intrinsics = _fit(load_intrinsics_yaml(intrinsics_path), width, height,
                                 str(self.folder))
+        self._poses = None
+        if poses_path:
+            self._poses = read_poses(Path(poses_path), None)
+            if self._poses is None:
+                raise DataError(f'poses file not found: {poses_path}')
+            if len(self._poses) < len(self.files):
+                raise DataError(f'{poses_path}: {len(self._poses)} poses for '
+                                f'{len(self.files)} frames')
+
+    def pose(self, index: int) -> np.ndarray | None:
+        return None if self._poses is None else self._poses[index]
 
     def __len__(self) -> int:
         return len(self.files)

@@ -6,7 +6,15 @@ from pathlib import Path
 import numpy as np
 
 from svde_ros.geometry import Intrinsics
-from svde_training.data.clip import Clip, DataError, image_size, list_images, read_rgb
+from svde_training.data.clip import (
+    Clip,
+    DataError,
+    image_size,
+    list_images,
+    numbers,
+    read_poses,
+    read_rgb,
+)
 
 ODOMETRY_IMAGE_DIRS = {'image_2': 'P2', 'image_3': 'P3', 'image_0': 'P0', 'image_1': 'P1',
                        'image_l': 'P0', 'image_r': 'P1'}
@@ -20,7 +28,7 @@ def read_calib_file(path: Path) -> dict[str, np.ndarray]:
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if ':' not in line:
             if line.strip():
-                values[f'P{len(values)}'] = _numbers(line, path, number)
+                values[f'P{len(values)}'] = numbers(line, path, number)
             continue
         key, _, rest = line.partition(':')
         try:
@@ -28,32 +36,6 @@ def read_calib_file(path: Path) -> dict[str, np.ndarray]:
         except ValueError:
             continue  # calib_time and other non-numeric entries
     return values
-
-
-def _numbers(line: str, path: Path, number: int) -> np.ndarray:
-    try:
-        return np.array([float(v) for v in line.split()])
-    except ValueError:
-        raise DataError(f'{path}:{number}: expected numbers, got {line[:60]!r}') from None
-
-
-def read_poses(path: Path, count: int | None) -> list[np.ndarray] | None:
-    """Camera-to-world 4x4 poses from 12-value rows, or None when the file is absent.
-
-    With `count`, the file must hold exactly that many poses.
-    """
-    if not path.is_file():
-        return None
-    rows = [line for line in path.read_text().splitlines() if line.strip()]
-    poses = []
-    for number, line in enumerate(rows, start=1):
-        values = _numbers(line, path, number)
-        if values.size != 12:
-            raise DataError(f'{path}:{number}: a pose needs 12 values, got {values.size}')
-        poses.append(np.vstack([values.reshape(3, 4), [0, 0, 0, 1]]))
-    if count is not None and len(poses) != count:
-        raise DataError(f'{path}: {len(poses)} poses for {count} frames')
-    return poses
 
 
 def _projection(calib: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""End-to-end latency of depth_node over loopback DDS at 30 Hz input, from one run.
+
+    python benchmarks/node_latency.py [--seconds 8] [--size 640x192] [--soak-minutes 0]
+
+A peer node publishes a real KITTI frame (rgb8, 1242x375) + camera_info at 30 Hz; the node runs
+with each backend, SPIMO on/off and the cloud on/off. Printed per configuration: publish ->
+depth received p50/p95, achieved output rate, dropped frames, and the node's own overhead per
+frame (conversion + cloud + publishing, i.e. everything but inference; goal < 3 ms at 640x192).
+With --soak-minutes the first configuration runs that long and reports RSS growth (goal < 5%).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
+         'image_02/data/0000000003.png')
+MODEL = REPO / 'models' / 'kitti_odometry_small.pt'
+
+
+def _rss_mb() -> float:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+
+def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
+            rate_hz: float) -> dict:
+    """Run one configuration and return its figures."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from svde_ros.ros.depth_node import DepthNode
+    from svde_ros.ros.image_conversions import array_to_image
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=random.randint(100, 200))
+    node = DepthNode(context=context, parameter_overrides=[
+        Parameter('backend', value=backend), Parameter('spimo_enabled', value=spimo),
+        Parameter('cloud_enabled', value=cloud),
+        *[Parameter(k, value=v) for k, v in model.items()]])
+    peer = rclpy.create_node('latency_peer', context=context)
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    pub_image = peer.create_publisher(Image, 'image', qos)
+    pub_info = peer.create_publisher(CameraInfo, 'camera_info', qos)
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    received: list[float] = []
+
+    def on_depth(msg: Image) -> None:
+        now = time.monotonic()
+        key = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        if key in sent:
+            latencies.append(now - sent[key])
+            received.append(now)
+    peer.create_subscription(Image, 'depth', on_depth, qos)
+    for topic in ('points', 'moving_mask'):       # someone listens, so the node does the work
+        peer.create_subscription(Image if topic == 'moving_mask' else PointCloud2, topic,
+                                 lambda _msg: None, qos)
+    executor = MultiThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(peer)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    rgb = cv2.cvtColor(cv2.imread(str(FRAME)), cv2.COLOR_BGR2RGB)
+    image = array_to_image(rgb, 'rgb8')
+    K = [721.5377, 0, 609.5593, 0, 721.5377, 172.854, 0, 0, 1]
+    info = CameraInfo(width=rgb.shape[1], height=rgb.shape[0], k=K)
+    time.sleep(1.5)                                   # discovery
+    rss_start = _rss_mb()
+    start = time.monotonic()
+    count = 0
+    while time.monotonic() - start < seconds:
+        due = start + count / rate_hz
+        time.sleep(max(0.0, due - time.monotonic()))
+        stamp = int(time.time() * 1e9)
+        for msg in (info, image):
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10 ** 9)
+            msg.header.frame_id = 'camera_optical'
+        sent[stamp] = time.monotonic()
+        pub_info.publish(info)
+        pub_image.publish(image)
+        count += 1
+    time.sleep(1.0)
+    rss_end = _rss_mb()
+    result = {
+        'backend': node.backend.name, 'spimo': spimo, 'cloud': cloud, 'sent': count,
+        'received': len(latencies), 'dropped': node.dropped, 'rejected': node.rejected,
+        'p50_ms': float(np.percentile(latencies, 50) * 1000) if latencies else float('nan'),
+        'p95_ms': float(np.percentile(latencies, 95) * 1000) if latencies else float('nan'),
+        'rate_hz': (len(received) - 1) / (received[-1] - received[0])
+        if len(received) > 1 else 0.0,
+        'overhead_ms': float(np.median(node.overheads) * 1000) if node.overheads
+        else float('nan'),
+        'rss_growth': (rss_end - rss_start) / rss_start,
+    }
+    executor.shutdown()
+    node.destroy_node()
+    peer.destroy_node()
+    rclpy.try_shutdown(context=context)
+    return result
+
+
+def main() -> int:
+    """Measure every configuration and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seconds', type=float, default=8.0)
+    parser.add_argument('--rate', type=float, default=30.0)
+    parser.add_argument('--size', default='640x192')
+    parser.add_argument('--backends', default='torch,onnxruntime')
+    parser.add_argument('--soak-minutes', type=float, default=0.0)
+    args = parser.parse_args()
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    width, height = (int(v) for v in args.size.split('x'))
+    from svde_ros.spimo import SpimoConfig
+    from svde_training.export import export_onnx
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = {}
+        for spimo in (False, True):
+            path = Path(tmp) / f'model_{int(spimo)}.onnx'
+            export_onnx(MODEL, path, height, width, SpimoConfig() if spimo else None)
+            onnx[spimo] = path
+        for backend in args.backends.split(','):
+            for spimo in (False, True):
+                for cloud in (False, True):
+                    model = ({'checkpoint': str(MODEL), 'input_width': width,
+                              'input_height': height} if backend == 'torch'
+                             else {'onnx': str(onnx[spimo])})
+                    print(f'{backend} spimo={spimo} cloud={cloud} ...', file=sys.stderr)
+                    rows.append(measure(backend, model, spimo, cloud, args.seconds, args.rate))
+        soak = None
+        if args.soak_minutes:
+            print(f'soak: {args.soak_minutes} min ...', file=sys.stderr)
+            soak = measure(args.backends.split(',')[0],
+                           {'checkpoint': str(MODEL), 'input_width': width,
+                            'input_height': height}, True, True, args.soak_minutes * 60,
+                           args.rate)
+    print(f'\ndepth_node at {args.size}, input 1242x375 rgb8 at {args.rate:g} Hz for '
+          f'{args.seconds:g} s per row, loopback DDS, CPU (2 cores shared by publisher and node)')
+    print('| backend | SPIMO | cloud | p50 ms | p95 ms | output Hz | dropped | node overhead ms |')
+    print('|---|---|---|---|---|---|---|---|')
+    for r in rows:
+        print(f'| {r["backend"]} | {"on" if r["spimo"] else "off"} | '
+              f'{"on" if r["cloud"] else "off"} | {r["p50_ms"]:.0f} | {r["p95_ms"]:.0f} | '
+              f'{r["rate_hz"]:.1f} | {r["dropped"]}/{r["sent"]} | {r["overhead_ms"]:.2f} |')
+    print('node overhead goal: < 3 ms per frame at 640x192')
+    if soak:
+        print(f'soak {args.soak_minutes:g} min: RSS growth {100 * soak["rss_growth"]:.1f}% '
+              f'(goal < 5%), {soak["received"]} frames out')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""`svde-demo`: depth_node on a recorded bag, over loopback, with pictures and a summary.
+
+Plays the bundled sample bag (real KITTI frames made by `svde-train make-bag`) into depth_node,
+records every output into an mcap bag (open it in Foxglove or play it to RViz), writes a PNG
+panel every few frames (input | colorized depth | moving mask | bird's-eye view of the cloud)
+and ends with rates and latencies.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+
+from svde_ros.resources import default_model, demo_bag
+from svde_ros.ros.bag_io import RELIABLE, BagRecorder, play_bag
+from svde_ros.ros.depth_node import DepthNode
+from svde_ros.ros.image_conversions import compressed_to_rgb8, image_to_array
+from svde_ros.ros.pointcloud import cloud_to_array
+
+LOG = logging.getLogger('svde_demo')
+DEFAULT_BAG = demo_bag()
+DEFAULT_MODEL = default_model()
+OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image',
+           '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',
+           '/camera/moving_mask': 'sensor_msgs/msg/Image',
+           '/camera/depth/colorized': 'sensor_msgs/msg/Image',
+           '/camera/points': 'sensor_msgs/msg/PointCloud2'}
+BEV_RANGE_M = 40.0
+BEV_PIXELS = 240
+
+
+def birds_eye(cloud: PointCloud2) -> np.ndarray:
+    """Top-down view of the cloud (x right, z forward; 0..BEV_RANGE_M ahead), coloured."""
+    points = cloud_to_array(cloud).reshape(-1, cloud.point_step // 4)
+    points = points[np.isfinite(points[:, 2])]
+    view = np.zeros((BEV_PIXELS, BEV_PIXELS, 3), np.uint8)
+    scale = BEV_PIXELS / BEV_RANGE_M
+    u = (points[:, 0] * scale + BEV_PIXELS / 2).astype(int)
+    v = (BEV_PIXELS - 1 - points[:, 2] * scale).astype(int)
+    keep = (u >= 0) & (u < BEV_PIXELS) & (v >= 0) & (v < BEV_PIXELS)
+    if points.shape[1] > 3:
+        rgb = points[keep, 3].view(np.uint32)
+        colors = np.stack([(rgb >> 16) & 255, (rgb >> 8) & 255, rgb & 255], 1).astype(np.uint8)
+    else:
+        colors = np.full((int(keep.sum()), 3), 255, np.uint8)
+    view[v[keep], u[keep]] = colors
+    for metres in range(10, int(BEV_RANGE_M), 10):      # range rings every 10 m
+        cv2.circle(view, (BEV_PIXELS // 2, BEV_PIXELS - 1), int(metres * scale), (70, 70, 70))
+    return view
+
+
+def panel(frames: dict[str, object]) -> np.ndarray:
+    """Input | colorized depth | mask | bird's-eye view, at a common height."""
+    parts = [compressed_to_rgb8(frames['input']), image_to_array(frames['colorized']),
+             cv2.cvtColor(image_to_array(frames['mask']), cv2.COLOR_GRAY2RGB),
+             birds_eye(frames['points'])]
+    height = 192
+    resized = [cv2.resize(p, (int(p.shape[1] * height / p.shape[0]), height)) for p in parts]
+    return np.concatenate(resized, axis=1)
+
+
+class Observer:
+    """Collects outputs by stamp, writes panels, measures end-to-end latency."""
+
+    def __init__(self, node: rclpy.node.Node, out: Path, every: int) -> None:
+        self.out, self.every = out, every
+        self.frames: dict[tuple[int, int], dict[str, object]] = {}
+        self.sent: dict[tuple[int, int], float] = {}
+        self.latencies: list[float] = []
+        self.panels = 0
+        self.lock = threading.Lock()
+        node.create_subscription(CompressedImage, '/camera/image/compressed',
+                                 self._on('input'), RELIABLE)
+        node.create_subscription(Image, '/camera/depth', self._on('depth'), RELIABLE)
+        node.create_subscription(Image, '/camera/depth/colorized', self._on('colorized'),
+                                 RELIABLE)
+        node.create_subscription(Image, '/camera/moving_mask', self._on('mask'), RELIABLE)
+        node.create_subscription(PointCloud2, '/camera/points', self._on('points'), RELIABLE)
+
+    def _on(self, kind: str):  # noqa: ANN202
+        def store(msg: object) -> None:
+            key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            now = time.monotonic()
+            with self.lock:
+                if kind == 'input':
+                    self.sent[key] = now
+                elif kind == 'depth' and key in self.sent:
+                    self.latencies.append(now - self.sent[key])
+                entry = self.frames.setdefault(key, {})
+                entry[kind] = msg
+                if len(entry) == 5:
+                    index = len(self.latencies)
+                    self.frames.pop(key)
+                    if index % self.every == 1 or self.every == 1:
+                        path = self.out / f'panel_{index:03d}.png'
+                        cv2.imwrite(str(path), panel(entry)[..., ::-1])
+                        self.panels += 1
+        return store
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Play, process, record; returns the summary."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=args.domain_id)
+    started = time.monotonic()
+    node = DepthNode(context=context, namespace='camera', parameter_overrides=[
+        Parameter('checkpoint', value=str(args.checkpoint)),
+        Parameter('backend', value=args.backend), Parameter('compressed', value=True)])
+    LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
+    helper = rclpy.create_node('svde_demo', context=context)
+    observer = Observer(helper, args.out, args.panel_every)
+    recorder = BagRecorder(helper, args.out / 'outputs', OUTPUTS)
+    executor = MultiThreadedExecutor(context=context)
+    for n in (node, helper):
+        executor.add_node(n)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    time.sleep(1.0)                           # let discovery settle before the first frame
+    played = play_bag(helper, args.bag, {'/camera/image_raw/compressed':
+                                         '/camera/image/compressed',
+                                         '/camera/camera_info': '/camera/camera_info'},
+                      args.rate)
+    deadline = time.monotonic() + 30
+    while node._pending is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)                           # last outputs in flight
+    summary = {
+        'messages_played': played, 'frames_processed': node.processed,
+        'frames_dropped': node.dropped, 'frames_rejected': node.rejected,
+        'backend': node.backend.name, 'panels_written': observer.panels,
+        'latency_ms_p50': float(np.percentile(observer.latencies, 50) * 1000)
+        if observer.latencies else None,
+        'latency_ms_p95': float(np.percentile(observer.latencies, 95) * 1000)
+        if observer.latencies else None,
+        'recorded': recorder.counts, 'outputs_bag': str(args.out / 'outputs'),
+    }
+    recorder.close()
+    executor.shutdown()
+    node.destroy_node()
+    helper.destroy_node()
+    rclpy.try_shutdown(context=context)
+    (args.out / 'summary.json').write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `svde-demo`."""
+    parser = argparse.ArgumentParser(prog='svde-demo', description=__doc__)
+    parser.add_argument('--bag', type=Path, default=DEFAULT_BAG)
+    parser.add_argument('--checkpoint', type=Path, default=DEFAULT_MODEL)
+    parser.add_argument('--backend', default='auto')
+    parser.add_argument('--out', type=Path, default=Path('runs/node_demo'))
+    parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
+    parser.add_argument('--panel-every', type=int, default=5)
+    parser.add_argument('--domain-id', type=int, default=77)
+    parser.add_argument('--force', action='store_true', help='replace an existing --out')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
+                        datefmt='%H:%M:%S')
+    if (args.out / 'outputs').exists():
+        if not args.force:
+            LOG.error('%s holds an earlier demo; pass --force to replace it', args.out)
+            return 2
+        import shutil
+        shutil.rmtree(args.out)
+    for path, what in ((args.bag, 'sample bag'), (args.checkpoint, 'model')):
+        if not path.exists():
+            LOG.error('%s not found: %s', what, path)
+            return 2
+    summary = run(args)
+    LOG.info('summary:\n%s', json.dumps(summary, indent=2))
+    LOG.info('panels: %s/panel_*.png, outputs bag: %s', args.out, summary['outputs_bag'])
+    return 0 if summary['frames_processed'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -174,14 +174,22 @@ def mirror_pose(T: np.ndarray) -> np.ndarray:
     return M @ T @ M
 
 
-def points_from_depth(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Back-project an HxW depth map (metres, NaN invalid) to HxWx3 float32 camera-frame points."""
+def points_from_depth(depth: np.ndarray, K: np.ndarray, step: int = 1) -> np.ndarray:
+    """Back-project every `step`-th pixel (each direction) of an HxW depth map.
+
+    Args:
+        depth: HxW metres, NaN invalid.
+        K: 3x3 intrinsics at H x W.
+        step: decimation; only the kept pixels are computed.
+
+    Returns:
+        ceil(H/step) x ceil(W/step) x 3 float32 camera-frame points.
+    """
     H, W = depth.shape
-    xs, ys = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    z = depth.astype(np.float32)
-    x = (xs - np.float32(K[0, 2])) / np.float32(K[0, 0]) * z
-    y = (ys - np.float32(K[1, 2])) / np.float32(K[1, 1]) * z
-    return np.stack([x, y, z], axis=-1)
+    z = depth[::step, ::step].astype(np.float32)
+    x = (np.arange(0, W, step, dtype=np.float32) - np.float32(K[0, 2])) / np.float32(K[0, 0])
+    y = (np.arange(0, H, step, dtype=np.float32) - np.float32(K[1, 2])) / np.float32(K[1, 1])
+    return np.stack([x[None, :] * z, y[:, None] * z, z], axis=-1)
 
 
 def resize_intrinsics_matrix(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:

@@ -12,7 +12,8 @@ def resize_frame(image: np.ndarray, intrinsics: Intrinsics, width: int,
     """Resize an HxWx3 uint8 RGB frame to the network size.
 
     Returns:
-        HxWx3 float32 RGB in [0, 1] at `width` x `height`, and the intrinsics at that size.
+        HxWx3 uint8 RGB at `width` x `height` (divide by 255 for the network), and the
+        intrinsics at that size.
     """
     if image.shape[:2] != (intrinsics.height, intrinsics.width):
         raise ValueError(f'image {image.shape[1]}x{image.shape[0]} does not match its '
@@ -21,4 +22,4 @@ def resize_frame(image: np.ndarray, intrinsics: Intrinsics, width: int,
         resized = image
     else:
         resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    return resized.astype(np.float32) / 255.0, intrinsics.resized(width, height)
+    return resized, intrinsics.resized(width, height)

@@ -27,11 +27,13 @@ class DepthResult:
         depth: HxW float32 metres, NaN where invalid.
         dispersion: HxW float32 SPIMO dispersion, or None without SPIMO.
         intrinsics: of the output size.
+        image: HxWx3 uint8 RGB, the input resized to the output size (for coloured clouds).
     """
 
     depth: np.ndarray
     dispersion: np.ndarray | None
     intrinsics: Intrinsics
+    image: np.ndarray
 
 
 class Backend:
@@ -47,14 +49,14 @@ class Backend:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f'expected an HxWx3 uint8 RGB image, got {image.shape} '
                              f'{image.dtype}')
-        resized, K = resize_frame(image, intrinsics, self.input_width, self.input_height)
-        nchw = np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
+        small, K = resize_frame(image, intrinsics, self.input_width, self.input_height)
+        nchw = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
         depth, dispersion = self._run(nchw, K.matrix().astype(np.float32)[None])
         depth = depth.reshape(self.input_height, self.input_width).astype(np.float32)
         depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
         if dispersion is not None:
             dispersion = dispersion.reshape(self.input_height, self.input_width)
-        return DepthResult(depth, dispersion, K)
+        return DepthResult(depth, dispersion, K, small)
 
     def _run(self, image: np.ndarray,
              K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -24,7 +24,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -253,8 +252,7 @@ class DepthNode(Node):
             self.pub_mask.publish(array_to_image(mask, 'mono8', header))
         if p.cloud_enabled and self.pub_points.get_subscription_count():
             if p.cloud_rgb:
-                small_rgb = cv2.resize(rgb, (depth.shape[1], depth.shape[0]),
-                                       interpolation=cv2.INTER_AREA)
+                small_rgb = result.image
             self.pub_points.publish(depth_to_cloud(depth, result.intrinsics.matrix(), header,
                                                    small_rgb, p.cloud_decimation,
                                                    p.cloud_organized))

@@ -31,7 +31,7 @@ def depth_to_cloud(depth_m: np.ndarray, K: np.ndarray, header: object,
     invalid points (height 1, is_dense true).
     """
     step = max(1, int(decimation))
-    points = points_from_depth(depth_m, K)[::step, ::step]
+    points = points_from_depth(depth_m, K, step)
     columns = [points]
     if rgb is not None:
         columns.append(pack_rgb(rgb[::step, ::step])[..., None])

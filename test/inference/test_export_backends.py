@@ -82,7 +82,7 @@ def test_exported_dispersion_equals_the_shared_spimo_function(exported, checkpoi
     from svde_ros.preprocess import resize_frame
     resized, K_small = resize_frame(image, K, 320, 96)
     with torch.no_grad():
-        reference = spimo_dispersion(net, torch.from_numpy(resized).permute(2, 0, 1)[None],
+        reference = spimo_dispersion(net, torch.from_numpy(resized).permute(2, 0, 1)[None] / 255,
                                      torch.tensor([K_small.camera_channels()]), SPIMO)
     assert np.allclose(result.dispersion, reference[0, 0].numpy(), rtol=1e-3, atol=1e-5)
     assert result.dispersion.min() >= 0

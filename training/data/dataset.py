@@ -57,7 +57,8 @@ def collate(samples: list[TrainBatch]) -> TrainBatch:
 def to_base(clip: Clip, index: int, width: int, height: int) -> tuple[np.ndarray, Intrinsics]:
     """Frame `index` resized to the base size, as float RGB in [0,1], with its intrinsics."""
     try:
-        return resize_frame(clip.image(index), clip.intrinsics(index), width, height)
+        image, K = resize_frame(clip.image(index), clip.intrinsics(index), width, height)
+        return image.astype(np.float32) / 255.0, K
     except ValueError as err:
         raise DataError(f'{clip.name} frame {index}: {err}') from None
 

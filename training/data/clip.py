@@ -48,6 +48,29 @@ class Clip:
         return None
 
 
+class FileClip(Clip):
+    """Frames stored as image files, seen by one camera, with optional camera-to-world poses.
+
+    Subclasses set `files`, `_intrinsics` and `_poses` (None when the source has none).
+    """
+
+    files: list[Path]
+    _intrinsics: Intrinsics
+    _poses: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def image(self, index: int) -> np.ndarray:
+        return read_rgb(self.files[index])
+
+    def intrinsics(self, index: int) -> Intrinsics:
+        return self._intrinsics
+
+    def pose(self, index: int) -> np.ndarray | None:
+        return None if self._poses is None else self._poses[index]
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """Read an image file as HxWx3 uint8 RGB (grey and 16-bit inputs converted)."""
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)

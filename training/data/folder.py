@@ -13,6 +13,7 @@ from svde_ros.geometry import Intrinsics
 from svde_training.data.clip import (
     Clip,
     DataError,
+    FileClip,
     image_size,
     list_images,
     read_poses,
@@ -66,7 +67,7 @@ def _fit(intrinsics: Intrinsics, width: int, height: int, where: str) -> Intrins
     return intrinsics.resized(width, height)
 
 
-class FolderClip(Clip):
+class FolderClip(FileClip):
     """Frames in a folder, in name order, from one camera."""
 
     def __init__(self, folder: str | Path, intrinsics_path: str | Path,
@@ -86,12 +87,6 @@ class FolderClip(Clip):
                 raise DataError(f'{poses_path}: {len(self._poses)} poses for '
                                 f'{len(self.files)} frames')
 
-    def pose(self, index: int) -> np.ndarray | None:
-        return None if self._poses is None else self._poses[index]
-
-    def __len__(self) -> int:
-        return len(self.files)
-
     def image(self, index: int) -> np.ndarray:
         image = read_rgb(self.files[index])
         if image.shape[:2] != (self._intrinsics.height, self._intrinsics.width):
@@ -100,8 +95,6 @@ class FolderClip(Clip):
                             f'{self._intrinsics.height}')
         return image
 
-    def intrinsics(self, index: int) -> Intrinsics:
-        return self._intrinsics
 
 
 class VideoClip(Clip):

@@ -7,13 +7,12 @@ import numpy as np
 
 from svde_ros.geometry import Intrinsics
 from svde_training.data.clip import (
-    Clip,
     DataError,
+    FileClip,
     image_size,
     list_images,
     numbers,
     read_poses,
-    read_rgb,
 )
 
 ODOMETRY_IMAGE_DIRS = {'image_2': 'P2', 'image_3': 'P3', 'image_0': 'P0', 'image_1': 'P1',
@@ -44,7 +43,7 @@ def _projection(calib: dict[str, np.ndarray], key: str, path: Path) -> np.ndarra
     return calib[key].reshape(3, 4)
 
 
-class KittiRawClip(Clip):
+class KittiRawClip(FileClip):
     """One KITTI raw drive (<root>/<date>/<date>_drive_NNNN_sync) seen by a rectified camera.
 
     Intrinsics come from P_rect_0X in the date folder's calib_cam_to_cam.txt. Ground truth,
@@ -75,15 +74,6 @@ class KittiRawClip(Clip):
             raise DataError(f'{path}: {len(poses)} poses, but frame {max(numbers):010d} exists')
         return [poses[n] for n in numbers]
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def image(self, index: int) -> np.ndarray:
-        return read_rgb(self.files[index])
-
-    def intrinsics(self, index: int) -> Intrinsics:
-        return self._intrinsics
-
     def depth(self, index: int) -> np.ndarray | None:
         path = self.drive / 'proj_depth' / 'velodyne' / self.camera / (
             self.files[index].stem + '.npz')
@@ -95,11 +85,9 @@ class KittiRawClip(Clip):
         except (OSError, KeyError, ValueError) as err:
             raise DataError(f'cannot read LiDAR depth {path}: {err}') from None
 
-    def pose(self, index: int) -> np.ndarray | None:
-        return None if self._poses is None else self._poses[index]
 
 
-class KittiOdometryClip(Clip):
+class KittiOdometryClip(FileClip):
     """A KITTI odometry sequence: calib.txt (P0..P3), poses.txt and one image folder."""
 
     def __init__(self, sequence_dir: str | Path, image_dir: str = '') -> None:
@@ -120,15 +108,3 @@ class KittiOdometryClip(Clip):
         width, height = image_size(self.files[0])
         self._intrinsics = Intrinsics.from_matrix(P, width, height)
         self._poses = read_poses(self.root / 'poses.txt', len(self.files))
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def image(self, index: int) -> np.ndarray:
-        return read_rgb(self.files[index])
-
-    def intrinsics(self, index: int) -> Intrinsics:
-        return self._intrinsics
-
-    def pose(self, index: int) -> np.ndarray | None:
-        return None if self._poses is None else self._poses[index]

@@ -8,10 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+if TYPE_CHECKING:
+    from rosbags.interfaces import Connection
 
 # The message types this player/recorder handles, by their rosbag2 type names.
 MESSAGE_TYPES: dict[str, type] = {
@@ -38,8 +42,9 @@ def play_bag(node: Node, bag: Path, topic_map: dict[str, str], rate_scale: float
         if missing:
             raise ValueError(f'{bag} has no topic(s) {", ".join(sorted(missing))}; it has '
                              f'{", ".join(sorted(c.topic for c in reader.connections))}')
-        publishers = {c.id: node.create_publisher(MESSAGE_TYPES[c.msgtype], topic_map[c.topic],
-                                                  RELIABLE) for c in wanted}
+        publishers: dict[int, Any] = {
+            c.id: node.create_publisher(MESSAGE_TYPES[c.msgtype], topic_map[c.topic], RELIABLE)
+            for c in wanted}
         start_wall, start_bag = time.monotonic(), None
         for connection, stamp_ns, raw in reader.messages(connections=wanted):
             if stop is not None and stop.is_set():
@@ -64,7 +69,7 @@ class BagRecorder:
             raise FileExistsError(f'{out} exists; bags are never overwritten')
         self.lock = threading.Lock()
         self.counts = dict.fromkeys(topics, 0)
-        self.writer = Writer(out, version=8, storage_plugin=StoragePlugin.MCAP)
+        self.writer: Writer | None = Writer(out, version=8, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         store = get_typestore(Stores.ROS2_HUMBLE)
         self.node = node
@@ -73,7 +78,7 @@ class BagRecorder:
             node.create_subscription(MESSAGE_TYPES[msgtype], topic,
                                      self._writer_for(topic, connection), RELIABLE, raw=True)
 
-    def _writer_for(self, topic: str, connection: object):  # noqa: ANN202
+    def _writer_for(self, topic: str, connection: Connection):  # noqa: ANN202
         def write(raw: bytes) -> None:
             with self.lock:
                 if self.writer is not None:

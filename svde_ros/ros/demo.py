@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,7 +91,7 @@ class Observer:
         node.create_subscription(PointCloud2, '/camera/points', self._on('points'), RELIABLE)
 
     def _on(self, kind: str):  # noqa: ANN202
-        def store(msg: object) -> None:
+        def store(msg: Any) -> None:
             key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
             now = time.monotonic()
             with self.lock:

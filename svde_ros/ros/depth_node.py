@@ -23,9 +23,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rclpy
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -88,7 +90,8 @@ def camera_info_for(K: Intrinsics, header: object) -> CameraInfo:
 class DepthNode(Node):
     """See the module docstring."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
+        """Keyword arguments go to rclpy's Node (context, namespace, parameter_overrides...)."""
         super().__init__('depth_node', **kwargs)
         self.params = node_params.declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -181,7 +184,7 @@ class DepthNode(Node):
         with self._lock:
             self._infos.append(msg)
 
-    def _intrinsics(self, stamp: object, width: int, height: int) -> Intrinsics:
+    def _intrinsics(self, stamp: Time, width: int, height: int) -> Intrinsics:
         """K for an image.
 
         The camera_info closest in time (within the tolerance), else the fallback parameters.

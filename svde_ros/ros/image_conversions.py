@@ -48,7 +48,7 @@ def image_to_array(msg: Image) -> np.ndarray:
                                    f'and {len(msg.data)} bytes do not hold {row} bytes per row')
     buffer = np.frombuffer(bytes(msg.data), dtype=np.uint8, count=msg.step * msg.height)
     rows = buffer.reshape(msg.height, msg.step)[:, :row]
-    array = np.ascontiguousarray(rows).view(dtype)
+    array: np.ndarray = np.ascontiguousarray(rows).view(dtype)
     if itemsize > 1 and bool(msg.is_bigendian) == np.little_endian:   # sender's byte order
         array = array.byteswap()
     shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)

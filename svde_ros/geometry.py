@@ -219,3 +219,12 @@ def matrix_to_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
         q[k] = (R[k, i] + R[i, k]) / s
     q_arr = np.array(q) / np.linalg.norm(q)
     return float(q_arr[0]), float(q_arr[1]), float(q_arr[2]), float(q_arr[3])
+
+
+def quaternion_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) -> 3x3 rotation matrix."""
+    q = np.array([x, y, z, w], dtype=np.float64)
+    x, y, z, w = q / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])

@@ -12,7 +12,7 @@ import torch
 from svde_ros.inference.backend import BackendError
 from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
 from svde_training import distributed, run_dir
-from svde_training.config import ConfigError, config_from_dict, load_config
+from svde_training.config import ConfigError, RosbagSource, config_from_dict, load_config
 from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import eval_frames
 from svde_training.evaluate import constant_depth_baseline, evaluate_frames
@@ -28,7 +28,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """Train stage 1 from a YAML config into a run folder."""
     from svde_training.trainer import Trainer
 
-    config = load_config(args.config)
+    config = load_config(args.config) if args.config else config_from_dict({}, 'defaults')
+    if args.bag:
+        source = RosbagSource(str(args.bag), args.image_topic, args.camera_info_topic,
+                              str(args.intrinsics or ''), args.odom_topic)
+        config = replace(config, data=replace(config.data, sources=(source,)))
+    elif not args.config:
+        raise ConfigError('give --config FILE, or --bag BAG --image-topic T')
     info = distributed.init_distributed()
     try:
         device = distributed.pick_device(info, args.device)
@@ -164,13 +170,26 @@ def cmd_slim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bag_info(args: argparse.Namespace) -> int:
+    """Topics, types, counts, rates and image sizes of a bag; suggests the camera topics."""
+    from svde_training.data.rosbag import bag_info
+
+    print(bag_info(args.bag))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Sub-commands and their arguments."""
     parser = argparse.ArgumentParser(prog='svde-train', description=__doc__)
     parser.add_argument('--log-level', default='INFO', choices=['DEBUG', 'INFO', 'WARNING'])
     sub = parser.add_subparsers(dest='command', required=True)
     fit = sub.add_parser('fit', help='train from a YAML config')
-    fit.add_argument('--config', type=Path, required=True)
+    fit.add_argument('--config', type=Path, help='training YAML (defaults if omitted)')
+    fit.add_argument('--bag', type=Path, help='train on this rosbag2 (replaces data.sources)')
+    fit.add_argument('--image-topic', default='', help='with --bag')
+    fit.add_argument('--camera-info-topic', default='', help='with --bag (auto when unique)')
+    fit.add_argument('--intrinsics', type=Path, help='with --bag: camera YAML instead')
+    fit.add_argument('--odom-topic', default='', help='with --bag: odometry for poses')
     fit.add_argument('--out', type=Path, required=True, help='run folder')
     fit.add_argument('--resume', action='store_true', help='continue the run in --out')
     fit.add_argument('--force', action='store_true', help='replace the run in --out')
@@ -221,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help='odometry: metres per unit from the training clips\' poses')
     sl.add_argument('--force', action='store_true')
     sl.set_defaults(func=cmd_slim)
+    bi = sub.add_parser('bag-info', help='what a rosbag2 holds (read-only)')
+    bi.add_argument('bag', type=Path)
+    bi.set_defaults(func=cmd_bag_info)
     return parser
 
 

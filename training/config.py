@@ -76,6 +76,25 @@ class CityscapesSource:
 
 
 @dataclass(frozen=True)
+class RosbagSource:
+    """An image topic of a rosbag2 (sqlite3 or mcap).
+
+    K comes from camera_info (auto-detected when the bag has one) or a camera YAML; odometry is
+    optional; every `stride`-th frame between start_s and end_s (0 = to the end) is used.
+    """
+
+    path: str
+    image_topic: str
+    camera_info_topic: str = ''
+    intrinsics: str = ''
+    odom_topic: str = ''
+    stride: int = 1
+    start_s: float = 0.0
+    end_s: float = 0.0
+    type: Literal['rosbag'] = 'rosbag'
+
+
+@dataclass(frozen=True)
 class SyntheticSource:
     """Procedural scenes with exact depth, poses and moving-object masks."""
 
@@ -89,11 +108,11 @@ class SyntheticSource:
 
 
 SourceConfig = (FolderSource | VideoSource | KittiRawSource | KittiOdometrySource
-                | CityscapesSource | SyntheticSource)
+                | CityscapesSource | RosbagSource | SyntheticSource)
 SOURCE_TYPES: dict[str, type] = {
     'folder': FolderSource, 'video': VideoSource, 'kitti_raw': KittiRawSource,
     'kitti_odometry': KittiOdometrySource, 'cityscapes': CityscapesSource,
-    'synthetic': SyntheticSource,
+    'rosbag': RosbagSource, 'synthetic': SyntheticSource,
 }
 
 

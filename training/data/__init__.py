@@ -6,6 +6,7 @@ from svde_training.config import (
     FolderSource,
     KittiOdometrySource,
     KittiRawSource,
+    RosbagSource,
     SourceConfig,
     SyntheticSource,
     VideoSource,
@@ -29,6 +30,12 @@ def build_clips(source: SourceConfig) -> list[Clip]:
         return [KittiOdometryClip(source.path, source.image_dir)]
     if isinstance(source, CityscapesSource):
         return list(cityscapes_clips(source.path, source.split))
+    if isinstance(source, RosbagSource):
+        from svde_training.data.rosbag import RosbagClip
+
+        return [RosbagClip(source.path, source.image_topic, source.camera_info_topic,
+                           source.intrinsics, source.odom_topic, source.stride, source.start_s,
+                           source.end_s)]
     if isinstance(source, SyntheticSource):
         return list(synthetic_clips(source.seed, source.num_clips, source.num_frames,
                                     source.height, source.width, source.num_movers))

@@ -1,11 +1,14 @@
 """rosbag2 files (sqlite3 or mcap) through the pure-Python `rosbags` library, no ROS needed.
 
-Writing: `write_bag` turns any Clip into Image or CompressedImage + CameraInfo (+ Odometry from
-the clip's poses) at a fixed rate; used by `svde-train make-bag`, the demo and tests.
+Reading: `RosbagClip` exposes an image topic as a Clip (training reads bags like any source).
+Bags are only ever opened read-only. Writing: `write_bag` turns any Clip into Image or
+CompressedImage + CameraInfo (+ Odometry from the clip's poses); used by `svde-train make-bag`,
+the demo and tests.
 """
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from svde_ros.geometry import matrix_to_quaternion
+from svde_ros.geometry import Intrinsics, matrix_to_quaternion, quaternion_to_matrix
+from svde_ros.image_codec import ImageConversionError, compressed_to_rgb8, image_to_rgb8
 from svde_training.data.clip import Clip, DataError
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +34,210 @@ class BagTopics:
     odometry: str = '/odom'
     frame_id: str = 'camera_optical'
     odom_frame_id: str = 'odom'
+
+
+IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+POSE_TYPES = ('nav_msgs/msg/Odometry', 'geometry_msgs/msg/PoseStamped',
+              'geometry_msgs/msg/TransformStamped')
+
+
+def open_bag(path: Path):  # noqa: ANN201 - rosbags' AnyReader (opened, read-only)
+    """Open a bag for reading with errors a user can act on."""
+    from rosbags.highlevel import AnyReader
+
+    if not path.exists():
+        raise DataError(f'bag not found: {path}')
+    try:
+        reader = AnyReader([path])
+        reader.open()
+    except Exception as err:  # rosbags raises several types for broken/absent metadata
+        hint = ''
+        if path.is_dir() and not (path / 'metadata.yaml').exists():
+            hint = (' (no metadata.yaml: was the recording interrupted? `ros2 bag reindex` '
+                    'rebuilds it)')
+        raise DataError(f'{path} is not a readable rosbag2{hint}: {err}') from None
+    return reader
+
+
+def _stamp_ns(header: object) -> int:
+    return int(header.stamp.sec) * 10 ** 9 + int(header.stamp.nanosec)  # type: ignore[attr-defined]
+
+
+def _pose_matrix(msg: object, msgtype: str) -> np.ndarray:
+    if msgtype == 'geometry_msgs/msg/TransformStamped':
+        t, q = msg.transform.translation, msg.transform.rotation  # type: ignore[attr-defined]
+    else:
+        pose = msg.pose.pose if msgtype == 'nav_msgs/msg/Odometry' else msg.pose  # type: ignore
+        t, q = pose.position, pose.orientation
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
+    T[:3, 3] = [t.x, t.y, t.z]
+    return T
+
+
+class RosbagClip(Clip):
+    """The frames of one image topic of a bag.
+
+    An index of the topic's message timestamps (after `stride` and the time window) is built
+    once; frames are then read by timestamp, so epochs never rescan the bag. Each process opens
+    its own reader (DataLoader workers fork). K comes from the camera_info topic (and images are
+    undistorted when its D is non-zero: plumb_bob / rational_polynomial or equidistant) or from a
+    camera YAML. With an odometry topic (Odometry, PoseStamped or TransformStamped) each frame
+    gets the pose nearest in time.
+    """
+
+    def __init__(self, path: str | Path, image_topic: str, camera_info_topic: str = '',
+                 intrinsics_path: str = '', odom_topic: str = '', stride: int = 1,
+                 start_s: float = 0.0, end_s: float = 0.0) -> None:
+        self.path = Path(path)
+        self.name = f'{self.path.name}{image_topic}'
+        self._reader, self._pid = None, -1
+        reader = open_bag(self.path)
+        try:
+            self._index(reader, image_topic, stride, start_s, end_s)
+            self._intrinsics, self._maps = self._camera(reader, camera_info_topic,
+                                                        intrinsics_path)
+            self._poses = self._read_poses(reader, odom_topic) if odom_topic else None
+        finally:
+            reader.close()
+
+    def _topics(self, reader, types: tuple[str, ...]) -> list[str]:  # noqa: ANN001
+        return sorted({c.topic for c in reader.connections if c.msgtype in types})
+
+    def _index(self, reader, topic: str, stride: int, start_s: float,  # noqa: ANN001
+               end_s: float) -> None:
+        connections = [c for c in reader.connections if c.topic == topic]
+        if not connections:
+            raise DataError(f'{self.path} has no topic {topic!r}; its image topics are: '
+                            f'{", ".join(self._topics(reader, IMAGE_TYPES)) or "none"}')
+        if connections[0].msgtype not in IMAGE_TYPES:
+            raise DataError(f'{topic} in {self.path} is {connections[0].msgtype}, not an image '
+                            'topic')
+        self.connection_type = connections[0].msgtype
+        stamps = [t for _, t, _ in reader.messages(connections)]
+        first = stamps[0] if stamps else 0
+        stamps = [t for t in stamps if t >= first + start_s * 1e9
+                  and (not end_s or t <= first + end_s * 1e9)][::max(1, stride)]
+        if len(stamps) < 2:
+            raise DataError(f'{topic} in {self.path}: {len(stamps)} frame(s) after stride and '
+                            'time window; a clip needs at least 2')
+        self.stamps, self.topic = stamps, topic
+
+    def _camera(self, reader, topic: str, intrinsics_path: str):  # noqa: ANN001, ANN202
+        from svde_training.data.folder import load_intrinsics_yaml
+
+        if intrinsics_path:
+            return load_intrinsics_yaml(intrinsics_path), None
+        if not topic:
+            candidates = self._topics(reader, ('sensor_msgs/msg/CameraInfo',))
+            if len(candidates) != 1:
+                raise DataError(f'{self.path}: give the camera_info topic or --intrinsics YAML '
+                                f'(camera_info topics found: {", ".join(candidates) or "none"})')
+            topic = candidates[0]
+        connections = [c for c in reader.connections if c.topic == topic]
+        if not connections:
+            raise DataError(f'{self.path} has no topic {topic!r}; pass --intrinsics YAML instead')
+        _, _, raw = next(reader.messages(connections))
+        info = reader.deserialize(raw, connections[0].msgtype)
+        K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+        try:
+            intrinsics = Intrinsics.from_matrix(K, info.width, info.height)
+        except ValueError as err:
+            raise DataError(f'{topic} in {self.path}: {err}') from None
+        D = np.asarray(info.d, dtype=np.float64)
+        if not D.size or not np.any(D):
+            return intrinsics, None
+        size = (info.width, info.height)
+        if info.distortion_model == 'equidistant':
+            maps = cv2.fisheye.initUndistortRectifyMap(K, D[:4], np.eye(3), K, size,
+                                                       cv2.CV_32FC1)
+        elif info.distortion_model in ('plumb_bob', 'rational_polynomial'):
+            maps = cv2.initUndistortRectifyMap(K, D, None, K, size, cv2.CV_32FC1)
+        else:
+            raise DataError(f'{topic}: unsupported distortion model {info.distortion_model!r} '
+                            '(plumb_bob, rational_polynomial, equidistant)')
+        LOG.info('%s: undistorting with %s D=%s', self.name, info.distortion_model, D.round(4))
+        return intrinsics, maps
+
+    def _read_poses(self, reader, topic: str) -> list[np.ndarray]:  # noqa: ANN001
+        connections = [c for c in reader.connections if c.topic == topic]
+        if not connections or connections[0].msgtype not in POSE_TYPES:
+            raise DataError(f'{self.path}: no odometry topic {topic!r} (pose topics: '
+                            f'{", ".join(self._topics(reader, POSE_TYPES)) or "none"})')
+        times, poses = [], []
+        for connection, t, raw in reader.messages(connections):
+            poses.append(_pose_matrix(reader.deserialize(raw, connection.msgtype),
+                                      connection.msgtype))
+            times.append(t)
+        times_arr = np.asarray(times)
+        nearest = [int(np.argmin(np.abs(times_arr - t))) for t in self.stamps]
+        return [poses[i] for i in nearest]
+
+    def _open(self):  # noqa: ANN202
+        if self._reader is None or self._pid != os.getpid():
+            self._reader, self._pid = open_bag(self.path), os.getpid()
+            self._connections = [c for c in self._reader.connections if c.topic == self.topic]
+        return self._reader
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def image(self, index: int) -> np.ndarray:
+        reader = self._open()
+        t = self.stamps[index]
+        for connection, _, raw in reader.messages(self._connections, start=t, stop=t + 1):
+            msg = reader.deserialize(raw, connection.msgtype)
+            try:
+                rgb = compressed_to_rgb8(msg) if connection.msgtype.endswith('CompressedImage') \
+                    else image_to_rgb8(msg)
+            except ImageConversionError as err:
+                raise DataError(f'{self.topic} in {self.path}: {err}') from None
+            if self._maps is not None:
+                rgb = cv2.remap(rgb, *self._maps, cv2.INTER_LINEAR)
+            return rgb
+        raise DataError(f'{self.path}: message at {t} ns vanished from {self.topic}')
+
+    def intrinsics(self, index: int) -> Intrinsics:
+        return self._intrinsics
+
+    def pose(self, index: int) -> np.ndarray | None:
+        return None if self._poses is None else self._poses[index]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state['_reader'], state['_pid'] = None, -1   # readers do not cross processes
+        return state
+
+
+def bag_info(path: Path) -> str:
+    """A human summary: topics, types, counts, rates, image sizes, suggested camera topics."""
+    reader = open_bag(path)
+    try:
+        lines = [f'{path}: {reader.duration / 1e9:.1f} s, {reader.message_count} messages']
+        images = []
+        for c in sorted(reader.connections, key=lambda c: c.topic):
+            rate = c.msgcount / max(reader.duration / 1e9, 1e-9)
+            extra = ''
+            if c.msgtype in IMAGE_TYPES and c.msgcount:
+                _, _, raw = next(reader.messages([c]))
+                msg = reader.deserialize(raw, c.msgtype)
+                try:
+                    rgb = compressed_to_rgb8(msg) if c.msgtype.endswith('CompressedImage') \
+                        else image_to_rgb8(msg)
+                    extra = f', {rgb.shape[1]}x{rgb.shape[0]}'
+                except ImageConversionError as err:
+                    extra = f', undecodable: {err}'
+                extra += '' if c.msgtype.endswith('CompressedImage') else f' {msg.encoding}'
+                images.append(c.topic)
+            lines.append(f'  {c.topic}  [{c.msgtype}]  {c.msgcount} msgs, {rate:.1f} Hz{extra}')
+        infos = [c.topic for c in reader.connections if c.msgtype.endswith('CameraInfo')]
+        lines.append('suggested: ' + (f'--image-topic {images[0]}' if images else
+                                      'no image topic') +
+                     (f' --camera-info-topic {infos[0]}' if infos else ' (no camera_info: '
+                      'pass --intrinsics YAML)'))
+        return '\n'.join(lines)
+    finally:
+        reader.close()
 
 
 def _typestore():  # noqa: ANN202 - rosbags' Typestore, imported lazily

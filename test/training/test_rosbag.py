@@ -1,0 +1,110 @@
+"""Training from rosbag2 files: reading is frame-exact, read-only and fails helpfully."""
+import hashlib
+
+import numpy as np
+import pytest
+import yaml
+
+from svde_training.cli import main
+from svde_training.data.clip import DataError
+from svde_training.data.folder import FolderClip
+from svde_training.data.rosbag import RosbagClip, bag_info, write_bag
+
+from ..conftest import REPO
+from .test_trainer import TINY
+
+CAMERA = REPO / 'config' / 'kitti_odometry_camera.yaml'
+
+
+@pytest.fixture(scope='module')
+def source(kitti_odometry):
+    return FolderClip(kitti_odometry / 'image_l', CAMERA, kitti_odometry / 'poses.txt')
+
+
+@pytest.fixture(scope='module')
+def raw_bag(source, tmp_path_factory):
+    out = tmp_path_factory.mktemp('bags') / 'raw'
+    write_bag(source, out, 'sqlite3', 10.0, max_frames=6)
+    return out
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_raw_bag_reads_back_frame_exact_and_untouched(raw_bag, source):
+    before = _digest(raw_bag)
+    clip = RosbagClip(raw_bag, '/camera/image_raw', odom_topic='/odom')
+    assert len(clip) == 6
+    for i in (0, 5):
+        assert np.array_equal(clip.image(i), source.image(i))
+        assert np.allclose(clip.pose(i), source.pose(i), atol=1e-9)
+    assert np.allclose(clip.intrinsics(0).matrix(), source.intrinsics(0).matrix())
+    assert _digest(raw_bag) == before                      # never written to
+
+
+def test_compressed_mcap_stride_and_window(source, tmp_path):
+    out = tmp_path / 'jpeg'
+    write_bag(source, out, 'mcap', 10.0, compressed=True, max_frames=10)
+    clip = RosbagClip(out, '/camera/image_raw/compressed', stride=2, start_s=0.2, end_s=0.75)
+    assert len(clip) == 3                                  # frames 2, 4, 6
+    assert np.abs(clip.image(1).astype(float) - source.image(4)).mean() < 3
+    assert clip.pose(0) is None
+
+
+def test_bad_input_names_what_exists(raw_bag, tmp_path):
+    with pytest.raises(DataError, match=r"no topic '/cam/left'; its image topics are: "
+                                        r'/camera/image_raw'):
+        RosbagClip(raw_bag, '/cam/left')
+    with pytest.raises(DataError, match='not an image topic'):
+        RosbagClip(raw_bag, '/odom')
+    with pytest.raises(DataError, match='bag not found'):
+        RosbagClip(tmp_path / 'absent', '/camera/image_raw')
+    no_info = tmp_path / 'no_info'
+    no_info.mkdir()
+    (no_info / 'metadata.yaml').write_text('not: a bag')
+    with pytest.raises(DataError, match='is not a readable rosbag2'):
+        RosbagClip(no_info, '/camera/image_raw')
+    with pytest.raises(DataError, match="no odometry topic '/gps'"):
+        RosbagClip(raw_bag, '/camera/image_raw', odom_topic='/gps')
+
+
+def test_camera_info_missing_asks_for_intrinsics(source, tmp_path):
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    out = tmp_path / 'images_only'
+    T = store.types
+    with Writer(out, version=8) as writer:
+        conn = writer.add_connection('/img', 'sensor_msgs/msg/Image', typestore=store)
+        for i in range(3):
+            rgb = source.image(i)
+            msg = T['sensor_msgs/msg/Image'](
+                header=T['std_msgs/msg/Header'](stamp=T['builtin_interfaces/msg/Time'](
+                    sec=i, nanosec=0), frame_id='cam'), height=rgb.shape[0],
+                width=rgb.shape[1], encoding='rgb8', is_bigendian=0, step=rgb.shape[1] * 3,
+                data=rgb.reshape(-1))
+            writer.write(conn, i * 10 ** 9, store.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
+    with pytest.raises(DataError, match='give the camera_info topic or --intrinsics YAML'):
+        RosbagClip(out, '/img')
+    assert len(RosbagClip(out, '/img', intrinsics_path=str(CAMERA))) == 3
+
+
+def test_bag_info_suggests_topics(raw_bag):
+    text = bag_info(raw_bag)
+    assert '/camera/image_raw  [sensor_msgs/msg/Image]  6 msgs' in text
+    assert '1226x370 rgb8' in text
+    assert 'suggested: --image-topic /camera/image_raw --camera-info-topic /camera/camera_info' \
+        in text
+
+
+def test_fit_from_a_bag(raw_bag, tmp_path):
+    config = tmp_path / 'tiny.yaml'
+    config.write_text(yaml.safe_dump({**TINY, 'optim': {**TINY['optim'], 'epochs': 1,
+                                                        'steps_per_epoch': 2}}))
+    out = tmp_path / 'run'
+    assert main(['fit', '--config', str(config), '--bag', str(raw_bag), '--image-topic',
+                 '/camera/image_raw', '--odom-topic', '/odom', '--out', str(out)]) == 0
+    resolved = yaml.safe_load((out / 'config.yaml').read_text())
+    assert resolved['data']['sources'][0]['type'] == 'rosbag'
+    assert (out / 'checkpoints' / 'last.pt').is_file()

@@ -33,6 +33,7 @@ from svde_training.distributed import DistInfo
 from svde_training.evaluate import constant_depth_baseline, evaluate_frames
 from svde_training.losses import build_view_synthesis, self_supervised_loss
 from svde_training.preview import preview_panel, write_png
+from svde_training.scale import odometry_scale
 
 LOG = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Trainer:
         per_rank = len(self.dataset) // info.world_size
         self.steps_per_epoch = optim.steps_per_epoch or max(1, per_rank // optim.batch_size)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.depth_scale, self.scale_source = 1.0, 'none'
         self.history: list[dict[str, Any]] = []
 
     def train_step(self, batch: TrainBatch) -> tuple[dict[str, float], Any]:
@@ -137,7 +139,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         """Everything a resume or an export needs."""
         spec = InferenceSpec(self.config.model, self.config.data.base_height,
-                             self.config.data.base_width)
+                             self.config.data.base_width, self.depth_scale, self.scale_source)
         return {
             'format': CHECKPOINT_FORMAT, 'config': self.config.to_dict(),
             'inference': spec.to_dict(),
@@ -158,6 +160,8 @@ class Trainer:
         self.scaler.load_state_dict(state['scaler'])
         self.epoch, self.step_in_epoch = state['epoch'], state['step_in_epoch']
         self.global_step, self.history = state['global_step'], state['history']
+        self.depth_scale = state['inference']['depth_scale']
+        self.scale_source = state['inference']['scale_source']
         torch.set_rng_state(state['torch_rng'])
         LOG.info('resumed %s at epoch %d step %d', path, self.epoch + 1, self.step_in_epoch)
 
@@ -185,7 +189,21 @@ class Trainer:
                          untrained['eval_abs_rel'], constant['const_abs_rel'])
         while self.epoch < optim.epochs:
             self._run_epoch()
+        if self.info.is_main and self.scale_source == 'none':
+            self._calibrate_scale()
         return self.history
+
+    def _calibrate_scale(self) -> None:
+        """Make depth metric from odometry when every training clip has poses."""
+        if not all(clip.pose(0) is not None for clip in self.dataset.clips):
+            LOG.info('no poses on every training clip: depth is up to scale (not metric); '
+                     'give odometry (e.g. --odom-topic) for metres')
+            return
+        self.depth_scale, pairs = odometry_scale(self.state())
+        self.scale_source = 'odometry'
+        LOG.info('metric scale from odometry: %.4f m per unit (%d frame pairs)',
+                 self.depth_scale, pairs)
+        self.save()
 
     def _run_epoch(self) -> None:
         optim, info = self.config.optim, self.info

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
+from svde_ros.model.checkpoint import load_depth_net
 from svde_training.cli import main
 from svde_training.data.clip import DataError
 from svde_training.data.folder import FolderClip
@@ -107,4 +108,5 @@ def test_fit_from_a_bag(raw_bag, tmp_path):
                  '/camera/image_raw', '--odom-topic', '/odom', '--out', str(out)]) == 0
     resolved = yaml.safe_load((out / 'config.yaml').read_text())
     assert resolved['data']['sources'][0]['type'] == 'rosbag'
-    assert (out / 'checkpoints' / 'last.pt').is_file()
+    spec = load_depth_net(out / 'checkpoints' / 'last.pt')[1]
+    assert spec.scale_source == 'odometry'             # poses from the bag's /odom

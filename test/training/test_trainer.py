@@ -57,6 +57,8 @@ def test_fit_writes_a_complete_run_and_loss_falls(tmp_path):
     net, spec = load_depth_net(out / 'checkpoints' / 'last.pt')
     assert (spec.input_height, spec.input_width) == (64, 128)
     assert spec.model.num_levels == 9
+    assert spec.scale_source == 'odometry' and spec.depth_scale > 0   # synthetic has poses
+    assert load_depth_net(out / 'checkpoints' / 'model.pt')[1].depth_scale == spec.depth_scale
     assert yaml.safe_load((out / 'config.yaml').read_text())['optim']['epochs'] == 5
 
 

@@ -54,7 +54,9 @@ def test_sidecar_records_what_a_runtime_needs(exported, checkpoint):
     assert (meta['input_height'], meta['input_width']) == (96, 320)
     assert meta['outputs'] == ['depth', 'dispersion']
     assert meta['spimo'] == {'delta': 0.1, 'scale': 0.5, 'threshold': 0.02}
-    assert meta['opset'] == 17 and meta['scale_source'] == 'none'
+    # The training clips (synthetic) have poses, so fit calibrated a metric scale.
+    assert meta['opset'] == 17 and meta['scale_source'] == 'odometry'
+    assert meta['depth_scale'] == load_depth_net(checkpoint)[1].depth_scale > 0
     assert len(meta['checkpoint_sha256']) == 64
     assert meta['onnxruntime_max_rel_diff'] < 1e-3
     import onnx

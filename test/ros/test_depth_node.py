@@ -17,11 +17,13 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
+from svde_ros.model.checkpoint import read_checkpoint, slim_checkpoint  # noqa: E402
 from svde_ros.ros.depth_node import DepthNode  # noqa: E402
 from svde_ros.ros.image_conversions import array_to_image, image_to_array  # noqa: E402
 from svde_ros.ros.pointcloud import cloud_to_array  # noqa: E402
 from svde_training.cli import main as train  # noqa: E402
 from svde_training.data.kitti import KittiRawClip  # noqa: E402
+from svde_training.run_dir import save_checkpoint  # noqa: E402
 
 from ..training.test_trainer import TINY  # noqa: E402
 
@@ -31,11 +33,15 @@ OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'moving_mask': Image
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
+    """A 1-step model without metric scale, so its depths stay in the network's range."""
     tmp = tmp_path_factory.mktemp('node_ckpt')
     (tmp / 'c.yaml').write_text(yaml.safe_dump(
         {**TINY, 'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}}))
     assert train(['fit', '--config', str(tmp / 'c.yaml'), '--out', str(tmp / 'run')]) == 0
-    return str(tmp / 'run' / 'checkpoints' / 'last.pt')
+    state = read_checkpoint(tmp / 'run' / 'checkpoints' / 'last.pt')
+    state['inference'] = {**state['inference'], 'depth_scale': 1.0, 'scale_source': 'none'}
+    save_checkpoint(tmp / 'unscaled.pt', slim_checkpoint(state))
+    return str(tmp / 'unscaled.pt')
 
 
 class Harness:

@@ -80,7 +80,8 @@ class RosbagSource:
     """An image topic of a rosbag2 (sqlite3 or mcap).
 
     K comes from camera_info (auto-detected when the bag has one) or a camera YAML; odometry is
-    optional; every `stride`-th frame between start_s and end_s (0 = to the end) is used.
+    optional; every `stride`-th frame between start_s and end_s (0 = to the end) is used, and
+    with skip_static, frames where the camera has not moved since the last kept one are dropped.
     """
 
     path: str
@@ -91,6 +92,7 @@ class RosbagSource:
     stride: int = 1
     start_s: float = 0.0
     end_s: float = 0.0
+    skip_static: bool = True
     type: Literal['rosbag'] = 'rosbag'
 
 

@@ -110,3 +110,30 @@ def test_fit_from_a_bag(raw_bag, tmp_path):
     assert resolved['data']['sources'][0]['type'] == 'rosbag'
     spec = load_depth_net(out / 'checkpoints' / 'last.pt')[1]
     assert spec.scale_source == 'odometry'             # poses from the bag's /odom
+
+
+class _Stalled(FolderClip):
+    """The real clip with its first frame held for three frames (the camera standing still)."""
+
+    ORDER = (0, 0, 0, 1, 2, 3)
+
+    def __len__(self) -> int:
+        return len(self.ORDER)
+
+    def image(self, index):
+        return super().image(self.ORDER[index])
+
+    def pose(self, index):
+        return super().pose(self.ORDER[index])
+
+
+@pytest.mark.parametrize('odom_topic', ['/odom', ''])
+def test_frames_where_the_camera_stands_still_are_skipped(kitti_odometry, tmp_path, odom_topic):
+    stalled = _Stalled(kitti_odometry / 'image_l', CAMERA, kitti_odometry / 'poses.txt')
+    out = tmp_path / 'stalled'
+    write_bag(stalled, out, 'mcap', 10.0)
+    kept = RosbagClip(out, '/camera/image_raw', odom_topic=odom_topic)
+    assert len(kept) == 4                         # one of the three identical frames remains
+    assert np.array_equal(kept.image(1), stalled.image(3))
+    assert len(RosbagClip(out, '/camera/image_raw', odom_topic=odom_topic,
+                          skip_static=False)) == 6

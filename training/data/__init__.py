@@ -35,7 +35,7 @@ def build_clips(source: SourceConfig) -> list[Clip]:
 
         return [RosbagClip(source.path, source.image_topic, source.camera_info_topic,
                            source.intrinsics, source.odom_topic, source.stride, source.start_s,
-                           source.end_s)]
+                           source.end_s, source.skip_static)]
     if isinstance(source, SyntheticSource):
         return list(synthetic_clips(source.seed, source.num_clips, source.num_frames,
                                     source.height, source.width, source.num_movers))

@@ -37,6 +37,8 @@ class BagTopics:
 
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+MIN_MOTION_M = 0.05        # a frame closer than this to the last kept one teaches nothing
+MIN_IMAGE_CHANGE = 1.0     # mean grey-level change (of 255) standing in when there is no odometry
 POSE_TYPES = ('nav_msgs/msg/Odometry', 'geometry_msgs/msg/PoseStamped',
               'geometry_msgs/msg/TransformStamped')
 
@@ -88,7 +90,7 @@ class RosbagClip(Clip):
 
     def __init__(self, path: str | Path, image_topic: str, camera_info_topic: str = '',
                  intrinsics_path: str = '', odom_topic: str = '', stride: int = 1,
-                 start_s: float = 0.0, end_s: float = 0.0) -> None:
+                 start_s: float = 0.0, end_s: float = 0.0, skip_static: bool = True) -> None:
         self.path = Path(path)
         self.name = f'{self.path.name}{image_topic}'
         self._reader, self._pid = None, -1
@@ -97,9 +99,42 @@ class RosbagClip(Clip):
             self._index(reader, image_topic, stride, start_s, end_s)
             self._intrinsics, self._maps = self._camera(reader, camera_info_topic,
                                                         intrinsics_path)
-            self._poses = self._read_poses(reader, odom_topic) if odom_topic else None
+            odometry = self._read_odometry(reader, odom_topic) if odom_topic else None
+            self._poses = None if odometry is None else self._nearest(odometry)
+            if skip_static:
+                self._drop_static(reader)
         finally:
             reader.close()
+
+    def _drop_static(self, reader) -> None:  # noqa: ANN001
+        """Keep a frame only once the camera moved since the last kept one.
+
+        Motion is MIN_MOTION_M by odometry when present, else a mean grey-level change of
+        MIN_IMAGE_CHANGE on 64x32 thumbnails.
+        """
+        keep = [0]
+        if self._poses is not None:
+            for i in range(1, len(self.stamps)):
+                moved = np.linalg.norm((np.linalg.inv(self._poses[i])
+                                        @ self._poses[keep[-1]])[:3, 3])
+                if moved >= MIN_MOTION_M:
+                    keep.append(i)
+        else:
+            thumbs = [cv2.resize(cv2.cvtColor(self._decode(reader, t), cv2.COLOR_RGB2GRAY),
+                                 (64, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+                      for t in self.stamps]
+            for i in range(1, len(thumbs)):
+                if np.abs(thumbs[i] - thumbs[keep[-1]]).mean() >= MIN_IMAGE_CHANGE:
+                    keep.append(i)
+        if len(keep) < len(self.stamps):
+            LOG.info('%s: %d of %d frames kept (camera moving)', self.name, len(keep),
+                     len(self.stamps))
+        if len(keep) < 2:
+            raise DataError(f'{self.topic} in {self.path}: the camera barely moves; nothing to '
+                            'learn from (set skip_static: false to use every frame)')
+        self.stamps = [self.stamps[i] for i in keep]
+        if self._poses is not None:
+            self._poses = [self._poses[i] for i in keep]
 
     def _topics(self, reader, types: tuple[str, ...]) -> list[str]:  # noqa: ANN001
         return sorted({c.topic for c in reader.connections if c.msgtype in types})
@@ -159,7 +194,7 @@ class RosbagClip(Clip):
         LOG.info('%s: undistorting with %s D=%s', self.name, info.distortion_model, D.round(4))
         return intrinsics, maps
 
-    def _read_poses(self, reader, topic: str) -> list[np.ndarray]:  # noqa: ANN001
+    def _read_odometry(self, reader, topic: str):  # noqa: ANN001, ANN202
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections or connections[0].msgtype not in POSE_TYPES:
             raise DataError(f'{self.path}: no odometry topic {topic!r} (pose topics: '
@@ -169,31 +204,35 @@ class RosbagClip(Clip):
             poses.append(_pose_matrix(reader.deserialize(raw, connection.msgtype),
                                       connection.msgtype))
             times.append(t)
-        times_arr = np.asarray(times)
-        nearest = [int(np.argmin(np.abs(times_arr - t))) for t in self.stamps]
-        return [poses[i] for i in nearest]
+        return np.asarray(times), poses
+
+    def _nearest(self, odometry) -> list[np.ndarray]:  # noqa: ANN001
+        times, poses = odometry
+        return [poses[int(np.argmin(np.abs(times - t)))] for t in self.stamps]
 
     def _open(self):  # noqa: ANN202
         if self._reader is None or self._pid != os.getpid():
             self._reader, self._pid = open_bag(self.path), os.getpid()
-            self._connections = [c for c in self._reader.connections if c.topic == self.topic]
         return self._reader
 
     def __len__(self) -> int:
         return len(self.stamps)
 
     def image(self, index: int) -> np.ndarray:
-        reader = self._open()
-        t = self.stamps[index]
-        for connection, _, raw in reader.messages(self._connections, start=t, stop=t + 1):
+        rgb = self._decode(self._open(), self.stamps[index])
+        if self._maps is not None:
+            rgb = cv2.remap(rgb, *self._maps, cv2.INTER_LINEAR)
+        return rgb
+
+    def _decode(self, reader, t: int) -> np.ndarray:  # noqa: ANN001
+        connections = [c for c in reader.connections if c.topic == self.topic]
+        for connection, _, raw in reader.messages(connections, start=t, stop=t + 1):
             msg = reader.deserialize(raw, connection.msgtype)
             try:
                 rgb = compressed_to_rgb8(msg) if connection.msgtype.endswith('CompressedImage') \
                     else image_to_rgb8(msg)
             except ImageConversionError as err:
                 raise DataError(f'{self.topic} in {self.path}: {err}') from None
-            if self._maps is not None:
-                rgb = cv2.remap(rgb, *self._maps, cv2.INTER_LINEAR)
             return rgb
         raise DataError(f'{self.path}: message at {t} ns vanished from {self.topic}')
 

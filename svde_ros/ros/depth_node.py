@@ -93,20 +93,25 @@ class DepthNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         """Keyword arguments go to rclpy's Node (context, namespace, parameter_overrides...)."""
         super().__init__('depth_node', **kwargs)
+        # Created first: rclpy may destroy a node whose constructor failed half-way.
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._to_close: Backend | None = None
         self.params = node_params.declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         p = self.params
         spimo = SpimoConfig(threshold=p.spimo_threshold) if p.spimo_enabled else None
         started = time.monotonic()
-        self.backend: Backend
         size = (p.input_height, p.input_width) if p.input_height and p.input_width else None
         checkpoint = p.checkpoint
         if not checkpoint and not p.onnx:
             checkpoint = str(default_model())
             self.get_logger().info(f'no checkpoint/onnx given: using the bundled demo model '
                                    f'{checkpoint} (see docs/MODEL_CARD.md)')
+        self.backend: Backend
         self.backend, why = create_backend(p.backend, checkpoint, p.onnx, p.precision, spimo,
                                            p.engine_cache_dir, input_size=size)
+        self._to_close = self.backend
         self.get_logger().info(f'backend {why}; model ready in '
                                f'{time.monotonic() - started:.1f} s')
         in_qos = profile(p.input_reliability, p.input_depth)
@@ -123,7 +128,6 @@ class DepthNode(Node):
                                  event_callbacks=sub_events)
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._stop = threading.Event()
         self._pending: Frame | None = None
         self._infos: deque[CameraInfo] = deque(maxlen=32)
         self._fallback = self._fallback_intrinsics()
@@ -284,10 +288,14 @@ class DepthNode(Node):
         self.pub_diag.publish(array)
 
     def destroy_node(self) -> None:
-        """Stop the worker, free the backend, then the node."""
+        """Stop the worker, free the backend, then the node (safe after a failed start)."""
         self._stop.set()
-        self._worker.join(timeout=2.0)
-        self.backend.close()
+        if self._worker is not None:
+            self._worker.join(timeout=2.0)
+            self._worker = None
+        if self._to_close is not None:
+            self._to_close.close()
+            self._to_close = None
         super().destroy_node()
 
 

@@ -202,3 +202,15 @@ def test_config_file_matches_declared_defaults():
     assert set(declared) == set(SPEC)
     for name, value in declared.items():
         assert value == SPEC[name][0], name
+
+
+def test_missing_model_is_one_clear_error(tmp_path):
+    from svde_ros.model.checkpoint import CheckpointError
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(CheckpointError, match='checkpoint not found: .*nope.pt'):
+            DepthNode(context=context, parameter_overrides=[
+                Parameter('checkpoint', value=str(tmp_path / 'nope.pt'))])
+    finally:
+        rclpy.try_shutdown(context=context)      # tears down the half-built node cleanly

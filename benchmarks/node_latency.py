@@ -80,9 +80,12 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
     info = CameraInfo(width=rgb.shape[1], height=rgb.shape[0], k=K)
     time.sleep(1.5)                                   # discovery
     rss_start = _rss_mb()
+    rss_samples = [rss_start]                         # one per minute, to tell warm-up from leaks
     start = time.monotonic()
     count = 0
     while time.monotonic() - start < seconds:
+        if time.monotonic() - start >= 60 * len(rss_samples):
+            rss_samples.append(_rss_mb())
         due = start + count / rate_hz
         time.sleep(max(0.0, due - time.monotonic()))
         stamp = int(time.time() * 1e9)
@@ -105,6 +108,7 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
         'overhead_ms': float(np.median(node.overheads) * 1000) if node.overheads
         else float('nan'),
         'rss_growth': (rss_end - rss_start) / rss_start,
+        'rss_mb': [*rss_samples, rss_end],
     }
     executor.shutdown()
     node.destroy_node()
@@ -161,7 +165,8 @@ def main() -> int:
     print('node overhead goal: < 3 ms per frame at 640x192')
     if soak:
         print(f'soak {args.soak_minutes:g} min: RSS growth {100 * soak["rss_growth"]:.1f}% '
-              f'(goal < 5%), {soak["received"]} frames out')
+              f'(goal < 5%), {soak["received"]} frames out; RSS MB per minute: '
+              f'{", ".join(f"{v:.0f}" for v in soak["rss_mb"])}')
     return 0
 
 

@@ -114,18 +114,6 @@ class DepthNode(Node):
         self._to_close = self.backend
         self.get_logger().info(f'backend {why}; model ready in '
                                f'{time.monotonic() - started:.1f} s')
-        in_qos = profile(p.input_reliability, p.input_depth)
-        out_qos = profile(p.output_reliability, p.output_depth)
-        self._make_publishers(out_qos)
-        sub_events = SubscriptionEventCallbacks(incompatible_qos=self._incompatible_qos)
-        if p.compressed:
-            self.create_subscription(CompressedImage, 'image/compressed', self._on_image,
-                                     in_qos, event_callbacks=sub_events)
-        else:
-            self.create_subscription(Image, 'image', self._on_image, in_qos,
-                                     event_callbacks=sub_events)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_info, in_qos,
-                                 event_callbacks=sub_events)
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._pending: Frame | None = None
@@ -136,9 +124,22 @@ class DepthNode(Node):
         self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
         self._stamps: deque[float] = deque(maxlen=100)
         self._last_warning: dict[str, float] = {}
+        self._make_publishers(profile(p.output_reliability, p.output_depth))
+        self._make_subscriptions(profile(p.input_reliability, p.input_depth), p.compressed)
         self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
         self._worker.start()
         self.create_timer(1.0, self._publish_diagnostics)
+
+    def _make_subscriptions(self, qos: QoSProfile, compressed: bool) -> None:
+        events = SubscriptionEventCallbacks(incompatible_qos=self._incompatible_qos)
+        if compressed:
+            self.create_subscription(CompressedImage, 'image/compressed', self._on_image, qos,
+                                     event_callbacks=events)
+        else:
+            self.create_subscription(Image, 'image', self._on_image, qos,
+                                     event_callbacks=events)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_info, qos,
+                                 event_callbacks=events)
 
     def _make_publishers(self, qos: QoSProfile) -> None:
         events = PublisherEventCallbacks(incompatible_qos=self._incompatible_qos)

@@ -7,17 +7,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from svde_ros.inference.backend import BackendError
 from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
 from svde_training import distributed, run_dir
 from svde_training.config import ConfigError, RosbagSource, config_from_dict, load_config
 from svde_training.data import DataError, build_clips
-from svde_training.data.dataset import eval_frames
-from svde_training.evaluate import constant_depth_baseline, evaluate_frames
 from svde_training.export import ExportError
-from svde_training.metrics import METRIC_NAMES
 
 LOG = logging.getLogger('svde_train')
 USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError, BackendError,
@@ -25,8 +20,8 @@ USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError, Bac
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Train stage 1 from a YAML config into a run folder."""
-    from svde_training.trainer import Trainer
+    """Train from a YAML config into a run folder: stage 1, or the full pipeline."""
+    from svde_training.pipeline import run_full_pipeline, train_stage
 
     config = load_config(args.config) if args.config else config_from_dict({}, 'defaults')
     if args.bag:
@@ -38,28 +33,24 @@ def cmd_fit(args: argparse.Namespace) -> int:
     info = distributed.init_distributed()
     try:
         device = distributed.pick_device(info, args.device)
-        resume_from = None
-        if info.is_main:
-            resume_from = run_dir.prepare(args.out, config.to_dict(), args.resume, args.force)
-        distributed.barrier(info)
-        if info.enabled and args.resume:
-            checkpoint = args.out / run_dir.LAST_CHECKPOINT
-            resume_from = checkpoint if checkpoint.is_file() else None
-        trainer = Trainer(config, args.out, device, info)
-        if resume_from is not None:
-            trainer.load(resume_from)
-        LOG.info('training on %s (%d process(es)); %d samples, %d steps/epoch, %d epochs, '
-                 '%s warping, %s quantization', device, info.world_size, len(trainer.dataset),
-                 trainer.steps_per_epoch, config.optim.epochs, config.loss.warping,
-                 config.model.quantization)
-        history = trainer.fit()
-        # Equal checksums across ranks show that DDP kept the replicas in sync.
-        LOG.info('rank %d: %d steps, parameter checksum %.8e', info.rank, trainer.global_step,
-                 float(sum(p.detach().double().sum() for p in trainer.depth_net.parameters())))
-        distributed.barrier(info)
+        if config.pipeline == 'full':
+            summary = run_full_pipeline(config, args.out, device, info, args.resume, args.force)
+        else:
+            history = train_stage(config, args.out, device, info, args.resume,
+                                  args.force).history
     finally:
         distributed.shutdown(info)
-    if info.is_main:
+    if not info.is_main:
+        return 0
+    if config.pipeline == 'full':
+        for stage in ('stage1', 'stage2'):
+            _summarise(read_checkpoint(args.out / stage / run_dir.LAST_CHECKPOINT)['history'],
+                       args.out / stage)
+        if 'masks' in summary:
+            LOG.info('SPIMO masks: %s', ', '.join(f'{k} {v:.4g}' for k, v in
+                                                  summary['masks'].items()))
+        LOG.info('final model: %s', args.out / run_dir.MODEL_FILE)
+    else:
         _summarise(history, args.out)
     return 0
 
@@ -80,35 +71,53 @@ def _summarise(history: list[dict], out: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Eigen metrics of a checkpoint on the eval sources of its config (or of --config).
+    """Eigen metrics (and mask scores) of a checkpoint on its config's eval data.
 
     Frames are fed at the model's own input size; a model with a metric scale also gets the
-    unscaled (metric) errors.
+    unscaled (metric) errors. With --out: metrics.json, metrics.md and grid.png there.
     """
-    net, spec = load_depth_net(args.checkpoint)
+    from svde_training.evaluate import evaluate_checkpoint, report_markdown, write_report
+
     config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
-    clips = [c for s in (config.data.eval_sources or config.data.sources)
-             for c in build_clips(s)]
-    data = replace(config.data, base_height=spec.input_height, base_width=spec.input_width)
-    frames = eval_frames(clips, data, args.max_frames or config.eval.max_frames)
-    if not frames:
-        raise DataError('none of the evaluation frames has ground-truth depth')
-    metric = spec.depth_scale if spec.scale_source != 'none' else None
-    metrics = evaluate_frames(net, frames, config.eval, torch.device('cpu'), metric)
-    rows = [(f'{args.checkpoint.name} (median-scaled)', metrics)]
-    if metric is not None:
-        rows.append((f'{args.checkpoint.name} (metric, {spec.scale_source} scale)',
-                     {k: metrics[f'metric_{k}'] for k in METRIC_NAMES}))
-    rows.append(('constant depth (median-scaled)', constant_depth_baseline(frames, config.eval)))
-    print('| model | ' + ' | '.join(METRIC_NAMES) + ' |')
-    print('|---' * (len(METRIC_NAMES) + 1) + '|')
-    for name, row in rows:
-        print(f'| {name} | ' + ' | '.join(f'{row[k]:.4f}' for k in METRIC_NAMES) + ' |')
-    if metric is not None:
-        print(f'median scale / metric scale: {metrics["median_scale_ratio"]:.3f} (1 = exact)')
-    LOG.info('%d frames at %dx%d, depth capped to [%g, %g] m', len(frames), spec.input_width,
-             spec.input_height, config.eval.min_depth, config.eval.max_depth)
+    report = evaluate_checkpoint(args.checkpoint, config, args.max_frames, args.device)
+    print(report_markdown(report), end='')
+    if args.out:
+        write_report(report, args.out)
+        LOG.info('wrote %s', ', '.join(str(args.out / n) for n in
+                                       ('metrics.json', 'metrics.md', 'grid.png')))
+    return 0
+
+
+def cmd_masks(args: argparse.Namespace) -> int:
+    """SPIMO masks of every frame of the training data, from a trained checkpoint."""
+    from svde_ros.spimo import SpimoConfig
+    from svde_training.masks import write_masks
+
+    config = load_config(args.config) if args.config else config_from_dict(
+        read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
+    spimo = SpimoConfig(args.delta if args.delta is not None else config.spimo.delta,
+                        args.scale if args.scale is not None else config.spimo.scale,
+                        args.threshold if args.threshold is not None else config.spimo.threshold)
+    clips = [c for s in config.data.sources for c in build_clips(s)]
+    summary = write_masks(args.checkpoint, clips, args.out, spimo, args.force,
+                          device=args.device)
+    LOG.info('masks in %s: %s', args.out, ', '.join(
+        f'{k} {v:.4g}' for k, v in summary.items()))
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    """Train the ablation variants with one budget and print the table."""
+    from svde_training.ablate import ablation_markdown, run_ablation
+
+    config = load_config(args.config)
+    run_dir.prepare(args.out, config.to_dict(), resume=True, force=args.force)
+    only = tuple(n.strip() for n in args.only.split(',') if n.strip())
+    device = distributed.pick_device(distributed.DistInfo(), args.device)
+    table = run_ablation(config, args.out, device, only)
+    print(ablation_markdown(table), end='')
+    LOG.info('wrote %s', ', '.join(str(args.out / f'ablation.{e}') for e in ('md', 'json', 'png')))
     return 0
 
 
@@ -195,11 +204,32 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument('--force', action='store_true', help='replace the run in --out')
     fit.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
     fit.set_defaults(func=cmd_fit)
+    ma = sub.add_parser('masks', help='SPIMO moving-object masks of the training frames')
+    ma.add_argument('--checkpoint', type=Path, required=True, help='a stage-1 checkpoint')
+    ma.add_argument('--config', type=Path, help='data (data.sources) and spimo settings; '
+                    'default: the checkpoint\'s own training config')
+    ma.add_argument('--out', type=Path, required=True, help='masks folder (resumable)')
+    ma.add_argument('--delta', type=float, help='positional shift (default: config spimo)')
+    ma.add_argument('--scale', type=float, help='pass resolution factor')
+    ma.add_argument('--threshold', type=float, help='dispersion threshold')
+    ma.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    ma.add_argument('--force', action='store_true', help='replace masks made differently')
+    ma.set_defaults(func=cmd_masks)
     ev = sub.add_parser('evaluate', help='depth metrics of a checkpoint')
     ev.add_argument('--checkpoint', type=Path, required=True)
     ev.add_argument('--config', type=Path, help='take the data from this config instead')
     ev.add_argument('--max-frames', type=int, default=0)
+    ev.add_argument('--out', type=Path, help='write metrics.json, metrics.md and grid.png here')
+    ev.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ev.set_defaults(func=cmd_evaluate)
+    ab = sub.add_parser('ablate', help='train the ablation variants and print one table')
+    ab.add_argument('--config', type=Path, required=True,
+                    help='base config (synthetic data with GT masks; its spimo and boost)')
+    ab.add_argument('--out', type=Path, required=True, help='folder of the variant runs')
+    ab.add_argument('--only', default='', help='comma-separated variants (default: all)')
+    ab.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    ab.add_argument('--force', action='store_true', help='start the ablation over')
+    ab.set_defaults(func=cmd_ablate)
     ex = sub.add_parser('export', help='ONNX model (+ JSON sidecar) from a checkpoint')
     ex.add_argument('--checkpoint', type=Path, required=True)
     ex.add_argument('--out', type=Path, required=True)

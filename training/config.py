@@ -17,6 +17,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from svde_ros.model.config import ModelConfig
+from svde_ros.spimo import SpimoConfig
 
 
 class ConfigError(ValueError):
@@ -97,6 +98,20 @@ class RosbagSource:
 
 
 @dataclass(frozen=True)
+class RgbdSource:
+    """An RGB-D folder pair: colour frames and uint16 depth PNGs of the same names.
+
+    Depth is `value / depth_scale` metres (e.g. 1000 per metre); 0 and 65535 are invalid.
+    """
+
+    path: str
+    depth_path: str
+    intrinsics: str
+    depth_scale: float = 1000.0
+    type: Literal['rgbd'] = 'rgbd'
+
+
+@dataclass(frozen=True)
 class SyntheticSource:
     """Procedural scenes with exact depth, poses and moving-object masks."""
 
@@ -110,11 +125,11 @@ class SyntheticSource:
 
 
 SourceConfig = (FolderSource | VideoSource | KittiRawSource | KittiOdometrySource
-                | CityscapesSource | RosbagSource | SyntheticSource)
+                | CityscapesSource | RosbagSource | RgbdSource | SyntheticSource)
 SOURCE_TYPES: dict[str, type] = {
     'folder': FolderSource, 'video': VideoSource, 'kitti_raw': KittiRawSource,
     'kitti_odometry': KittiOdometrySource, 'cityscapes': CityscapesSource,
-    'rosbag': RosbagSource, 'synthetic': SyntheticSource,
+    'rosbag': RosbagSource, 'rgbd': RgbdSource, 'synthetic': SyntheticSource,
 }
 
 
@@ -157,6 +172,32 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class MaskingConfig:
+    """Which pixels leave the view-synthesis loss as moving (the stage-2 switch).
+
+    mode: none (stage 1: every pixel), auto (Monodepth2 auto-masking: pixels that a static
+    camera explains better than the warp), spimo (SPIMO masks from `svde-train masks`, read
+    from masks_dir; `pipeline: full` fills it in).
+    """
+
+    mode: Literal['none', 'auto', 'spimo'] = 'none'
+    masks_dir: str = ''
+
+
+@dataclass(frozen=True)
+class BoostConfig:
+    """Boosting of the SPIMO-masked pixels (weight 0 turns it off).
+
+    Pseudo-labels come from the network's own predictions fused over enlargements `scales`
+    (and mirrored when `flip`).
+    """
+
+    weight: float = 0.0
+    scales: tuple[float, ...] = (1.0, 1.25)
+    flip: bool = True
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     """Optimisation schedule. steps_per_epoch 0 means one pass over the data."""
 
@@ -179,11 +220,16 @@ class EvalConfig:
     max_frames: int = 16
     min_depth: float = 1e-3
     max_depth: float = 80.0
+    garg_crop: bool = False
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The root of a training run's configuration."""
+    """The root of a training run's configuration.
+
+    pipeline: stage1 trains one network as `masking` and `boost` say; full runs stage 1
+    (no mask) -> SPIMO masks -> stage 2 from scratch (masking.mode, boost) in one run folder.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -191,6 +237,10 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    spimo: SpimoConfig = field(default_factory=SpimoConfig)
+    boost: BoostConfig = field(default_factory=BoostConfig)
+    pipeline: Literal['stage1', 'full'] = 'stage1'
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as written to config.yaml in the run folder and into checkpoints."""
@@ -315,6 +365,20 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
     if config.loss.top_k < 0 or config.loss.top_k > config.model.num_levels:
         raise ConfigError(f'loss.top_k: must be in 0..model.num_levels, got {config.loss.top_k}')
+    if config.pipeline == 'stage1' and config.masking.mode == 'spimo' \
+            and not config.masking.masks_dir:
+        raise ConfigError('masking.masks_dir: mode spimo needs the folder written by '
+                          '`svde-train masks` (or use pipeline: full)')
+    if config.pipeline == 'full' and config.masking.mode == 'none':
+        raise ConfigError('masking.mode: pipeline full trains stage 2 with masks; choose spimo '
+                          '(the paper) or auto (the Monodepth2 baseline)')
+    if config.boost.weight < 0 or not config.boost.scales or min(config.boost.scales) <= 0:
+        raise ConfigError('boost: weight must be >= 0 and scales positive and non-empty')
+    if config.boost.weight > 0 and config.masking.mode != 'spimo':
+        raise ConfigError('boost.weight: boosting supervises the SPIMO-masked pixels of frame '
+                          't; set masking.mode to spimo')
+    if config.spimo.delta <= 0 or not 0 < config.spimo.scale <= 1 or config.spimo.threshold <= 0:
+        raise ConfigError('spimo: need delta > 0, 0 < scale <= 1 and threshold > 0')
     return config
 
 

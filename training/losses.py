@@ -66,7 +66,8 @@ class ScaleInputs:
     """One pyramid level of a batch and its prediction.
 
     target: [B,3,h,w] frame t; neighbours: [B,3,h,w] each; probs, levels: [B,N,h,w];
-    disp: [B,1,h,w]; K: [B,3,3] at h x w; poses: T_nbr_t [B,4,4] per neighbour (crop gauge).
+    disp: [B,1,h,w]; K: [B,3,3] at h x w; poses: T_nbr_t [B,4,4] per neighbour (crop gauge);
+    masks: [B,1,h,w] moving-object masks (1 = moving) of t then each neighbour, or None.
     """
 
     target: torch.Tensor
@@ -76,16 +77,32 @@ class ScaleInputs:
     disp: torch.Tensor
     K: torch.Tensor
     poses: list[torch.Tensor]
+    masks: list[torch.Tensor] | None = None
 
 
 @dataclass
 class PhotometricResult:
-    """Photometric term of one scale plus what previews show (first neighbour)."""
+    """Photometric term of one scale plus what previews show (first neighbour).
+
+    valid marks the pixels that entered the loss; masked is the fraction of otherwise usable
+    pixels left out as moving (by SPIMO masks or auto-masking).
+    """
 
     loss: torch.Tensor
     synth: torch.Tensor
     error: torch.Tensor
     valid: torch.Tensor
+    masked: torch.Tensor
+
+
+# A warped moving-object mask covers a pixel when at least this share of what landed there
+# came from moving pixels.
+MOVING_SHARE = 0.1
+
+
+def _excluded_share(usable: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """Fraction of usable pixels that masking removed (for logs), as a 0-d tensor."""
+    return 1.0 - kept.float().sum() / usable.float().sum().clamp(min=1.0)
 
 
 class ViewSynthesis(Protocol):
@@ -95,56 +112,99 @@ class ViewSynthesis(Protocol):
 
 
 class ForwardWarpSynthesis:
-    """Warp frame t into each neighbour over all levels; compare where something landed."""
+    """Warp frame t into each neighbour over all levels; compare where something landed.
 
-    def __init__(self, config: LossConfig, disp_min: float, disp_max: float) -> None:
-        self.config = config
+    The comparison lives in the neighbour's image, so moving-object masks leave out the
+    neighbour's own moving pixels and those that t's moving pixels land on (t's mask is warped
+    with the colours). Auto-masking keeps pixels where the warp beats the unwarped frame t.
+    """
+
+    def __init__(self, config: LossConfig, disp_min: float, disp_max: float,
+                 auto_mask: bool = False) -> None:
+        self.config, self.auto_mask = config, auto_mask
         self.disp_range = (disp_min, disp_max)
 
     def __call__(self, inputs: ScaleInputs) -> PhotometricResult:
         unit = normalized_log_disparity(inputs.levels, *self.disp_range)
-        terms, first = [], None
-        for neighbour, T_nbr_t in zip(inputs.neighbours, inputs.poses):
+        source = inputs.target if inputs.masks is None else torch.cat(
+            [inputs.target, inputs.masks[0]], dim=1)
+        terms, usable, kept, first = [], [], [], None
+        for j, (neighbour, T_nbr_t) in enumerate(zip(inputs.neighbours, inputs.poses)):
             synth: Synthesis = forward_warp(
-                inputs.target, inputs.probs, inputs.levels, unit, inputs.K, T_nbr_t,
+                source, inputs.probs, inputs.levels, unit, inputs.K, T_nbr_t,
                 self.config.occlusion_sharpness, self.config.landed_min_mass, self.config.top_k)
+            image = synth.image[:, :3]
             valid = erode(synth.landed) if self.config.ssim_weight > 0 else synth.landed
-            error = photometric_error(synth.image, neighbour, self.config.ssim_weight)
-            terms.append(masked_mean(error, valid))
+            error = photometric_error(image, neighbour, self.config.ssim_weight)
+            keep = valid
+            if inputs.masks is not None:
+                moving = (synth.image[:, 3:] > MOVING_SHARE) | (inputs.masks[j + 1] > 0.5)
+                keep = keep & ~moving
+            if self.auto_mask:
+                identity = photometric_error(inputs.target, neighbour, self.config.ssim_weight)
+                keep = keep & (error.detach() < identity)
+            terms.append(masked_mean(error, keep))
+            usable.append(valid)
+            kept.append(keep)
             if first is None:
-                first = (synth.image, error, valid)
+                first = (image, error, keep)
         assert first is not None
-        return PhotometricResult(torch.stack(terms).mean(), *first)
+        return PhotometricResult(torch.stack(terms).mean(), *first,
+                                 _excluded_share(torch.stack(usable), torch.stack(kept)))
 
 
 class BackwardWarpSynthesis:
-    """Monodepth2 baseline: reconstruct frame t from each neighbour, per-pixel minimum error."""
+    """Monodepth2 baseline: reconstruct frame t from each neighbour, per-pixel minimum error.
 
-    def __init__(self, config: LossConfig) -> None:
-        self.config = config
+    Here the comparison lives in frame t: masks leave out t's moving pixels and, per neighbour,
+    pixels whose reprojection samples the neighbour's moving pixels. Auto-masking is
+    Monodepth2's: keep pixels whose best reprojection beats the best unwarped neighbour.
+    """
+
+    def __init__(self, config: LossConfig, auto_mask: bool = False) -> None:
+        self.config, self.auto_mask = config, auto_mask
 
     def __call__(self, inputs: ScaleInputs) -> PhotometricResult:
-        errors, synths, insides = [], [], []
-        for neighbour, T_nbr_t in zip(inputs.neighbours, inputs.poses):
-            synth = backward_warp(neighbour, inputs.disp, inputs.K, T_nbr_t)
-            errors.append(photometric_error(synth.image, inputs.target, self.config.ssim_weight))
-            synths.append(synth.image)
-            insides.append(synth.landed)
+        errors, synths, landed, insides, identities = [], [], [], [], []
+        for j, (neighbour, T_nbr_t) in enumerate(zip(inputs.neighbours, inputs.poses)):
+            source = neighbour if inputs.masks is None else torch.cat(
+                [neighbour, inputs.masks[j + 1]], dim=1)
+            synth = backward_warp(source, inputs.disp, inputs.K, T_nbr_t)
+            error = photometric_error(synth.image[:, :3], inputs.target, self.config.ssim_weight)
+            inside = synth.landed
+            landed.append(synth.landed)
+            if inputs.masks is not None:
+                moving = synth.image[:, 3:] > MOVING_SHARE
+                error = torch.where(moving, torch.full_like(error, 1e3), error)
+                inside = inside & ~moving
+            errors.append(error)
+            synths.append(synth.image[:, :3])
+            insides.append(inside)
+            identities.append(photometric_error(neighbour, inputs.target,
+                                                self.config.ssim_weight))
         error = torch.cat(errors, dim=1).min(dim=1, keepdim=True).values
-        valid = torch.stack(insides).any(dim=0)
-        return PhotometricResult(masked_mean(error, valid), synths[0], error, valid)
+        usable = torch.stack(landed).any(dim=0)
+        keep = torch.stack(insides).any(dim=0)
+        if inputs.masks is not None:
+            keep = keep & ~(inputs.masks[0] > 0.5)
+        if self.auto_mask:
+            identity = torch.cat(identities, dim=1).min(dim=1, keepdim=True).values
+            keep = keep & (error.detach() < identity)
+        return PhotometricResult(masked_mean(error, keep), synths[0], error, keep,
+                                 _excluded_share(usable, keep))
 
 
-def build_view_synthesis(config: LossConfig, disp_min: float, disp_max: float) -> ViewSynthesis:
+def build_view_synthesis(config: LossConfig, disp_min: float, disp_max: float,
+                         auto_mask: bool = False) -> ViewSynthesis:
     """Pick the warping strategy named in the config (the ablation switch)."""
     if config.warping == 'forward':
-        return ForwardWarpSynthesis(config, disp_min, disp_max)
-    return BackwardWarpSynthesis(config)
+        return ForwardWarpSynthesis(config, disp_min, disp_max, auto_mask)
+    return BackwardWarpSynthesis(config, auto_mask)
 
 
 def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPrediction,
                          poses: list[torch.Tensor], synthesis: ViewSynthesis,
-                         smoothness_weight: float,
+                         smoothness_weight: float, masks: torch.Tensor | None = None,
                          ) -> tuple[dict[str, torch.Tensor], PhotometricResult]:
     """The stage-1 objective: multi-scale view synthesis + edge-aware smoothness.
 
@@ -155,6 +215,8 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
         poses: T_nbr_t [B,4,4] per neighbour, already in the crop's gauge (1/s rule).
         synthesis: the warping strategy.
         smoothness_weight: weight of the smoothness term at full resolution.
+        masks: [B,F,1,H,W] moving-object masks (1 = moving) of the same frames (stage 2), or
+            None; at coarser scales a pixel is moving when any of its area is.
 
     Returns:
         Named loss terms (summed by the caller) and the finest scale's synthesis for previews.
@@ -165,11 +227,16 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
         h, w = pred.logits[s].shape[-2:]
         frames = images if s == 0 else F.interpolate(
             images.flatten(0, 1), size=(h, w), mode='area').unflatten(0, (B, F_))
+        moving = None
+        if masks is not None:
+            scaled = masks if s == 0 else (F.interpolate(
+                masks.flatten(0, 1), size=(h, w), mode='area') > 0).float().unflatten(0, (B, F_))
+            moving = [scaled[:, j] for j in range(F_)]
         disp = pred.disp(s)
         result = synthesis(ScaleInputs(
             target=frames[:, 0], neighbours=[frames[:, j] for j in range(1, F_)],
             probs=pred.probs(s), levels=pred.levels[s], disp=disp,
-            K=resize_intrinsics_matrix(K, w / W, h / H), poses=poses))
+            K=resize_intrinsics_matrix(K, w / W, h / H), poses=poses, masks=moving))
         photo.append(result.loss)
         smooth.append(edge_aware_smoothness(disp, frames[:, 0]) / 2 ** s)
         finest = finest or result

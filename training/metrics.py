@@ -47,3 +47,28 @@ def evaluate_depth(pred: np.ndarray, gt: np.ndarray, min_depth: float = 1e-3,
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
     """Average each metric over images."""
     return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_NAMES} if rows else {}
+
+
+class MaskScore:
+    """Moving-object mask quality accumulated over frames (pixel counts, not per-image means).
+
+    IoU, precision and recall of a predicted mask against ground truth; an empty prediction
+    (no masking) has recall 0 and, by convention here, precision 0.
+    """
+
+    def __init__(self) -> None:
+        self.tp = self.fp = self.fn = 0
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Count one frame; pred and gt are HxW bool of the same size."""
+        if pred.shape != gt.shape:
+            raise ValueError(f'mask {pred.shape} and ground truth {gt.shape} differ in size')
+        self.tp += int(np.count_nonzero(pred & gt))
+        self.fp += int(np.count_nonzero(pred & ~gt))
+        self.fn += int(np.count_nonzero(~pred & gt))
+
+    def scores(self) -> dict[str, float]:
+        """iou, precision, recall in [0, 1]."""
+        tp, fp, fn = self.tp, self.fp, self.fn
+        return {'iou': tp / max(1, tp + fp + fn), 'precision': tp / max(1, tp + fp),
+                'recall': tp / max(1, tp + fn)}

@@ -20,7 +20,8 @@ CONFIG_NAME = 'config.yaml'
 METRICS_NAME = 'metrics.csv'
 LAST_CHECKPOINT = 'checkpoints/last.pt'
 MODEL_FILE = 'checkpoints/model.pt'    # deployable: weights + inference spec only
-RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval')
+RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval', 'stage1', 'masks',
+                'stage2', 'summary.json')
 
 
 class RunDirError(ValueError):

@@ -25,13 +25,16 @@ from svde_ros.model.checkpoint import (
     read_checkpoint,
     slim_checkpoint,
 )
+from svde_ros.model.pose_net import temporal_pose
 from svde_training import run_dir
+from svde_training.boosting import boost_loss, pseudo_disparity
 from svde_training.config import TrainConfig
 from svde_training.data import build_clips
 from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
 from svde_training.distributed import DistInfo
 from svde_training.evaluate import constant_depth_baseline, evaluate_frames
 from svde_training.losses import build_view_synthesis, self_supervised_loss
+from svde_training.masks import MaskStore
 from svde_training.preview import preview_panel, write_png
 from svde_training.scale import odometry_scale
 
@@ -68,8 +71,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, out: Path, device: torch.device,
                  info: DistInfo) -> None:
         self.config, self.out, self.device, self.info = config, out, device, info
+        masks = MaskStore(config.masking.masks_dir) if config.masking.mode == 'spimo' else None
         self.dataset = TupleDataset([c for s in config.data.sources for c in build_clips(s)],
-                                    config.data, config.optim.seed)
+                                    config.data, config.optim.seed, masks)
         eval_clips = [c for s in config.data.eval_sources for c in build_clips(s)]
         self.eval_set = eval_frames(eval_clips, config.data, config.eval.max_frames)
         torch.manual_seed(config.optim.seed)
@@ -87,7 +91,8 @@ class Trainer:
             self.optimizer, step_size=optim.lr_step_epochs or 10 ** 9, gamma=optim.lr_gamma)
         self.amp = optim.mixed_precision and device.type == 'cuda'
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp)
-        self.synthesis = build_view_synthesis(config.loss, *config.model.disp_range)
+        self.synthesis = build_view_synthesis(config.loss, *config.model.disp_range,
+                                              auto_mask=config.masking.mode == 'auto')
         per_rank = len(self.dataset) // info.world_size
         self.steps_per_epoch = optim.steps_per_epoch or max(1, per_rank // optim.batch_size)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
@@ -103,9 +108,16 @@ class Trainer:
             # 1/s as deep and the translation used for warping shrinks by 1/s (geometry.py).
             poses = [scale_translation(self._pose(batch, j, offset), 1.0 / batch.scale)
                      for j, offset in enumerate(self.config.data.frame_offsets, start=1)]
+            masks = batch.masks if self.config.masking.mode == 'spimo' else None
             terms, shown = self_supervised_loss(batch.images, batch.K, pred, poses,
                                                 self.synthesis,
-                                                self.config.loss.smoothness_weight)
+                                                self.config.loss.smoothness_weight, masks)
+            boost = self.config.boost
+            if boost.weight > 0:
+                pseudo = pseudo_disparity(self.depth_net, batch.images_aug[:, 0], batch.pos,
+                                          batch.cam, boost.scales, boost.flip)
+                terms['boost'] = boost.weight * boost_loss(pred.disp(0), pseudo,
+                                                           batch.masks[:, 0] > 0.5)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
@@ -116,20 +128,14 @@ class Trainer:
         self.scaler.update()
         logged = {k: float(v.detach()) for k, v in terms.items()}
         logged['loss'] = float(loss.detach())
+        if self.config.masking.mode != 'none':
+            logged['masked_share'] = float(shown.masked)
         return logged, (batch, pred, shown)
 
     def _pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
-        """T_nbr_t for neighbour j, asking PoseNet always in temporal order (earlier, later).
-
-        Asked as (t, neighbour) for both neighbours, PoseNet would have to output opposite
-        motions for t-1 and t+1 and tell frame order from content alone; a fresh network settles
-        on their average, zero motion, and training stalls. In temporal order even a constant
-        forward motion is a good first answer (Monodepth2 does the same).
-        """
-        t, nbr = batch.pose_images[:, 0], batch.pose_images[:, j]
-        if offset > 0:
-            return self.pose_train(t, nbr, batch.cam)
-        return torch.linalg.inv(self.pose_train(nbr, t, batch.cam))
+        """T_nbr_t for neighbour j (PoseNet asked in temporal order, see temporal_pose)."""
+        return temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
+                             batch.cam, offset)
 
     def evaluate(self) -> dict[str, float]:
         """Median-scaled Eigen metrics on the eval frames (empty when there are none)."""

@@ -25,7 +25,7 @@ EPS = 1e-7
 class Synthesis:
     """A synthesised view.
 
-    image: [B,3,H,W] in [0, 1] (zero where nothing landed); landed: [B,1,H,W] bool;
+    image: [B,C,H,W] (C as warped, zero where nothing landed); landed: [B,1,H,W] bool;
     mass: [B,1,H,W] expected number of source pixels that landed on each destination pixel.
     """
 
@@ -69,7 +69,8 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
     """Synthesise the destination view by forward-warping the source frame over all levels.
 
     Args:
-        image: [B,3,H,W] source image in [0, 1].
+        image: [B,C,H,W] source values: RGB in [0, 1], optionally with extra channels (a
+            moving-object mask) that are composited exactly like colour.
         probs: [B,N,H,W] softmax over levels of the source depth prediction.
         levels: [B,N,H,W] disparity of each level (network gauge, 1/depth).
         levels_unit: [B,N,H,W] the same levels mapped to [0, 1] (0 far, 1 near); their
@@ -84,6 +85,7 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
         Synthesis of the destination view.
     """
     B, N, H, W = probs.shape
+    C = image.shape[1]
     with torch.autocast(device_type=image.device.type, enabled=False):
         image, probs, levels = image.float(), probs.float(), levels.float()
         nearness = (probs * levels_unit.float()).sum(dim=1, keepdim=True).detach()  # [B,1,H,W]
@@ -98,17 +100,18 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
         valid = ((z[:, 0] > EPS) & torch.isfinite(xy).all(dim=1)).reshape(-1)
         # Soft z-buffer factor, exp(beta * (u - 1)) <= 1 so it cannot overflow.
         zbuffer = torch.exp(occlusion_sharpness * (nearness - 1.0)).reshape(B, 1, H * W)
-        # Channels: colour * zbuffer (3), zbuffer (1), 1 (1); all splatted with weight p, so
-        # channel 3 normalises the composite and channel 4 is the expected landed mass.
-        per_pixel = torch.cat([image.reshape(B, 3, H * W) * zbuffer, zbuffer,
-                               torch.ones_like(zbuffer)], dim=1)               # [B,5,HW]
-        values = per_pixel.permute(1, 0, 2).unsqueeze(2).expand(5, B, N, H * W)
-        acc = _splat(values.reshape(5, B * N * H * W), probs.reshape(-1),
+        # Channels: values * zbuffer (C), zbuffer (1), 1 (1); all splatted with weight p, so
+        # channel C normalises the composite and channel C + 1 is the expected landed mass.
+        per_pixel = torch.cat([image.reshape(B, C, H * W) * zbuffer, zbuffer,
+                               torch.ones_like(zbuffer)], dim=1)               # [B,C+2,HW]
+        values = per_pixel.permute(1, 0, 2).unsqueeze(2).expand(C + 2, B, N, H * W)
+        acc = _splat(values.reshape(C + 2, B * N * H * W), probs.reshape(-1),
                      xy.permute(1, 0, 2).reshape(2, -1), valid, B, H, W).permute(1, 0, 2, 3)
-        mass = acc[:, 4:].detach()
-        landed = (mass >= landed_min_mass) & (acc[:, 3:4] > 1e-12)
-        synth = torch.where(landed, acc[:, :3] / acc[:, 3:4].clamp(min=1e-12),
-                            torch.zeros_like(acc[:, :3]))
+        mass = acc[:, C + 1:].detach()
+        norm = acc[:, C:C + 1]
+        landed = (mass >= landed_min_mass) & (norm > 1e-12)
+        synth = torch.where(landed, acc[:, :C] / norm.clamp(min=1e-12),
+                            torch.zeros_like(acc[:, :C]))
     return Synthesis(image=synth, landed=landed, mass=mass)
 
 

@@ -57,3 +57,17 @@ class PoseNet(nn.Module):
         params = POSE_OUTPUT_SCALE * F.adaptive_avg_pool2d(self.head(self.encoder(x)), 1)
         params = params.reshape(B, 6).float()
         return pose_to_matrix(params[:, :3], params[:, 3:])
+
+
+def temporal_pose(pose_net: nn.Module, image_t: torch.Tensor, image_nbr: torch.Tensor,
+                  cam: torch.Tensor, offset: int) -> torch.Tensor:
+    """T_nbr_t for a neighbour `offset` frames away, asking PoseNet always in temporal order.
+
+    Asked as (t, neighbour) for both neighbours, PoseNet would have to output opposite motions
+    for t-1 and t+1 and tell frame order from content alone; a fresh network settles on their
+    average, zero motion, and training stalls. In temporal order even a constant forward
+    motion is a good first answer (Monodepth2 does the same).
+    """
+    if offset > 0:
+        return pose_net(image_t, image_nbr, cam)
+    return torch.linalg.inv(pose_net(image_nbr, image_t, cam))

@@ -6,6 +6,7 @@ from svde_training.config import (
     FolderSource,
     KittiOdometrySource,
     KittiRawSource,
+    RgbdSource,
     RosbagSource,
     SourceConfig,
     SyntheticSource,
@@ -13,7 +14,7 @@ from svde_training.config import (
 )
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import Clip, DataError
-from svde_training.data.folder import FolderClip, VideoClip
+from svde_training.data.folder import FolderClip, RgbdClip, VideoClip
 from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
 from svde_training.data.synthetic import synthetic_clips
 
@@ -22,6 +23,8 @@ def build_clips(source: SourceConfig) -> list[Clip]:
     """Open the clips a configured source describes."""
     if isinstance(source, FolderSource):
         return [FolderClip(source.path, source.intrinsics, source.poses or None)]
+    if isinstance(source, RgbdSource):
+        return [RgbdClip(source.path, source.depth_path, source.intrinsics, source.depth_scale)]
     if isinstance(source, VideoSource):
         return [VideoClip(source.path, source.intrinsics, source.stride, source.max_frames)]
     if isinstance(source, KittiRawSource):

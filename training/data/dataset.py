@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from svde_training.data.augment import (
 )
 from svde_training.data.clip import Clip, DataError
 
+if TYPE_CHECKING:
+    from svde_training.masks import MaskStore
+
 
 @dataclass
 class TrainBatch:
@@ -30,7 +34,8 @@ class TrainBatch:
     images: [B,F,3,h,w] crops in [0,1] (loss targets); images_aug: same, colour-jittered
     (network inputs); pose_images: [B,F,3,Hb,Wb] jittered full frames at base size, scale s = 1
     (PoseNet inputs); pos: [B,2,h,w] positional channels; K: [B,3,3] crop intrinsics (pixels);
-    cam: [B,2] (fx/W0, fy/H0); scale: [B] enlargement s; index: [B] dataset index (int64).
+    cam: [B,2] (fx/W0, fy/H0); scale: [B] enlargement s; index: [B] dataset index (int64);
+    masks: [B,F,1,h,w] moving-object masks of the crops (1 = moving; zeros without masks).
     """
 
     images: torch.Tensor
@@ -41,6 +46,7 @@ class TrainBatch:
     cam: torch.Tensor
     scale: torch.Tensor
     index: torch.Tensor
+    masks: torch.Tensor
 
     def to(self, device: torch.device) -> TrainBatch:
         """Move every tensor to `device`."""
@@ -73,8 +79,12 @@ class TupleDataset(Dataset):
     Randomness is drawn from (seed, epoch, index), so a resumed run sees the same samples.
     """
 
-    def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0) -> None:
+    def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0,
+                 masks: MaskStore | None = None) -> None:
         self.clips, self.config, self.seed, self.epoch = clips, config, seed, 0
+        self.masks = masks
+        if masks is not None:
+            masks.check(clips, config.base_width, config.base_height)
         lo, hi = min(0, *config.frame_offsets), max(0, *config.frame_offsets)
         for clip in clips:
             K = clip.intrinsics(0)
@@ -113,6 +123,12 @@ class TupleDataset(Dataset):
         # PoseNet sees whole frames at s = 1, mirrored like the crop so poses stay consistent.
         mirror = replace(identity_crop(cfg.base_width, cfg.base_height), flip=crop.flip)
         K_crop = crop_intrinsics(K_base, crop)
+        if self.masks is None:
+            masks = torch.zeros(len(frames), 1, cfg.crop_height, cfg.crop_width)
+        else:
+            masks = torch.stack([torch.from_numpy(
+                crop_image(self.masks.mask(clip.name, t + o).astype(np.float32), crop) > 0.5)
+                for o in (0, *cfg.frame_offsets)]).float().unsqueeze(1)
         return TrainBatch(
             images=torch.stack([_chw(x) for x in crops]),
             images_aug=torch.stack([_chw(apply_jitter(x, jitter)) for x in crops]),
@@ -122,22 +138,25 @@ class TupleDataset(Dataset):
             K=torch.from_numpy(K_crop.matrix().astype(np.float32)),
             cam=torch.tensor(clip.intrinsics(t).camera_channels(), dtype=torch.float32),
             scale=torch.tensor(crop.scale, dtype=torch.float32),
-            index=torch.tensor(index))
+            index=torch.tensor(index), masks=masks)
 
 
 @dataclass
 class EvalFrame:
     """A full frame at base size with its ground truth at native size.
 
-    image: [3,Hb,Wb] in [0,1]; cam: [2]; depth: HxW metres (0 = unknown);
-    moving: HxW bool or None.
+    image: [3,Hb,Wb] in [0,1]; cam: [2]; K: [3,3] pixels at base size; depth: HxW metres
+    (0 = unknown); moving: HxW bool or None; neighbours: (offset, [3,Hb,Wb]) for the
+    configured frame offsets that exist in the clip (used by auto-masking).
     """
 
     name: str
     image: torch.Tensor
     cam: torch.Tensor
+    K: torch.Tensor
     depth: np.ndarray
     moving: np.ndarray | None
+    neighbours: list[tuple[int, torch.Tensor]]
 
 
 def eval_frames(clips: list[Clip], config: DataConfig, max_frames: int) -> list[EvalFrame]:
@@ -151,9 +170,12 @@ def eval_frames(clips: list[Clip], config: DataConfig, max_frames: int) -> list[
         depth = clip.depth(i)
         if depth is None:
             continue
-        image, _ = to_base(clip, i, config.base_width, config.base_height)
+        image, K = to_base(clip, i, config.base_width, config.base_height)
+        neighbours = [(o, _chw(to_base(clip, i + o, config.base_width, config.base_height)[0]))
+                      for o in config.frame_offsets if 0 <= i + o < len(clip)]
         frames.append(EvalFrame(f'{clip.name}#{i}', _chw(image),
                                 torch.tensor(clip.intrinsics(i).camera_channels(),
                                              dtype=torch.float32),
-                                depth, clip.moving_mask(i)))
+                                torch.from_numpy(K.matrix().astype(np.float32)),
+                                depth, clip.moving_mask(i), neighbours))
     return frames

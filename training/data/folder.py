@@ -96,6 +96,38 @@ class FolderClip(FileClip):
         return image
 
 
+class RgbdClip(FolderClip):
+    """An RGB-D folder pair: colour frames plus uint16 depth PNGs with the same file stems.
+
+    Depth is value / depth_scale metres (1000 per metre for most RGB-D cameras); 0 and 65535
+    mark pixels without a measurement and become 0 (unknown).
+    """
+
+    def __init__(self, folder: str | Path, depth_folder: str | Path,
+                 intrinsics_path: str | Path, depth_scale: float = 1000.0) -> None:
+        super().__init__(folder, intrinsics_path)
+        if depth_scale <= 0:
+            raise DataError(f'{folder}: depth_scale must be positive, got {depth_scale}')
+        self.depth_folder, self.depth_scale = Path(depth_folder), depth_scale
+        if not self.depth_folder.is_dir():
+            raise DataError(f'depth folder not found: {self.depth_folder}')
+
+    def depth(self, index: int) -> np.ndarray:
+        path = self.depth_folder / f'{self.files[index].stem}.png'
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise DataError(f'depth image missing or unreadable: {path}')
+        if raw.dtype != np.uint16 or raw.ndim != 2:
+            raise DataError(f'{path}: depth must be a single-channel uint16 PNG, got '
+                            f'{raw.dtype} with shape {raw.shape}')
+        K = self._intrinsics
+        if raw.shape != (K.height, K.width):
+            raise DataError(f'{path}: depth is {raw.shape[1]}x{raw.shape[0]} but the colour '
+                            f'frame {self.files[index].name} is {K.width}x{K.height}')
+        depth = raw.astype(np.float32) / self.depth_scale
+        depth[(raw == 0) | (raw == 65535)] = 0.0
+        return depth
+
 
 class VideoClip(Clip):
     """Frames of a video file, decoded once into memory (every `stride`-th frame)."""

@@ -1,0 +1,129 @@
+"""`svde-train evaluate` and `ablate`: Garg crop, RGB-D ground truth, split metrics, masks."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from svde_training.cli import main
+from svde_training.data.clip import DataError
+from svde_training.data.folder import RgbdClip
+from svde_training.data.synthetic import SyntheticClip
+from svde_training.evaluate import garg_mask
+from svde_training.metrics import MaskScore
+
+from .test_stage2 import FULL
+from .test_trainer import TINY, _write
+
+
+def test_garg_crop_is_the_kitti_region():
+    mask = garg_mask(375, 1242)
+    rows, cols = np.nonzero(mask)
+    assert (rows.min(), rows.max() + 1) == (153, 371)
+    assert (cols.min(), cols.max() + 1) == (44, 1197)
+
+
+def test_mask_score_counts_pixels():
+    gt = np.zeros((4, 4), bool)
+    gt[:2] = True                       # 8 moving pixels
+    pred = np.zeros((4, 4), bool)
+    pred[1:3] = True                    # 4 right, 4 wrong
+    score = MaskScore()
+    score.add(pred, gt)
+    assert score.scores() == {'iou': 4 / 12, 'precision': 0.5, 'recall': 0.5}
+    with pytest.raises(ValueError, match='differ in size'):
+        score.add(pred[:2], gt)
+
+
+def _rgbd_folder(tmp_path, clip, frames=3, depth_size=None):
+    colour, depth = tmp_path / 'rgb', tmp_path / 'depth'
+    colour.mkdir()
+    depth.mkdir()
+    for i in range(frames):
+        cv2.imwrite(str(colour / f'{i:04d}.png'), clip.image(i)[..., ::-1])
+        d = np.round(clip.depth(i) * 1000).clip(0, 65535).astype(np.uint16)
+        d[:3, :3] = 0
+        d[3:5, :3] = 65535
+        if depth_size:
+            d = cv2.resize(d, depth_size, interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(depth / f'{i:04d}.png'), d)
+    K = clip.intrinsics(0)
+    (tmp_path / 'camera.yaml').write_text(
+        f'{{fx: {K.fx}, fy: {K.fy}, cx: {K.cx}, cy: {K.cy}, width: {K.width}, '
+        f'height: {K.height}}}')
+    return colour, depth, tmp_path / 'camera.yaml'
+
+
+def test_rgbd_folder_reads_millimetres_and_invalid_values(tmp_path):
+    clip = SyntheticClip(0, 3, 64, 128)
+    colour, depth, camera = _rgbd_folder(tmp_path, clip)
+    rgbd = RgbdClip(colour, depth, camera, 1000.0)
+    got, want = rgbd.depth(1), clip.depth(1)
+    assert (got[:5, :3] == 0).all()
+    inside = (want < 65.0)
+    inside[:5, :3] = False
+    assert np.abs(got[inside] - want[inside]).max() <= 0.0005 + 1e-6
+    assert (got[want >= 65.535] == 0).all()           # 65535 and above: invalid
+
+
+def test_rgbd_depth_of_another_size_is_named(tmp_path):
+    clip = SyntheticClip(0, 3, 64, 128)
+    colour, depth, camera = _rgbd_folder(tmp_path, clip, depth_size=(64, 32))
+    with pytest.raises(DataError, match=r'depth[/\\]0000.png: depth is 64x32'):
+        RgbdClip(colour, depth, camera).depth(0)
+
+
+def test_evaluate_writes_report_with_split_and_mask_scores(tmp_path):
+    config = _write(tmp_path, TINY)
+    run = tmp_path / 'run'
+    tiny = {**TINY, 'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+    assert main(['fit', '--config', str(_write(tmp_path, tiny, 'fit.yaml')), '--out',
+                 str(run)]) == 0
+    out = tmp_path / 'eval'
+    assert main(['evaluate', '--checkpoint', str(run / 'checkpoints' / 'last.pt'),
+                 '--config', str(config), '--out', str(out)]) == 0
+    report = json.loads((out / 'metrics.json').read_text())
+    assert report['frames'] == 3
+    assert set(report['split']) == {'static', 'moving'}
+    assert set(report['masks']) == {'spimo', 'auto-mask', 'none'}
+    assert report['masks']['none']['recall'] == 0.0
+    assert 0 < report['depth']['median-scaled']['abs_rel'] < 2
+    assert '| moving pixels |' in (out / 'metrics.md').read_text()
+    grid = cv2.imread(str(out / 'grid.png'))
+    assert grid.shape == (3 * 64, 4 * 128, 3)
+
+
+def test_evaluate_on_rgbd_folder(tmp_path):
+    clip = SyntheticClip(5, 3, 64, 128)
+    colour, depth, camera = _rgbd_folder(tmp_path, clip)
+    run = tmp_path / 'run'
+    tiny = {**TINY, 'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}}
+    assert main(['fit', '--config', str(_write(tmp_path, tiny, 'fit.yaml')), '--out',
+                 str(run)]) == 0
+    eval_config = {**TINY, 'data': {**TINY['data'], 'eval_sources': [
+        {'type': 'rgbd', 'path': str(colour), 'depth_path': str(depth),
+         'intrinsics': str(camera), 'depth_scale': 1000.0}]}}
+    out = tmp_path / 'eval'
+    assert main(['evaluate', '--checkpoint', str(run / 'checkpoints' / 'last.pt'), '--config',
+                 str(_write(tmp_path, eval_config, 'eval.yaml')), '--out', str(out)]) == 0
+    report = json.loads((out / 'metrics.json').read_text())
+    assert report['frames'] == 3 and 'split' not in report
+
+
+def test_ablate_trains_the_variants_and_writes_one_table(tmp_path):
+    config = {**FULL, 'pipeline': 'stage1', 'masking': {'mode': 'none'},
+              'boost': {'weight': 0.0}}
+    out = tmp_path / 'ablation'
+    assert main(['ablate', '--config', str(_write(tmp_path, config)), '--out', str(out),
+                 '--only', 'spimo+boost']) == 0
+    table = json.loads((out / 'ablation.json').read_text())
+    assert list(table['variants']) == ['stage1', 'spimo+boost']
+    assert set(table['masks']) >= {'spimo', 'none'}
+    for name in ('stage1', 'spimo+boost'):
+        assert (out / name / 'checkpoints' / 'last.pt').is_file()
+    assert (out / 'masks' / 'manifest.json').is_file()
+    md = (out / 'ablation.md').read_text()
+    assert '| spimo+boost |' in md and '| stage1 |' in md
+    assert cv2.imread(str(out / 'ablation.png')) is not None
+    assert main(['ablate', '--config', str(_write(tmp_path, config)), '--out', str(out),
+                 '--only', 'nonsense']) == 2

@@ -1,0 +1,205 @@
+"""Stage 2: masked view synthesis, auto-masking, boosting, offline SPIMO masks, full pipeline."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from svde_ros.geometry import positional_grid
+from svde_ros.model import DepthNet
+from svde_ros.model.config import ModelConfig
+from svde_ros.model.quantization import normalized_log_disparity
+from svde_training.boosting import boost_loss, mirror_positions, pseudo_disparity
+from svde_training.cli import main
+from svde_training.config import ConfigError, LossConfig, config_from_dict
+from svde_training.data.augment import CropParams, crop_positions
+from svde_training.data.clip import DataError
+from svde_training.data.synthetic import SyntheticClip
+from svde_training.losses import MOVING_SHARE, ForwardWarpSynthesis, ScaleInputs
+from svde_training.masks import MaskStore
+from svde_training.warping import forward_warp
+
+from .test_trainer import TINY, _write
+
+DISP_RANGE = (0.01, 10.0)
+
+
+def _tensor(image):
+    if image.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(image)).float()[None, None]
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture(scope='module')
+def clip():
+    return SyntheticClip(seed=3, num_frames=12, height=96, width=256, num_movers=2)
+
+
+def _gt_inputs(clip, t, n, masks=None):
+    """ScaleInputs of frames t -> n with a one-level prediction at the GT depth and GT pose."""
+    disp = 1.0 / _tensor(clip.depth(t))
+    K = torch.from_numpy(clip.intrinsics(t).matrix()).float()[None]
+    T = torch.from_numpy(np.linalg.inv(clip.pose(n)) @ clip.pose(t)).float()[None]
+    return ScaleInputs(target=_tensor(clip.image(t)), neighbours=[_tensor(clip.image(n))],
+                       probs=torch.ones_like(disp), levels=disp, disp=disp, K=K, poses=[T],
+                       masks=masks)
+
+
+def test_forward_warp_carries_extra_channels_like_colour(clip):
+    image, mask = _tensor(clip.image(4)), _tensor(clip.moving_mask(4).astype(np.float32))
+    disp = 1.0 / _tensor(clip.depth(4))
+    K = torch.from_numpy(clip.intrinsics(4).matrix()).float()[None]
+    unit = normalized_log_disparity(disp, *DISP_RANGE)
+    both = forward_warp(torch.cat([image, mask], 1), torch.ones_like(disp), disp, unit, K,
+                        torch.eye(4)[None])
+    colour = forward_warp(image, torch.ones_like(disp), disp, unit, K, torch.eye(4)[None])
+    assert torch.equal(both.landed, colour.landed)
+    assert torch.allclose(both.image[:, :3], colour.image, atol=1e-6)
+    assert torch.allclose(both.image[:, 3:], mask, atol=2e-3)   # float32 round-off
+
+
+def test_masks_remove_moving_pixels_of_both_frames_and_lower_the_error(clip):
+    t, n = 4, 5
+    config = LossConfig(ssim_weight=0.0)
+    plain = ForwardWarpSynthesis(config, *DISP_RANGE)(_gt_inputs(clip, t, n))
+    masks = [_tensor(clip.moving_mask(i).astype(np.float32)) for i in (t, n)]
+    masked = ForwardWarpSynthesis(config, *DISP_RANGE)(_gt_inputs(clip, t, n, masks))
+    assert clip.moving_mask(n).any()
+    # The neighbour's own moving pixels never enter the loss ...
+    assert not (masked.valid & (masks[1] > 0.5)).any()
+    # ... nor the pixels that frame t's moving pixels land on.
+    inputs = _gt_inputs(clip, t, n)
+    warped = forward_warp(masks[0], inputs.probs, inputs.levels,
+                          normalized_log_disparity(inputs.levels, *DISP_RANGE), inputs.K,
+                          inputs.poses[0])
+    assert not (masked.valid & (warped.image > MOVING_SHARE)).any()
+    assert (masked.valid <= plain.valid).all() and 0 < float(masked.masked) < 0.5
+    # With GT depth and the camera's pose only the moving objects break view synthesis: the
+    # pixels the masks removed are the badly synthesised ones.
+    removed = plain.valid & ~masked.valid
+    assert plain.error[removed].mean() > 3 * plain.error[masked.valid].mean()
+    assert masked.loss < plain.loss
+
+
+def test_auto_mask_drops_pixels_the_unwarped_frame_explains(clip):
+    config = LossConfig(ssim_weight=0.0)
+    auto = ForwardWarpSynthesis(config, *DISP_RANGE, auto_mask=True)
+    still = _gt_inputs(clip, 4, 5)
+    still.neighbours, still.poses = [still.target], [torch.eye(4)[None]]
+    assert float(auto(still).masked) == pytest.approx(1.0)    # a static camera: all masked
+    moving_camera = auto(_gt_inputs(clip, 4, 5))
+    assert float(moving_camera.masked) < 0.5                   # most pixels are kept
+
+
+def test_mirrored_positions_are_those_of_the_mirrored_crop():
+    crop = CropParams(300, 120, 37, 20, 192, 64, False, 256)
+    mirrored = CropParams(300, 120, 300 - 37 - 192, 20, 192, 64, True, 256)
+    expected = torch.from_numpy(crop_positions(mirrored))[None]
+    got = mirror_positions(torch.from_numpy(crop_positions(crop))[None])
+    assert torch.allclose(got, expected, atol=1e-6)
+    full = torch.from_numpy(positional_grid(64, 96))[None]
+    assert torch.allclose(mirror_positions(full), full, atol=1e-6)
+
+
+def test_pseudo_label_is_the_network_itself_without_gradient_at_one_scale():
+    torch.manual_seed(0)
+    net = DepthNet(ModelConfig(width=0.25, num_levels=9)).eval()
+    image = torch.rand(2, 3, 64, 96)
+    pos = torch.from_numpy(positional_grid(64, 96))[None].expand(2, -1, -1, -1)
+    cam = torch.tensor([[0.58, 1.5], [0.58, 1.5]])
+    pseudo = pseudo_disparity(net, image, pos, cam, (1.0,), False)
+    assert not pseudo.requires_grad
+    with torch.no_grad():
+        assert torch.allclose(pseudo, net(image, pos, cam).disp(0), atol=1e-6)
+    fused = pseudo_disparity(net, image, pos, cam, (1.0, 1.5), True)
+    assert fused.shape == (2, 1, 64, 96) and torch.isfinite(fused).all()
+
+
+def test_boost_loss_counts_masked_pixels_only():
+    disp = torch.full((1, 1, 4, 4), 0.5, requires_grad=True)
+    pseudo = torch.full((1, 1, 4, 4), 1.0)
+    mask = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    assert float(boost_loss(disp, pseudo, mask).detach()) == 0.0
+    mask[..., :2, :] = True
+    loss = boost_loss(disp, pseudo, mask)
+    assert float(loss.detach()) == pytest.approx(np.log(2.0), rel=1e-5)
+    loss.backward()
+    assert (disp.grad[..., 2:, :] == 0).all() and (disp.grad[..., :2, :] != 0).all()
+
+
+def test_stage2_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match='masking.masks_dir'):
+        config_from_dict({'masking': {'mode': 'spimo'}})
+    with pytest.raises(ConfigError, match='boost.weight'):
+        config_from_dict({'masking': {'mode': 'auto'}, 'boost': {'weight': 0.1}})
+    with pytest.raises(ConfigError, match='masking.mode'):
+        config_from_dict({'pipeline': 'full'})
+    with pytest.raises(ConfigError, match="masking.mode: expected one of"):
+        config_from_dict({'masking': {'mode': 'spimo2'}})
+
+
+FULL = {**TINY, 'pipeline': 'full', 'masking': {'mode': 'spimo'},
+        'boost': {'weight': 0.1, 'scales': [1.0, 1.25]},
+        'spimo': {'delta': 0.2, 'scale': 1.0, 'threshold': 0.001},
+        'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+
+
+@pytest.fixture(scope='module')
+def full_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('full')
+    out = tmp / 'run'
+    assert main(['fit', '--config', str(_write(tmp, FULL)), '--out', str(out)]) == 0
+    return tmp, out
+
+
+def test_full_pipeline_keeps_every_stage_under_the_run(full_run):
+    _, out = full_run
+    for part in ('config.yaml', 'summary.json', 'checkpoints/model.pt',
+                 'stage1/checkpoints/last.pt', 'stage2/checkpoints/last.pt',
+                 'masks/manifest.json', 'masks/synthetic-0/000000.png', 'masks/previews'):
+        assert (out / part).exists(), part
+    assert len(list((out / 'masks' / 'synthetic-0').glob('*.png'))) == 8
+    stage2 = yaml.safe_load((out / 'stage2' / 'config.yaml').read_text())
+    assert stage2['masking'] == {'mode': 'spimo', 'masks_dir': str(out / 'masks')}
+    stage1 = yaml.safe_load((out / 'stage1' / 'config.yaml').read_text())
+    assert stage1['masking']['mode'] == 'none' and stage1['boost']['weight'] == 0.0
+    header, *rows = (out / 'stage2' / 'metrics.csv').read_text().splitlines()
+    assert 'boost' in header and 'masked_share' in header
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['masks']['frames'] == 8 and 'mask_iou' in summary['masks']
+    assert (out / 'checkpoints/model.pt').read_bytes() == \
+        (out / 'stage2/checkpoints/model.pt').read_bytes()
+
+
+def test_masks_command_resumes_and_refuses_other_masks(full_run):
+    tmp, out = full_run
+    masks = out / 'masks'
+    files = sorted((masks / 'synthetic-0').glob('*.png'))
+    stamps = [f.stat().st_mtime_ns for f in files]
+    files[3].unlink()                                      # an interrupted run
+    checkpoint = str(out / 'stage1' / 'checkpoints' / 'last.pt')
+    assert main(['masks', '--checkpoint', checkpoint, '--out', str(masks)]) == 0
+    assert files[3].is_file()
+    assert [f.stat().st_mtime_ns for f in files if f != files[3]] == \
+        [s for f, s in zip(files, stamps) if f != files[3]]
+    # Other settings into the same folder: refused, nothing touched.
+    assert main(['masks', '--checkpoint', checkpoint, '--out', str(masks),
+                 '--threshold', '0.5']) == 2
+    assert files[0].stat().st_mtime_ns == stamps[0]
+
+
+def test_mask_store_names_the_file_that_does_not_fit(full_run):
+    _, out = full_run
+    store = MaskStore(out / 'masks')
+    clip = SyntheticClip(0, 8, 64, 128)
+    store.check([clip], 128, 64)
+    with pytest.raises(DataError, match='masks are 128x64'):
+        store.check([clip], 256, 64)
+    with pytest.raises(DataError, match='no masks for clip synthetic-7'):
+        store.check([SyntheticClip(7, 8, 64, 128)], 128, 64)
+    (out / 'masks' / 'synthetic-0' / '000002.png').write_bytes(b'not a png')
+    with pytest.raises(DataError, match='000002.png'):
+        store.mask('synthetic-0', 2)
+    with pytest.raises(DataError, match='manifest.json not found'):
+        MaskStore(out / 'stage1')

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from svde_ros.colorize import colorize
 from svde_ros.model.checkpoint import load_depth_net
 from svde_ros.spimo import SpimoConfig, spimo_dispersion
 from svde_training.config import load_config
 from svde_training.data import build_clips
 from svde_training.data.dataset import eval_frames
+from svde_training.evaluate import predict_depth
 from svde_training.metrics import MaskScore
+from svde_training.preview import write_png
 
 
 def main() -> None:
@@ -33,6 +37,8 @@ def main() -> None:
     parser.add_argument('--thresholds', default='0.005,0.01,0.02,0.04,0.08')
     parser.add_argument('--scale', type=float, default=0.5)
     parser.add_argument('--max-frames', type=int, default=32)
+    parser.add_argument('--panel', help='write a PNG: input | dispersion | GT mask | SPIMO mask '
+                        '(best cell) | depth, for 4 frames')
     args = parser.parse_args()
     net, spec = load_depth_net(args.checkpoint)
     config = load_config(args.config)
@@ -66,6 +72,29 @@ def main() -> None:
     gt_share = np.mean([g.mean() for g in gts])
     print(f'best IoU {best[0]:.3f} at delta {best[1]:g}, threshold {best[2]:g} '
           f'(GT moving share {gt_share:.3f})')
+    if args.panel:
+        write_png(Path(args.panel), panel(net, frames[:4], SpimoConfig(best[1], args.scale,
+                                                                       best[2])))
+        print(f'wrote {args.panel}')
+
+
+@torch.no_grad()
+def panel(net: torch.nn.Module, frames: list, spimo: SpimoConfig) -> np.ndarray:
+    """Rows of input | log dispersion | GT moving mask | SPIMO mask | predicted depth."""
+    rows = []
+    for f in frames:
+        dispersion = spimo_dispersion(net, f.image[None], f.cam[None], spimo)[0, 0].numpy()
+        h, w = f.image.shape[1:]
+        depth = predict_depth(net, f.image, f.cam, (h, w)).numpy()
+        gt = cv2.resize(f.moving.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        grey = [np.repeat((m * 255).astype(np.uint8)[..., None], 3, 2)
+                for m in (gt > 0, dispersion > spimo.threshold)]
+        rows.append(np.concatenate([
+            (f.image.permute(1, 2, 0).numpy() * 255).astype(np.uint8),
+            colorize(np.log(dispersion + 1e-6), np.log(1e-3), np.log(0.3)), *grey,
+            colorize(-np.log(depth), float(-np.log(depth).max()),
+                     float(-np.log(depth).min()))], axis=1))
+    return np.concatenate(rows, axis=0)
 
 
 if __name__ == '__main__':

@@ -7,7 +7,6 @@ the source checkpoint's sha256.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
@@ -23,7 +22,7 @@ from svde_ros.model.checkpoint import load_depth_net
 from svde_ros.model.depth_net import OUTPUT_STRIDE
 from svde_ros.model.inference_model import DepthInference
 from svde_ros.spimo import SpimoConfig
-from svde_training.run_dir import atomic_write_bytes
+from svde_training.run_dir import atomic_write_bytes, sha256_file
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
@@ -31,15 +30,6 @@ OPSET = 17
 
 class ExportError(ValueError):
     """The export cannot proceed as asked; the message says why."""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_onnx(checkpoint: Path, out: Path, height: int, width: int,

@@ -8,7 +8,6 @@ is refused by name.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -26,7 +25,7 @@ from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
 from svde_training.metrics import MaskScore
-from svde_training.run_dir import RunDirError, atomic_write_bytes
+from svde_training.run_dir import RunDirError, atomic_write_bytes, sha256_file
 
 LOG = logging.getLogger(__name__)
 MANIFEST = 'manifest.json'
@@ -36,15 +35,6 @@ MASKS_FORMAT = 'svde_ros.masks/1'
 def clip_folder(name: str) -> str:
     """A file-system-safe folder name for a clip."""
     return re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_') or 'clip'
-
-
-def file_sha256(path: Path) -> str:
-    """Hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -106,7 +96,7 @@ class MaskStore:
 def _manifest(checkpoint: Path, clips: list[Clip], width: int, height: int,
               spimo: SpimoConfig) -> dict[str, Any]:
     return {'format': MASKS_FORMAT, 'checkpoint': str(checkpoint),
-            'checkpoint_sha256': file_sha256(checkpoint), 'spimo': asdict(spimo),
+            'checkpoint_sha256': sha256_file(checkpoint), 'spimo': asdict(spimo),
             'width': width, 'height': height, 'clips': {c.name: len(c) for c in clips}}
 
 

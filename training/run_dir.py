@@ -6,6 +6,7 @@ Layout: config.yaml (resolved), metrics.csv, previews/epoch_NNN.png, checkpoints
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import shutil
@@ -21,7 +22,7 @@ METRICS_NAME = 'metrics.csv'
 LAST_CHECKPOINT = 'checkpoints/last.pt'
 MODEL_FILE = 'checkpoints/model.pt'    # deployable: weights + inference spec only
 RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval', 'stage1', 'masks',
-                'stage2', 'summary.json')
+                'stage2', 'summary.json', 'bag_index')
 
 
 class RunDirError(ValueError):
@@ -44,6 +45,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -72,8 +72,8 @@ class Trainer:
                  info: DistInfo) -> None:
         self.config, self.out, self.device, self.info = config, out, device, info
         masks = MaskStore(config.masking.masks_dir) if config.masking.mode == 'spimo' else None
-        self.dataset = TupleDataset([c for s in config.data.sources for c in build_clips(s)],
-                                    config.data, config.optim.seed, masks)
+        clips = [c for s in config.data.sources for c in build_clips(s, out / 'bag_index')]
+        self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks)
         eval_clips = [c for s in config.data.eval_sources for c in build_clips(s)]
         self.eval_set = eval_frames(eval_clips, config.data, config.eval.max_frames)
         torch.manual_seed(config.optim.seed)

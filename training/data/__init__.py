@@ -1,6 +1,8 @@
 """Data sources (one Clip interface), augmentation and datasets."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from svde_training.config import (
     CityscapesSource,
     FolderSource,
@@ -19,8 +21,11 @@ from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
 from svde_training.data.synthetic import synthetic_clips
 
 
-def build_clips(source: SourceConfig) -> list[Clip]:
-    """Open the clips a configured source describes."""
+def build_clips(source: SourceConfig, index_dir: Path | None = None) -> list[Clip]:
+    """Open the clips a configured source describes.
+
+    `index_dir` is where bag sources cache their frame index (a run's folder); None = no cache.
+    """
     if isinstance(source, FolderSource):
         return [FolderClip(source.path, source.intrinsics, source.poses or None)]
     if isinstance(source, RgbdSource):
@@ -38,7 +43,7 @@ def build_clips(source: SourceConfig) -> list[Clip]:
 
         return [RosbagClip(source.path, source.image_topic, source.camera_info_topic,
                            source.intrinsics, source.odom_topic, source.stride, source.start_s,
-                           source.end_s, source.skip_static)]
+                           source.end_s, source.skip_static, index_dir)]
     if isinstance(source, SyntheticSource):
         return list(synthetic_clips(source.seed, source.num_clips, source.num_frames,
                                     source.height, source.width, source.num_movers))

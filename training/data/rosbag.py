@@ -7,10 +7,13 @@ the demo and tests.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -77,6 +80,37 @@ def _pose_matrix(msg: object, msgtype: str) -> np.ndarray:
     return T
 
 
+class IndexCache:
+    """A bag's frame index (stamps after selection, poses) cached as JSON outside the bag.
+
+    The file name hashes the bag's path and selection; the content records the size and mtime
+    of every file of the bag, so an index of a changed or re-recorded bag is rebuilt, never
+    trusted. Bags are never written to: the cache lives in the run folder.
+    """
+
+    def __init__(self, folder: Path, bag: Path, selection: dict[str, Any]) -> None:
+        files = sorted(p for p in bag.iterdir() if p.is_file()) if bag.is_dir() else [bag]
+        self.key = {'format': 'svde_ros.bag_index/1', 'bag': str(bag.resolve()),
+                    'files': {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files},
+                    **selection}
+        digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()
+        self.path = folder / f'{bag.name}-{digest[:12]}.json'
+
+    def load(self) -> dict[str, Any] | None:
+        """The cached index, or None when absent, unreadable or made for another bag state."""
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data.get('index') if data.get('key') == self.key else None
+
+    def save(self, index: dict[str, Any]) -> None:
+        """Write the index atomically (concurrent ranks write the same content)."""
+        from svde_training.run_dir import atomic_write_bytes
+
+        atomic_write_bytes(self.path, json.dumps({'key': self.key, 'index': index}).encode())
+
+
 class RosbagClip(Clip):
     """The frames of one image topic of a bag.
 
@@ -90,21 +124,42 @@ class RosbagClip(Clip):
 
     def __init__(self, path: str | Path, image_topic: str, camera_info_topic: str = '',
                  intrinsics_path: str = '', odom_topic: str = '', stride: int = 1,
-                 start_s: float = 0.0, end_s: float = 0.0, skip_static: bool = True) -> None:
+                 start_s: float = 0.0, end_s: float = 0.0, skip_static: bool = True,
+                 index_dir: Path | None = None) -> None:
         self.path = Path(path)
         self.name = f'{self.path.name}{image_topic}'
         self._reader, self._pid = None, -1
         reader = open_bag(self.path)
         try:
-            self._index(reader, image_topic, stride, start_s, end_s)
+            selection = {'image_topic': image_topic, 'odom_topic': odom_topic,
+                         'stride': stride, 'start_s': start_s, 'end_s': end_s,
+                         'skip_static': skip_static}
+            cache = IndexCache(index_dir, self.path, selection) if index_dir else None
+            if cache is None or not self._restore(cache):
+                self._index(reader, image_topic, stride, start_s, end_s)
+                odometry = self._read_odometry(reader, odom_topic) if odom_topic else None
+                self._poses = None if odometry is None else self._nearest(odometry)
+                if skip_static:
+                    self._drop_static(reader)
+                if cache is not None:
+                    cache.save({'topic': self.topic, 'type': self.connection_type,
+                                'stamps': self.stamps, 'poses': None if self._poses is None
+                                else [p.tolist() for p in self._poses]})
             self._intrinsics, self._maps = self._camera(reader, camera_info_topic,
                                                         intrinsics_path)
-            odometry = self._read_odometry(reader, odom_topic) if odom_topic else None
-            self._poses = None if odometry is None else self._nearest(odometry)
-            if skip_static:
-                self._drop_static(reader)
         finally:
             reader.close()
+
+    def _restore(self, cache: IndexCache) -> bool:
+        """Take the frame index from the cache when it was built for this bag and selection."""
+        index = cache.load()
+        if index is None:
+            return False
+        self.topic, self.connection_type = index['topic'], index['type']
+        self.stamps = [int(t) for t in index['stamps']]
+        self._poses = None if index['poses'] is None else [np.array(p) for p in index['poses']]
+        LOG.info('%s: frame index from %s (%d frames)', self.name, cache.path, len(self.stamps))
+        return True
 
     def _drop_static(self, reader) -> None:  # noqa: ANN001
         """Keep a frame only once the camera moved since the last kept one.

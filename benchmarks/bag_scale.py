@@ -2,8 +2,9 @@
 
 1. Writes the KITTI odometry clip (51 frames, GT poses as /odom) and the KITTI raw drive 0023
    (7 frames, the drive's camera poses as /odom) as mcap bags.
-2. Trains stage 1 twice on the odometry bag with one budget: with `--odom-topic /odom` (the
-   scale is calibrated from odometry at the end of training) and without (depth up to scale).
+2. Trains stage 1 three times on the odometry bag with one budget: with `--odom-topic /odom`
+   (the scale is calibrated from odometry at the end of training), without odometry but with
+   the KITTI camera height (1.65 m above the road), and with neither (depth up to scale).
 3. Prints, per run: the ratio of predicted (PoseNet x depth scale) to odometry translation on
    the training bag and on the other drive's bag (median and IQR over frame pairs; goal: within
    10% of 1), and the unscaled depth AbsRel on the raw drive's frames against projected LiDAR
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data'
 ODOMETRY = DATA / 'kitti_odometry_clip'
 RAW = DATA / 'kitti_raw_tiny' / '2011_09_26' / '2011_09_26_drive_0023_sync'
+KITTI_HEIGHT_M = 1.65     # camera above the road on the KITTI car
 
 
 def ratio_summary(checkpoint: Path, bag: Path, width: int, height: int) -> str:
@@ -71,11 +73,15 @@ def main() -> None:
         base = replace(base, optim=replace(base.optim, epochs=epochs, steps_per_epoch=25))
         eval_config = load_config(REPO / 'config' / 'eval_kitti_raw_tiny.yaml')
         rows = []
-        for name, odom in (('with odometry', '/odom'), ('without odometry', '')):
+        runs = (('odometry', 'with odometry', '/odom', 0.0),
+                ('camera_height', 'camera height 1.65 m', '', KITTI_HEIGHT_M),
+                ('none', 'neither', '', 0.0))
+        for slug, name, odom, camera_height in runs:
             source = RosbagSource(str(train_bag), '/camera/image_raw', odom_topic=odom,
                                   skip_static=False)
-            config = replace(base, data=replace(base.data, sources=(source,), eval_sources=()))
-            run = out / name.replace(' ', '_')
+            config = replace(base, data=replace(base.data, sources=(source,), eval_sources=(),
+                                                camera_height_m=camera_height))
+            run = out / slug
             print(f'training {name}: {epochs * 25} steps on {train_bag.name} ...', flush=True)
             train_stage(config, run, torch.device('cpu'), DistInfo(), resume=True, force=False)
             checkpoint = run / run_dir.LAST_CHECKPOINT

@@ -30,6 +30,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         config = replace(config, data=replace(config.data, sources=(source,)))
     elif not args.config:
         raise ConfigError('give --config FILE, or --bag BAG --image-topic T')
+    if args.camera_height is not None:
+        config = replace(config, data=replace(config.data, camera_height_m=args.camera_height))
     info = distributed.init_distributed()
     try:
         device = distributed.pick_device(info, args.device)
@@ -199,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument('--camera-info-topic', default='', help='with --bag (auto when unique)')
     fit.add_argument('--intrinsics', type=Path, help='with --bag: camera YAML instead')
     fit.add_argument('--odom-topic', default='', help='with --bag: odometry for poses')
+    fit.add_argument('--camera-height', type=float,
+                     help='camera height above the ground in metres: the metric scale when '
+                     'there is no odometry')
     fit.add_argument('--out', type=Path, required=True, help='run folder')
     fit.add_argument('--resume', action='store_true', help='continue the run in --out')
     fit.add_argument('--force', action='store_true', help='replace the run in --out')

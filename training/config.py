@@ -140,6 +140,8 @@ class DataConfig:
     Frames are first resized to base_width x base_height (the network's full-frame input size at
     inference); random resize by s in [scale_min, scale_max] and a crop_width x crop_height crop
     follow. frame_offsets lists the neighbours of the target frame t (e.g. -1, 1).
+    camera_height_m: the camera's height above a flat ground (0 = unknown); the metric-scale
+    source when the clips have no odometry.
     """
 
     sources: tuple[SourceConfig, ...] = (SyntheticSource(),)
@@ -157,6 +159,7 @@ class DataConfig:
     saturation: float = 0.2
     hue: float = 0.05
     num_workers: int = 0
+    camera_height_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,9 @@ def validate(config: TrainConfig) -> TrainConfig:
                           '(non-empty, no 0)')
     if not d.sources:
         raise ConfigError('data.sources: at least one source is needed')
+    if d.camera_height_m < 0:
+        raise ConfigError(f'data.camera_height_m: must be >= 0 (0 = unknown), got '
+                          f'{d.camera_height_m}')
     if config.optim.batch_size < 1 or config.optim.epochs < 1:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
     if config.loss.top_k < 0 or config.loss.top_k > config.model.num_levels:

@@ -1,8 +1,10 @@
-"""Metric scale of a monocular model from odometry, after training.
+"""Metric scale of a monocular model, after training: from odometry, or from camera height.
 
 Depth and PoseNet translation share one gauge at scale s = 1 (full frames), so metres per unit =
 |t_odometry| / |t_posenet| between consecutive frames. The median over a clip's pairs is robust
-to the few pairs where the vehicle barely moves (those are skipped).
+to the few pairs where the vehicle barely moves (those are skipped). Without odometry, a known
+camera height above a ground plane gives metres per unit = height / the ground-plane distance
+found in the predicted depth.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from svde_ros.model import PoseNet
+from svde_ros.geometry import points_from_depth, positional_grid_torch
+from svde_ros.model import DepthNet, PoseNet
 from svde_training.config import config_from_dict
 from svde_training.data import build_clips
 from svde_training.data.clip import Clip, DataError
@@ -77,3 +80,76 @@ def odometry_scale(state: dict[str, Any], max_pairs: int = 200) -> tuple[float, 
              float(np.median(ratios)), len(ratios),
              100 * float(np.subtract(*np.percentile(ratios, [75, 25])) / np.median(ratios)))
     return float(np.median(ratios)), len(ratios)
+
+
+# The ground is looked for in the bottom-centre of the frame, where a forward-looking robot
+# camera sees it; RANSAC tolerates the few objects standing there.
+GROUND_ROWS, GROUND_COLS = (0.7, 1.0), (0.25, 0.75)
+MIN_UPRIGHTNESS = 0.8      # |normal . camera down axis| of an acceptable ground plane
+
+
+def ground_height(depth: np.ndarray, K: np.ndarray, seed: int = 0,
+                  iterations: int = 200) -> float | None:
+    """Camera height above the ground plane in the depth map's units, or None if no ground.
+
+    A plane is fitted by RANSAC (then least squares on its inliers) to the points of the
+    bottom-centre region; it must face the camera's down axis (y). The height is the distance
+    of the camera centre from that plane.
+    """
+    H, W = depth.shape
+    r0, r1 = int(GROUND_ROWS[0] * H), int(GROUND_ROWS[1] * H)
+    c0, c1 = int(GROUND_COLS[0] * W), int(GROUND_COLS[1] * W)
+    points = points_from_depth(depth, K)[r0:r1, c0:c1].reshape(-1, 3).astype(np.float64)
+    points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > 0)]
+    if len(points) < 30:
+        return None
+    rng = np.random.default_rng(seed)
+    tolerance = 0.02 * float(np.median(points[:, 2]))
+    best = None
+    for _ in range(iterations):
+        a, b, c = points[rng.choice(len(points), 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-12 or abs(normal[1]) / norm < MIN_UPRIGHTNESS:
+            continue
+        normal /= norm
+        inliers = np.abs((points - a) @ normal) < tolerance
+        if best is None or inliers.sum() > best.sum():
+            best = inliers
+    if best is None or best.sum() < 0.3 * len(points):
+        return None
+    inlying = points[best]
+    centre = inlying.mean(axis=0)
+    normal = np.linalg.svd(inlying - centre)[2][-1]
+    if abs(normal[1]) < MIN_UPRIGHTNESS:
+        return None
+    return float(abs(centre @ normal))
+
+
+@torch.no_grad()
+def camera_height_scale(net: DepthNet, clips: list[Clip], width: int, height: int,
+                        camera_height_m: float, max_frames: int = 64) -> tuple[float, int]:
+    """Metres per gauge unit from a known camera height above a ground plane.
+
+    The network's depth of frames spread over the clips gives a ground height per frame in
+    its gauge; the scale is camera_height_m / the median of those heights.
+    """
+    candidates = [(clip, i) for clip in clips for i in range(len(clip))]
+    step = max(1, len(candidates) // max_frames)
+    heights = []
+    was_training = net.training
+    net.eval()
+    for clip, i in candidates[::step][:max_frames]:
+        image, K = to_base(clip, i, width, height)
+        tensor = torch.from_numpy(image.transpose(2, 0, 1))[None]
+        cam = torch.tensor([clip.intrinsics(i).camera_channels()], dtype=torch.float32)
+        pos = positional_grid_torch(1, height, width)
+        depth = (1.0 / net(tensor, pos, cam, num_outputs=1).disp(0))[0, 0].numpy()
+        found = ground_height(depth, K.matrix())
+        if found is not None:
+            heights.append(found)
+    net.train(was_training)
+    if not heights:
+        raise DataError('no ground plane found in the bottom-centre of the frames: the camera '
+                        'height cannot give a metric scale here (use odometry instead)')
+    return camera_height_m / float(np.median(heights)), len(heights)

@@ -30,13 +30,14 @@ from svde_training import run_dir
 from svde_training.boosting import boost_loss, pseudo_disparity
 from svde_training.config import TrainConfig
 from svde_training.data import build_clips
+from svde_training.data.clip import DataError
 from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
 from svde_training.distributed import DistInfo
 from svde_training.evaluate import constant_depth_baseline, evaluate_frames
 from svde_training.losses import build_view_synthesis, self_supervised_loss
 from svde_training.masks import MaskStore
 from svde_training.preview import preview_panel, write_png
-from svde_training.scale import odometry_scale
+from svde_training.scale import camera_height_scale, odometry_scale
 
 LOG = logging.getLogger(__name__)
 
@@ -200,15 +201,34 @@ class Trainer:
         return self.history
 
     def _calibrate_scale(self) -> None:
-        """Make depth metric from odometry when every training clip has poses."""
-        if not all(clip.pose(0) is not None for clip in self.dataset.clips):
-            LOG.info('no poses on every training clip: depth is up to scale (not metric); '
-                     'give odometry (e.g. --odom-topic) for metres')
+        """Make depth metric from odometry, else from a known camera height.
+
+        Odometry counts when every training clip has poses; otherwise the log says that the
+        output is not metric.
+        """
+        d = self.config.data
+        try:
+            if all(clip.pose(0) is not None for clip in self.dataset.clips):
+                self.depth_scale, pairs = odometry_scale(self.state())
+                self.scale_source = 'odometry'
+                LOG.info('metric scale from odometry: %.4f m per unit (%d frame pairs)',
+                         self.depth_scale, pairs)
+            elif d.camera_height_m > 0:
+                self.depth_scale, frames = camera_height_scale(
+                    self.depth_net, self.dataset.clips, d.base_width, d.base_height,
+                    d.camera_height_m)
+                self.scale_source = 'camera_height'
+                LOG.info('metric scale from the camera height (%.2f m): %.4f m per unit '
+                         '(ground found in %d frames)', d.camera_height_m, self.depth_scale,
+                         frames)
+            else:
+                LOG.info('no poses on every training clip and no data.camera_height_m: depth '
+                         'is up to scale (not metric); give odometry (e.g. --odom-topic) or '
+                         'the camera height (--camera-height) for metres')
+                return
+        except DataError as err:
+            LOG.warning('%s; the model is kept up to scale (not metric)', err)
             return
-        self.depth_scale, pairs = odometry_scale(self.state())
-        self.scale_source = 'odometry'
-        LOG.info('metric scale from odometry: %.4f m per unit (%d frame pairs)',
-                 self.depth_scale, pairs)
         self.save()
 
     def _run_epoch(self) -> None:

@@ -203,3 +203,21 @@ def test_mask_store_names_the_file_that_does_not_fit(full_run):
         store.mask('synthetic-0', 2)
     with pytest.raises(DataError, match='manifest.json not found'):
         MaskStore(out / 'stage1')
+
+
+def test_masks_and_evaluate_name_a_bad_checkpoint(full_run, tmp_path, caplog):
+    _, out = full_run
+    corrupt = tmp_path / 'corrupt.pt'
+    corrupt.write_bytes((out / 'stage1' / 'checkpoints' / 'last.pt').read_bytes()[:5000])
+    other = tmp_path / 'other.pt'
+    state = torch.load(out / 'stage1' / 'checkpoints' / 'last.pt', weights_only=True)
+    state['inference']['model']['width'] = 0.5            # another architecture
+    torch.save(state, other)
+    for bad, says in ((corrupt, 'cannot read checkpoint'), (other, 'do not fit the network')):
+        caplog.clear()
+        assert main(['masks', '--checkpoint', str(bad), '--out', str(tmp_path / 'm')]) == 2
+        assert str(bad) in caplog.text and says in caplog.text
+        caplog.clear()
+        assert main(['evaluate', '--checkpoint', str(bad)]) == 2
+        assert str(bad) in caplog.text
+    assert not (tmp_path / 'm').exists()

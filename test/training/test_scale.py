@@ -1,0 +1,57 @@
+"""Metric scale without odometry: a known camera height above the ground plane."""
+import cv2
+import numpy as np
+import pytest
+
+from svde_ros.model.checkpoint import load_depth_net
+from svde_training.cli import main
+from svde_training.data.kitti import KittiRawClip
+from svde_training.data.synthetic import CAMERA_HEIGHT_M, SyntheticClip
+from svde_training.scale import ground_height
+
+from .test_trainer import TINY, _write
+
+
+def test_ground_height_of_synthetic_gt_depth_in_any_gauge():
+    clip = SyntheticClip(0, 4, 96, 256)
+    for i in range(3):
+        K = clip.intrinsics(i).matrix()
+        assert ground_height(clip.depth(i), K) == pytest.approx(CAMERA_HEIGHT_M, rel=0.02)
+        assert ground_height(clip.depth(i) * 0.1, K) == pytest.approx(
+            0.1 * CAMERA_HEIGHT_M, rel=0.02)
+
+
+def test_ground_height_of_kitti_lidar_is_the_kitti_camera_height(kitti_raw_drive):
+    clip = KittiRawClip(kitti_raw_drive, 'image_02')
+    K = clip.intrinsics(0).matrix()
+    assert ground_height(clip.depth(0), K) == pytest.approx(1.65, rel=0.03)   # KITTI setup
+
+
+def test_no_ground_no_height():
+    K = np.array([[100.0, 0, 64], [0, 100.0, 48], [0, 0, 1]])
+    assert ground_height(np.full((96, 128), 5.0), K) is None          # a wall facing the camera
+    assert ground_height(np.zeros((96, 128)), K) is None              # nothing measured
+
+
+def test_fit_without_odometry_takes_the_camera_height(tmp_path):
+    clip = SyntheticClip(0, 6, 64, 128)
+    frames = tmp_path / 'frames'
+    frames.mkdir()
+    for i in range(len(clip)):
+        cv2.imwrite(str(frames / f'{i:03d}.png'), clip.image(i)[..., ::-1])
+    K = clip.intrinsics(0)
+    camera = tmp_path / 'camera.yaml'
+    camera.write_text(f'{{fx: {K.fx}, fy: {K.fy}, cx: {K.cx}, cy: {K.cy}, width: 128, '
+                      'height: 64}')
+    config = {**TINY, 'data': {**TINY['data'], 'eval_sources': [], 'sources': [
+        {'type': 'folder', 'path': str(frames), 'intrinsics': str(camera)}]},
+        'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+    path = _write(tmp_path, config)
+    plain = tmp_path / 'plain'
+    assert main(['fit', '--config', str(path), '--out', str(plain)]) == 0
+    assert load_depth_net(plain / 'checkpoints' / 'last.pt')[1].scale_source == 'none'
+    run = tmp_path / 'run'
+    assert main(['fit', '--config', str(path), '--out', str(run), '--camera-height',
+                 '1.5']) == 0
+    spec = load_depth_net(run / 'checkpoints' / 'last.pt')[1]
+    assert spec.scale_source == 'camera_height' and spec.depth_scale > 0

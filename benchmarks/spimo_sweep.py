@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument('--scale', type=float, default=0.5)
     parser.add_argument('--max-frames', type=int, default=32)
     parser.add_argument('--panel', help='write a PNG: input | dispersion | GT mask | SPIMO mask '
-                        '(best cell) | depth, for 4 frames')
+                        '(the config\'s spimo settings) | depth, for 4 frames')
     args = parser.parse_args()
     net, spec = load_depth_net(args.checkpoint)
     config = load_config(args.config)
@@ -73,8 +73,7 @@ def main() -> None:
     print(f'best IoU {best[0]:.3f} at delta {best[1]:g}, threshold {best[2]:g} '
           f'(GT moving share {gt_share:.3f})')
     if args.panel:
-        write_png(Path(args.panel), panel(net, frames[:4], SpimoConfig(best[1], args.scale,
-                                                                       best[2])))
+        write_png(Path(args.panel), panel(net, frames[:4], config.spimo))
         print(f'wrote {args.panel}')
 
 

@@ -7,8 +7,12 @@ from ..conftest import REPO
 
 def test_defaults_and_shipped_configs_load():
     assert config_from_dict({}).model.num_levels == 33
-    for path in sorted((REPO / 'config').glob('train_*.yaml')):
+    shipped = [p for pattern in ('train_*.yaml', 'pipeline_*.yaml', 'eval_*.yaml')
+               for p in sorted((REPO / 'config').glob(pattern))]
+    assert len(shipped) >= 5
+    for path in shipped:
         load_config(path)
+    assert load_config(REPO / 'config' / 'pipeline_synthetic.yaml').pipeline == 'full'
 
 
 @pytest.mark.parametrize('data, message', [

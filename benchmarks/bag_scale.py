@@ -8,7 +8,9 @@
 3. Prints, per run: the ratio of predicted (PoseNet x depth scale) to odometry translation on
    the training bag and on the other drive's bag (median and IQR over frame pairs; goal: within
    10% of 1), and the unscaled depth AbsRel on the raw drive's frames against projected LiDAR
-   (Eigen cap 80 m, Garg crop), next to the median-scaled AbsRel.
+   (Eigen cap 80 m, Garg crop), next to the median-scaled AbsRel, and the model's metric scale
+   over the per-image median scale LiDAR gives (1 = exact). With --out, a second call reuses
+   the trained runs and only evaluates.
 
     python benchmarks/bag_scale.py [--steps 150] [--out runs/bag_scale]
 """
@@ -94,14 +96,18 @@ def main() -> None:
             rows.append((name, spec['scale_source'], ratio_summary(checkpoint, train_bag, w, h),
                          ratio_summary(checkpoint, raw_bag, w, h),
                          f'{metric["abs_rel"]:.3f}' if metric else 'n/a (not metric)',
-                         f'{report["depth"]["median-scaled"]["abs_rel"]:.3f}'))
+                         f'{report["depth"]["median-scaled"]["abs_rel"]:.3f}',
+                         f'{1 / report["median_scale_ratio"]:.3f}' if metric else 'n/a'))
         print('\n| run | scale source | t_pred / t_odom, training bag | t_pred / t_odom, raw '
-              '0023 bag | AbsRel unscaled (0023) | AbsRel median-scaled (0023) |')
-        print('|---|---|---|---|---|---|')
+              '0023 bag | AbsRel unscaled (0023) | AbsRel median-scaled (0023) | depth scale / '
+              'LiDAR median scale (0023) |')
+        print('|---|---|---|---|---|---|---|')
         for row in rows:
             print('| ' + ' | '.join(row) + ' |')
         print('\nRatios: median [25%-75%] over consecutive frame pairs; 1 = metric. The '
-              'training-bag ratio is calibrated on those pairs; the raw-drive one is held out.')
+              'training-bag ratio is calibrated on those pairs; the raw-drive one is held out. '
+              'Last column: the model\'s metric scale over the per-image median scale that '
+              'LiDAR would give (1 = exact).')
 
 
 if __name__ == '__main__':

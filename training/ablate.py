@@ -7,6 +7,8 @@ Variants (each a full training run under the output folder, resumable):
   auto-mask      stage 2 from scratch with Monodepth2 auto-masking
   spimo          stage 2 from scratch with stage-1 SPIMO masks
   spimo+boost    stage 2 with SPIMO masks and boosting
+  oracle+boost   stage 2 with the ground-truth moving-object masks and boosting: what the
+                 stage-2 machinery gives when the masks are right (synthetic data only)
 Every variant is evaluated on the config's eval sources: AbsRel on all, static and moving
 pixels, and the masks (SPIMO and auto-mask of the stage-1 network, and none) against GT masks.
 """
@@ -27,7 +29,7 @@ from svde_training.config import BoostConfig, ConfigError, MaskingConfig, TrainC
 from svde_training.data import build_clips
 from svde_training.distributed import DistInfo
 from svde_training.evaluate import evaluate_checkpoint
-from svde_training.masks import write_masks
+from svde_training.masks import write_gt_masks, write_masks
 from svde_training.pipeline import train_stage
 from svde_training.preview import write_png
 
@@ -50,6 +52,8 @@ def variants(config: TrainConfig, masks_dir: Path) -> dict[str, tuple[TrainConfi
         'auto-mask': (replace(stage1, masking=MaskingConfig('auto')), 'auto-mask'),
         'spimo': (spimo, 'spimo'),
         'spimo+boost': (replace(spimo, boost=boost), 'spimo'),
+        'oracle+boost': (replace(spimo, boost=boost, masking=MaskingConfig(
+            'spimo', str(masks_dir.parent / 'gt_masks'))), 'ground truth'),
     }
 
 
@@ -70,10 +74,13 @@ def run_ablation(config: TrainConfig, out: Path, device: torch.device,
     for number, name in enumerate(chosen, start=1):
         variant, mask = runs[name]
         LOG.info('ablation %d/%d: %s', number, len(chosen), name)
+        clips = [c for s in config.data.sources for c in build_clips(s)]
         if mask == 'spimo':
-            clips = [c for s in config.data.sources for c in build_clips(s)]
             write_masks(out / 'stage1' / run_dir.LAST_CHECKPOINT, clips, out / 'masks',
                         config.spimo, device=device)
+        elif mask == 'ground truth':
+            write_gt_masks(clips, out / 'gt_masks', config.data.base_width,
+                           config.data.base_height)
         train_stage(variant, out / name, device, info, resume=True, force=False)
         report = evaluate_checkpoint(out / name / run_dir.LAST_CHECKPOINT, variant,
                                      device=device)

@@ -10,7 +10,13 @@ from pathlib import Path
 from svde_ros.inference.backend import BackendError
 from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
 from svde_training import distributed, run_dir
-from svde_training.config import ConfigError, RosbagSource, config_from_dict, load_config
+from svde_training.config import (
+    ConfigError,
+    RosbagSource,
+    config_from_dict,
+    load_config,
+    normalized,
+)
 from svde_training.data import DataError, build_clips
 from svde_training.export import ExportError
 
@@ -114,7 +120,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from svde_training.ablate import ablation_markdown, run_ablation
 
     config = load_config(args.config)
-    run_dir.prepare(args.out, config.to_dict(), resume=True, force=args.force)
+    run_dir.prepare(args.out, config.to_dict(), resume=True, force=args.force,
+                    normalize=normalized)
     only = tuple(n.strip() for n in args.only.split(',') if n.strip())
     device = distributed.pick_device(distributed.DistInfo(), args.device)
     table = run_ablation(config, args.out, device, only)

@@ -406,3 +406,8 @@ def load_config(path: str | Path) -> TrainConfig:
     except yaml.YAMLError as err:
         raise ConfigError(f'{path}: not valid YAML: {err}') from None
     return config_from_dict(data, str(path))
+
+
+def normalized(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with today's defaults filled in (for comparing runs)."""
+    return config_from_dict(data, 'stored config').to_dict()

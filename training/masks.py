@@ -154,6 +154,27 @@ def write_masks(checkpoint: Path, clips: list[Clip], out: Path, spimo: SpimoConf
     return mask_summary(store, clips)
 
 
+def write_gt_masks(clips: list[Clip], out: Path, width: int, height: int) -> None:
+    """Ground-truth moving-object masks (synthetic data) in the masks-folder layout.
+
+    The oracle for stage 2: what masking can give when the masks are right.
+    """
+    missing = [c.name for c in clips if c.moving_mask(0) is None]
+    if missing:
+        raise DataError(f'no ground-truth moving-object masks in {", ".join(missing)}')
+    manifest = {'format': MASKS_FORMAT, 'source': 'ground truth', 'width': width,
+                'height': height, 'clips': {c.name: len(c) for c in clips}}
+    atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=2).encode())
+    store = MaskStore(out)
+    for clip in clips:
+        for i in range(len(clip)):
+            mask = cv2.resize(clip.moving_mask(i).astype(np.uint8), (width, height),
+                              interpolation=cv2.INTER_NEAREST) * 255
+            ok, png = cv2.imencode('.png', mask)
+            assert ok
+            atomic_write_bytes(store.path(clip.name, i), png.tobytes())
+
+
 def mask_summary(store: MaskStore, clips: list[Clip]) -> dict[str, Any]:
     """Moving share of a masks folder and, where clips have GT masks, IoU/precision/recall."""
     score, moving, total, with_gt = MaskScore(), 0, 0, 0

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from svde_training import distributed, run_dir
-from svde_training.config import MaskingConfig, TrainConfig
+from svde_training.config import MaskingConfig, TrainConfig, normalized
 from svde_training.distributed import DistInfo
 from svde_training.masks import write_masks
 from svde_training.trainer import Trainer
@@ -29,7 +29,7 @@ def train_stage(config: TrainConfig, out: Path, device: torch.device, info: Dist
     """Train one network as `config` says into the run folder `out` (resuming if asked)."""
     resume_from = None
     if info.is_main:
-        resume_from = run_dir.prepare(out, config.to_dict(), resume, force)
+        resume_from = run_dir.prepare(out, config.to_dict(), resume, force, normalized)
     distributed.barrier(info)
     if info.enabled and resume:
         checkpoint = out / run_dir.LAST_CHECKPOINT
@@ -68,7 +68,7 @@ def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info
                       resume: bool, force: bool) -> dict[str, Any]:
     """Stage 1 -> masks -> stage 2 (+ boosting) under `out`; returns the summary."""
     if info.is_main:
-        run_dir.prepare(out, config.to_dict(), resume, force)
+        run_dir.prepare(out, config.to_dict(), resume, force, normalized)
     distributed.barrier(info)
     stage1_config, stage2_config = stage_configs(config, out / 'masks')
     LOG.info('pipeline 1/3: stage 1 (all pixels)')

@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,14 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_bytes(path, text.getvalue().encode())
 
 
-def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool) -> Path | None:
+def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool,
+            normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+            ) -> Path | None:
     """Check the output folder and return the checkpoint to resume from, if any.
+
+    `normalize` brings a stored config up to date (keys added since with their defaults), so a
+    run made before a new option existed still resumes; a stored config it cannot read is
+    compared as it is.
 
     Raises:
         RunDirError: when the folder holds something this run would overwrite unasked.
@@ -98,6 +105,11 @@ def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool) -> Pat
         if not resume:
             raise RunDirError(f'{out} already holds a run; pass --resume to continue it or '
                               '--force to replace it')
+        if normalize is not None:
+            try:
+                stored = normalize(stored or {})
+            except ValueError:
+                pass
         if stored != config:
             changed = sorted(_diff_keys(stored or {}, config))
             raise RunDirError(f'{out} holds a run with another config (differs at: '

@@ -55,3 +55,22 @@ def test_round_trip_through_plain_data():
     config = config_from_dict({'data': {'sources': [{'type': 'kitti_raw', 'path': '/d'}]},
                                'model': {'width': 0.5}})
     assert config_from_dict(config.to_dict()) == config
+
+
+def test_a_run_made_before_a_new_option_still_resumes(tmp_path):
+    import yaml
+
+    from svde_training import run_dir
+    from svde_training.config import normalized
+
+    config = config_from_dict({}).to_dict()
+    old = {**config, 'data': {k: v for k, v in config['data'].items()
+                              if k != 'camera_height_m'}}       # written by an older version
+    (tmp_path / run_dir.CONFIG_NAME).write_text(yaml.safe_dump(old))
+    with pytest.raises(run_dir.RunDirError, match='differs at: data.camera_height_m'):
+        run_dir.prepare(tmp_path, config, resume=True, force=False)
+    assert run_dir.prepare(tmp_path, config, resume=True, force=False,
+                           normalize=normalized) is None
+    changed = {**config, 'optim': {**config['optim'], 'lr': 0.5}}
+    with pytest.raises(run_dir.RunDirError, match='optim.lr'):
+        run_dir.prepare(tmp_path, changed, resume=True, force=False, normalize=normalized)

@@ -4,6 +4,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from svde_training.cli import main
 from svde_training.data.clip import DataError
@@ -115,9 +116,15 @@ def test_ablate_trains_the_variants_and_writes_one_table(tmp_path):
               'boost': {'weight': 0.0}}
     out = tmp_path / 'ablation'
     assert main(['ablate', '--config', str(_write(tmp_path, config)), '--out', str(out),
-                 '--only', 'spimo+boost']) == 0
+                 '--only', 'spimo+boost,oracle+boost']) == 0
     table = json.loads((out / 'ablation.json').read_text())
-    assert list(table['variants']) == ['stage1', 'spimo+boost']
+    assert list(table['variants']) == ['stage1', 'spimo+boost', 'oracle+boost']
+    # The oracle trains with the generator's own moving-object masks.
+    oracle = yaml.safe_load((out / 'oracle+boost' / 'config.yaml').read_text())
+    assert oracle['masking'] == {'mode': 'spimo', 'masks_dir': str(out / 'gt_masks')}
+    gt = cv2.imread(str(out / 'gt_masks' / 'synthetic-0' / '000003.png'), cv2.IMREAD_GRAYSCALE)
+    expected = SyntheticClip(0, 8, 64, 128).moving_mask(3)
+    assert gt.shape == expected.shape and ((gt > 127) == expected).all()
     assert set(table['masks']) >= {'spimo', 'none'}
     for name in ('stage1', 'spimo+boost'):
         assert (out / name / 'checkpoints' / 'last.pt').is_file()

@@ -7,8 +7,9 @@ Variants (each a full training run under the output folder, resumable):
   auto-mask      stage 2 from scratch with Monodepth2 auto-masking
   spimo          stage 2 from scratch with stage-1 SPIMO masks
   spimo+boost    stage 2 with SPIMO masks and boosting
-  oracle+boost   stage 2 with the ground-truth moving-object masks and boosting: what the
-                 stage-2 machinery gives when the masks are right (synthetic data only)
+  oracle         stage 2 with the ground-truth moving-object masks: what the stage-2
+                 machinery gives when the masks are right (synthetic data only)
+  oracle+boost   the same with boosting
 Every variant is evaluated on the config's eval sources: AbsRel on all, static and moving
 pixels, and the masks (SPIMO and auto-mask of the stage-1 network, and none) against GT masks.
 """
@@ -43,6 +44,7 @@ def variants(config: TrainConfig, masks_dir: Path) -> dict[str, tuple[TrainConfi
     stage1 = replace(config, pipeline='stage1', masking=MaskingConfig(),
                      boost=BoostConfig(weight=0.0))
     spimo = replace(stage1, masking=MaskingConfig('spimo', str(masks_dir)))
+    oracle = MaskingConfig('spimo', str(masks_dir.parent / 'gt_masks'))
     return {
         'fixed-levels': (replace(stage1, model=replace(config.model, quantization='fixed')),
                          'none'),
@@ -52,8 +54,8 @@ def variants(config: TrainConfig, masks_dir: Path) -> dict[str, tuple[TrainConfi
         'auto-mask': (replace(stage1, masking=MaskingConfig('auto')), 'auto-mask'),
         'spimo': (spimo, 'spimo'),
         'spimo+boost': (replace(spimo, boost=boost), 'spimo'),
-        'oracle+boost': (replace(spimo, boost=boost, masking=MaskingConfig(
-            'spimo', str(masks_dir.parent / 'gt_masks'))), 'ground truth'),
+        'oracle': (replace(spimo, masking=oracle), 'ground truth'),
+        'oracle+boost': (replace(spimo, boost=boost, masking=oracle), 'ground truth'),
     }
 
 

@@ -192,12 +192,15 @@ class BoostConfig:
     """Boosting of the SPIMO-masked pixels (weight 0 turns it off).
 
     Pseudo-labels come from the network's own predictions fused over enlargements `scales`
-    (and mirrored when `flip`).
+    (and mirrored when `flip`). It starts at epoch `start_epoch` (0-based): the 1/s correction
+    of an enlarged view is only right once the network has learned that enlarged crops look
+    nearer; before that the pseudo-label is biased far and boosting drags depth to a plane.
     """
 
     weight: float = 0.0
     scales: tuple[float, ...] = (1.0, 1.25)
     flip: bool = True
+    start_epoch: int = 0
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ class Trainer:
                                                 self.synthesis,
                                                 self.config.loss.smoothness_weight, masks)
             boost = self.config.boost
-            if boost.weight > 0:
+            if boost.weight > 0 and self.epoch >= boost.start_epoch:
                 pseudo = pseudo_disparity(self.depth_net, batch.images_aug[:, 0], batch.pos,
                                           batch.cam, boost.scales, boost.flip)
                 terms['boost'] = boost.weight * boost_loss(pred.disp(0), pseudo,

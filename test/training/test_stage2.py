@@ -221,3 +221,15 @@ def test_masks_and_evaluate_name_a_bad_checkpoint(full_run, tmp_path, caplog):
         assert main(['evaluate', '--checkpoint', str(bad)]) == 2
         assert str(bad) in caplog.text
     assert not (tmp_path / 'm').exists()
+
+
+def test_boosting_waits_for_its_start_epoch(full_run, tmp_path):
+    _, out = full_run
+    config = {**TINY, 'masking': {'mode': 'spimo', 'masks_dir': str(out / 'masks')},
+              'boost': {'weight': 0.1, 'start_epoch': 1},
+              'optim': {**TINY['optim'], 'epochs': 2, 'steps_per_epoch': 1}}
+    run = tmp_path / 'run'
+    assert main(['fit', '--config', str(_write(tmp_path, config)), '--out', str(run)]) == 0
+    header, _, first, second = (run / 'metrics.csv').read_text().splitlines()
+    column = header.split(',').index('boost')
+    assert first.split(',')[column] == '' and float(second.split(',')[column]) > 0

@@ -4,7 +4,8 @@ In stage 2 moving objects get no photometric signal, so their depth is whatever 
 generalises to. Boosting supervises those pixels with the network's own prediction made more
 robust: the crop is run again enlarged by several factors r and mirrored, each prediction is
 brought back to the crop's gauge by the 1/s rule (enlarging by r makes the scene look r times
-nearer, so disparity is divided by r) and the variants are fused by a per-pixel median. No
+nearer, so disparity is divided by r), the variants are fused by a per-pixel median, and the
+result is aligned to the current prediction on the static pixels (see `align_to_static`). No
 gradient flows through the pseudo-label.
 """
 from __future__ import annotations
@@ -22,6 +23,31 @@ def mirror_positions(pos: torch.Tensor) -> torch.Tensor:
     return torch.cat([-flipped[:, :1], flipped[:, 1:]], dim=1)
 
 
+def enlarge(image: torch.Tensor, pos: torch.Tensor, r: float,
+            ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """The crop and its positional channels enlarged by r (same factor on both axes).
+
+    The network needs sides that are multiples of its stride, which an exact enlargement
+    rarely has: the image is padded (replicating its border) and the positions continue their
+    linear ramp into the padding. Returns the padded input and the (H, W) of the real content.
+    """
+    h, w = image.shape[-2:]
+    H, W = max(1, round(h * r)), max(1, round(w * r))
+    x = F.interpolate(image, size=(H, W), mode='bilinear', align_corners=False)
+    Hp = -(-H // OUTPUT_STRIDE) * OUTPUT_STRIDE
+    Wp = -(-W // OUTPUT_STRIDE) * OUTPUT_STRIDE
+    x = F.pad(x, (0, Wp - W, 0, Hp - H), mode='replicate')
+    # Positions are an affine ramp per axis; resample it at the enlarged pixel centres.
+    u0, v0 = pos[:, 0, 0, 0], pos[:, 1, 0, 0]
+    du = (pos[:, 0, 0, -1] - u0) / max(1, w - 1)
+    dv = (pos[:, 1, -1, 0] - v0) / max(1, h - 1)
+    cols = (torch.arange(Wp, device=pos.device, dtype=pos.dtype) + 0.5) * (w / W) - 0.5
+    rows = (torch.arange(Hp, device=pos.device, dtype=pos.dtype) + 0.5) * (h / H) - 0.5
+    u = (u0[:, None] + du[:, None] * cols[None]).reshape(-1, 1, 1, Wp).expand(-1, 1, Hp, Wp)
+    v = (v0[:, None] + dv[:, None] * rows[None]).reshape(-1, 1, Hp, 1).expand(-1, 1, Hp, Wp)
+    return x, torch.cat([u, v], dim=1), (H, W)
+
+
 @torch.no_grad()
 def pseudo_disparity(net: DepthNet, image: torch.Tensor, pos: torch.Tensor, cam: torch.Tensor,
                      scales: tuple[float, ...], flip: bool) -> torch.Tensor:
@@ -32,27 +58,47 @@ def pseudo_disparity(net: DepthNet, image: torch.Tensor, pos: torch.Tensor, cam:
         image: [B,3,h,w] network input crop.
         pos: [B,2,h,w] its positional channels.
         cam: [B,2] camera channels (unchanged by resizing: they describe the original camera).
-        scales: enlargement factors; each is rounded so the input stays a multiple of the stride.
+        scales: enlargement factors (applied equally to both axes).
         flip: also run each enlargement mirrored.
     """
     h, w = image.shape[-2:]
     variants = []
     for r in scales:
-        size = (max(OUTPUT_STRIDE, round(h * r / OUTPUT_STRIDE) * OUTPUT_STRIDE),
-                max(OUTPUT_STRIDE, round(w * r / OUTPUT_STRIDE) * OUTPUT_STRIDE))
-        grown = F.interpolate(image, size=size, mode='bilinear', align_corners=False) \
-            if size != (h, w) else image
-        grown_pos = F.interpolate(pos, size=size, mode='bilinear', align_corners=False) \
-            if size != (h, w) else pos
+        grown, grown_pos, (H, W) = enlarge(image, pos, r)
         for mirrored in ((False, True) if flip else (False,)):
-            x = grown.flip(-1) if mirrored else grown
-            p = mirror_positions(grown_pos) if mirrored else grown_pos
-            disp = net(x, p, cam, num_outputs=1).disp(0).float()
+            # Mirror the real content only, so the padding stays on the same side.
+            x, p = grown, grown_pos
+            if mirrored:
+                x = x.clone()
+                x[..., :H, :W] = x[..., :H, :W].flip(-1)
+                p = p.clone()
+                p[..., :H, :W] = mirror_positions(p[..., :H, :W])
+            disp = net(x, p, cam, num_outputs=1).disp(0).float()[..., :H, :W]
             if mirrored:
                 disp = disp.flip(-1)
             disp = F.interpolate(disp, size=(h, w), mode='bilinear', align_corners=False)
-            variants.append(disp / (size[1] / w))
+            variants.append(disp / (W / w))
     return torch.stack(variants).median(dim=0).values
+
+
+def align_to_static(pseudo: torch.Tensor, disp: torch.Tensor,
+                    moving: torch.Tensor) -> torch.Tensor:
+    """The pseudo-label rescaled per image to agree with `disp` on the static pixels.
+
+    Boosting should only tell the moving pixels how deep they are relative to the static scene.
+    A network that does not (yet) follow the 1/s rule gives enlarged views a systematically
+    different scale; left in, that bias drags the masked pixels ever farther, and through the
+    shared weights the whole depth map collapses to a plane (measured: stage 2 + boosting fell
+    to the constant-depth AbsRel within one epoch). The per-image median ratio on static pixels
+    removes any such global factor.
+    """
+    ratios = []
+    for d, p, m in zip(disp.detach().float(), pseudo, moving):
+        static = ~m
+        ratio = (d[static] / p[static].clamp(min=1e-7)).median() if static.any() \
+            else d.new_tensor(1.0)
+        ratios.append(ratio)
+    return pseudo * torch.stack(ratios).reshape(-1, 1, 1, 1)
 
 
 def boost_loss(disp: torch.Tensor, pseudo: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

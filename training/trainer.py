@@ -27,7 +27,7 @@ from svde_ros.model.checkpoint import (
 )
 from svde_ros.model.pose_net import temporal_pose
 from svde_training import run_dir
-from svde_training.boosting import boost_loss, pseudo_disparity
+from svde_training.boosting import align_to_static, boost_loss, pseudo_disparity
 from svde_training.config import TrainConfig
 from svde_training.data import build_clips
 from svde_training.data.clip import DataError
@@ -117,8 +117,9 @@ class Trainer:
             if boost.weight > 0 and self.epoch >= boost.start_epoch:
                 pseudo = pseudo_disparity(self.depth_net, batch.images_aug[:, 0], batch.pos,
                                           batch.cam, boost.scales, boost.flip)
-                terms['boost'] = boost.weight * boost_loss(pred.disp(0), pseudo,
-                                                           batch.masks[:, 0] > 0.5)
+                moving = batch.masks[:, 0] > 0.5
+                pseudo = align_to_static(pseudo, pred.disp(0), moving)
+                terms['boost'] = boost.weight * boost_loss(pred.disp(0), pseudo, moving)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f'non-finite loss at step {self.global_step}: '

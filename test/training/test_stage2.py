@@ -1,5 +1,6 @@
 """Stage 2: masked view synthesis, auto-masking, boosting, offline SPIMO masks, full pipeline."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ from svde_ros.geometry import positional_grid
 from svde_ros.model import DepthNet
 from svde_ros.model.config import ModelConfig
 from svde_ros.model.quantization import normalized_log_disparity
-from svde_training.boosting import boost_loss, mirror_positions, pseudo_disparity
+from svde_training.boosting import (
+    align_to_static,
+    boost_loss,
+    enlarge,
+    mirror_positions,
+    pseudo_disparity,
+)
 from svde_training.cli import main
 from svde_training.config import ConfigError, LossConfig, config_from_dict
 from svde_training.data.augment import CropParams, crop_positions
@@ -189,16 +196,17 @@ def test_masks_command_resumes_and_refuses_other_masks(full_run):
     assert files[0].stat().st_mtime_ns == stamps[0]
 
 
-def test_mask_store_names_the_file_that_does_not_fit(full_run):
+def test_mask_store_names_the_file_that_does_not_fit(full_run, tmp_path):
     _, out = full_run
-    store = MaskStore(out / 'masks')
+    shutil.copytree(out / 'masks', tmp_path / 'masks')     # the fixture stays intact
+    store = MaskStore(tmp_path / 'masks')
     clip = SyntheticClip(0, 8, 64, 128)
     store.check([clip], 128, 64)
     with pytest.raises(DataError, match='masks are 128x64'):
         store.check([clip], 256, 64)
     with pytest.raises(DataError, match='no masks for clip synthetic-7'):
         store.check([SyntheticClip(7, 8, 64, 128)], 128, 64)
-    (out / 'masks' / 'synthetic-0' / '000002.png').write_bytes(b'not a png')
+    (tmp_path / 'masks' / 'synthetic-0' / '000002.png').write_bytes(b'not a png')
     with pytest.raises(DataError, match='000002.png'):
         store.mask('synthetic-0', 2)
     with pytest.raises(DataError, match='manifest.json not found'):
@@ -233,3 +241,24 @@ def test_boosting_waits_for_its_start_epoch(full_run, tmp_path):
     header, _, first, second = (run / 'metrics.csv').read_text().splitlines()
     column = header.split(',').index('boost')
     assert first.split(',')[column] == '' and float(second.split(',')[column]) > 0
+
+
+def test_enlarged_positions_are_those_of_the_crop_of_an_enlarged_frame():
+    crop = CropParams(300, 120, 36, 20, 192, 64, False, 256)
+    image, pos, (H, W) = enlarge(torch.rand(1, 3, 64, 192),
+                                 torch.from_numpy(crop_positions(crop))[None], 1.25)
+    assert (H, W) == (80, 240) and image.shape[-2:] == pos.shape[-2:] == (96, 256)
+    bigger = CropParams(375, 150, 45, 25, 240, 80, False, 256)   # the same crop, frame x1.25
+    expected = torch.from_numpy(crop_positions(bigger))[None]
+    assert torch.allclose(pos[..., :H, :W], expected, atol=1e-5)
+
+
+def test_pseudo_label_keeps_only_relative_depth():
+    disp = torch.rand(2, 1, 8, 8) + 0.1
+    moving = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    moving[..., :3, :3] = True
+    pseudo = disp * torch.tensor([2.0, 0.5]).reshape(2, 1, 1, 1)   # right shape, wrong scale
+    pseudo[..., :3, :3] *= 1.5                                      # movers 1.5x nearer
+    aligned = align_to_static(pseudo, disp, moving)
+    assert torch.allclose(aligned[~moving], disp[~moving], rtol=1e-5)
+    assert torch.allclose(aligned[moving], 1.5 * disp[moving], rtol=1e-5)

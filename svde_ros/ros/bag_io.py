@@ -26,10 +26,13 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def play_bag(node: Node, bag: Path, topic_map: dict[str, str], rate_scale: float = 1.0,
-             stop: threading.Event | None = None) -> int:
+             stop: threading.Event | None = None, wait_for_subscribers_s: float = 0.0) -> int:
     """Publish the bag's messages on topics renamed by `topic_map` (others are skipped).
 
-    The recorded timing is kept, scaled by `rate_scale`. Returns the number published.
+    The recorded timing is kept, scaled by `rate_scale`. With `wait_for_subscribers_s`, playback
+    starts once every topic has a matched subscriber (or that time has passed) and one more
+    second has passed, so the first frames are not lost to DDS discovery. Returns the number
+    published.
     """
     from rosbags.highlevel import AnyReader
 
@@ -45,6 +48,14 @@ def play_bag(node: Node, bag: Path, topic_map: dict[str, str], rate_scale: float
         publishers: dict[int, Any] = {
             c.id: node.create_publisher(MESSAGE_TYPES[c.msgtype], topic_map[c.topic], RELIABLE)
             for c in wanted}
+        deadline = time.monotonic() + wait_for_subscribers_s
+        while time.monotonic() < deadline and not all(
+                p.get_subscription_count() > 0 for p in publishers.values()):
+            time.sleep(0.02)
+        if wait_for_subscribers_s:
+            # The publisher sees a match before the subscriber's reader has matched it back;
+            # give that side a moment too, or a best-effort subscriber loses the first message.
+            time.sleep(min(1.0, wait_for_subscribers_s))
         start_wall, start_bag = time.monotonic(), None
         for connection, stamp_ns, raw in reader.messages(connections=wanted):
             if stop is not None and stop.is_set():

@@ -130,11 +130,10 @@ def run(args: argparse.Namespace) -> dict:
         executor.add_node(n)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    time.sleep(1.0)                           # let discovery settle before the first frame
     played = play_bag(helper, args.bag, {'/camera/image_raw/compressed':
                                          '/camera/image/compressed',
                                          '/camera/camera_info': '/camera/camera_info'},
-                      args.rate)
+                      args.rate, wait_for_subscribers_s=10.0)
     deadline = time.monotonic() + 30
     while node._pending is not None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -119,7 +119,7 @@ class DepthNode(Node):
         self._pending: Frame | None = None
         self._infos: deque[CameraInfo] = deque(maxlen=32)
         self._fallback = self._fallback_intrinsics()
-        self.processed = self.dropped = self.rejected = 0
+        self.processed = self.dropped = self.rejected = self.received = 0
         self._latencies: deque[float] = deque(maxlen=100)
         self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
         self._stamps: deque[float] = deque(maxlen=100)
@@ -180,6 +180,7 @@ class DepthNode(Node):
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._lock:
+            self.received += 1
             if self._pending is not None:
                 self.dropped += 1
             self._pending = Frame(msg, time.monotonic())
@@ -282,7 +283,7 @@ class DepthNode(Node):
         status.values = [KeyValue(key=k, value=v) for k, v in (
             ('backend', self.backend.name), ('rate_hz', f'{rate:.2f}'),
             ('latency_ms_p50', f'{latency:.1f}'), ('overhead_ms_p50', f'{overhead:.2f}'),
-            ('processed', str(self.processed)),
+            ('received', str(self.received)), ('processed', str(self.processed)),
             ('dropped', str(self.dropped)), ('rejected', str(self.rejected)))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

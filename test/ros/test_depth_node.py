@@ -187,8 +187,11 @@ def test_burst_is_dropped_not_queued(checkpoint, kitti):
             counts = now
         assert h.node.rejected == 0
         assert h.node.dropped > 0                      # kept the newest, counted the rest
-        # Best-effort input may lose a few frames in transport; none may vanish in the node.
-        assert 90 <= h.node.processed + h.node.dropped <= 101
+        # Best-effort input may lose frames in transport on a loaded machine; none may vanish
+        # in the node: every frame it received was processed or counted as dropped.
+        node = h.node
+        assert node.received == node.processed + node.dropped
+        assert 50 <= node.received <= 101
     finally:
         h.close()
 

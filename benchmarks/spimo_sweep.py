@@ -14,7 +14,6 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -25,6 +24,7 @@ from svde_training.config import load_config
 from svde_training.data import build_clips
 from svde_training.data.dataset import eval_frames
 from svde_training.evaluate import predict_depth
+from svde_training.masks import resize_mask
 from svde_training.metrics import MaskScore
 from svde_training.preview import write_png
 
@@ -58,8 +58,7 @@ def main() -> None:
                 maps.append(spimo_dispersion(net, f.image[None], f.cam[None], spimo)[0, 0]
                             .numpy())
                 h, w = f.image.shape[1:]
-                gts.append(cv2.resize(f.moving.astype(np.uint8), (w, h),
-                                      interpolation=cv2.INTER_NEAREST) > 0)
+                gts.append(resize_mask(f.moving, w, h))
         for threshold in thresholds:
             score = MaskScore()
             for dispersion, gt in zip(maps, gts):
@@ -85,9 +84,9 @@ def panel(net: torch.nn.Module, frames: list, spimo: SpimoConfig) -> np.ndarray:
         dispersion = spimo_dispersion(net, f.image[None], f.cam[None], spimo)[0, 0].numpy()
         h, w = f.image.shape[1:]
         depth = predict_depth(net, f.image, f.cam, (h, w)).numpy()
-        gt = cv2.resize(f.moving.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        gt = resize_mask(f.moving, w, h)
         grey = [np.repeat((m * 255).astype(np.uint8)[..., None], 3, 2)
-                for m in (gt > 0, dispersion > spimo.threshold)]
+                for m in (gt, dispersion > spimo.threshold)]
         rows.append(np.concatenate([
             (f.image.permute(1, 2, 0).numpy() * 255).astype(np.uint8),
             colorize(np.log(dispersion + 1e-6), np.log(1e-3), np.log(0.3)), *grey,

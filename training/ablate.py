@@ -26,12 +26,12 @@ import numpy as np
 import torch
 
 from svde_training import run_dir
-from svde_training.config import BoostConfig, ConfigError, MaskingConfig, TrainConfig
+from svde_training.config import ConfigError, MaskingConfig, TrainConfig
 from svde_training.data import build_clips
 from svde_training.distributed import DistInfo
 from svde_training.evaluate import evaluate_checkpoint
 from svde_training.masks import write_gt_masks, write_masks
-from svde_training.pipeline import train_stage
+from svde_training.pipeline import stage_configs, train_stage
 from svde_training.preview import write_png
 
 LOG = logging.getLogger(__name__)
@@ -41,8 +41,7 @@ COLUMNS = ('abs_rel', 'static_abs_rel', 'moving_abs_rel', 'a1')
 def variants(config: TrainConfig, masks_dir: Path) -> dict[str, tuple[TrainConfig, str]]:
     """Name -> (training config, mask it trains with), all with the config's budget."""
     boost = config.boost if config.boost.weight > 0 else replace(config.boost, weight=0.1)
-    stage1 = replace(config, pipeline='stage1', masking=MaskingConfig(),
-                     boost=BoostConfig(weight=0.0))
+    stage1 = stage_configs(config, masks_dir)[0]
     spimo = replace(stage1, masking=MaskingConfig('spimo', str(masks_dir)))
     oracle = MaskingConfig('spimo', str(masks_dir.parent / 'gt_masks'))
     return {
@@ -73,10 +72,11 @@ def run_ablation(config: TrainConfig, out: Path, device: torch.device,
     info = DistInfo(0, 1, 0)
     results: dict[str, Any] = {}
     mask_report: dict[str, Any] = {}
+    needs_clips = any(runs[name][1] in ('spimo', 'ground truth') for name in chosen)
+    clips = [c for s in config.data.sources for c in build_clips(s)] if needs_clips else []
     for number, name in enumerate(chosen, start=1):
         variant, mask = runs[name]
         LOG.info('ablation %d/%d: %s', number, len(chosen), name)
-        clips = [c for s in config.data.sources for c in build_clips(s)]
         if mask == 'spimo':
             write_masks(out / 'stage1' / run_dir.LAST_CHECKPOINT, clips, out / 'masks',
                         config.spimo, device=device)

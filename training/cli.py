@@ -42,7 +42,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     try:
         device = distributed.pick_device(info, args.device)
         if config.pipeline == 'full':
-            summary = run_full_pipeline(config, args.out, device, info, args.resume, args.force)
+            summary, histories = run_full_pipeline(config, args.out, device, info,
+                                                   args.resume, args.force)
         else:
             history = train_stage(config, args.out, device, info, args.resume,
                                   args.force).history
@@ -51,9 +52,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not info.is_main:
         return 0
     if config.pipeline == 'full':
-        for stage in ('stage1', 'stage2'):
-            _summarise(read_checkpoint(args.out / stage / run_dir.LAST_CHECKPOINT)['history'],
-                       args.out / stage)
+        for stage, stage_history in histories.items():
+            _summarise(stage_history, args.out / stage)
         if 'masks' in summary:
             LOG.info('SPIMO masks: %s', ', '.join(f'{k} {v:.4g}' for k, v in
                                                   summary['masks'].items()))

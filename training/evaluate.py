@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from svde_ros.colorize import colorize
 from svde_ros.geometry import positional_grid_torch
 from svde_ros.model import DepthNet, PoseNet
-from svde_ros.model.checkpoint import load_depth_net, read_checkpoint
+from svde_ros.model.checkpoint import depth_net_from_state, read_checkpoint
 from svde_ros.model.pose_net import temporal_pose
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.config import EvalConfig, TrainConfig, config_from_dict
 from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import EvalFrame, eval_frames
 from svde_training.losses import photometric_error
+from svde_training.masks import resize_mask
 from svde_training.metrics import METRIC_NAMES, MaskScore, evaluate_depth, mean_metrics
 from svde_training.preview import write_png
 from svde_training.run_dir import atomic_write_bytes
@@ -159,8 +160,7 @@ def mask_scores(net: DepthNet, frames: list[EvalFrame], spimo: SpimoConfig,
         if frame.moving is None:
             continue
         h, w = frame.image.shape[1:]
-        gt = cv2.resize(frame.moving.astype(np.uint8), (w, h),
-                        interpolation=cv2.INTER_NEAREST) > 0
+        gt = resize_mask(frame.moving, w, h)
         dispersion = spimo_dispersion(net, frame.image[None].to(device),
                                       frame.cam[None].to(device), spimo)
         scores['spimo'].add(moving_mask(dispersion, spimo.threshold)[0, 0].cpu().numpy(), gt)
@@ -217,8 +217,8 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
     exist), masks (SPIMO/auto-mask/none scores, same condition), and run facts.
     """
     device = torch.device(device)
-    net, spec = load_depth_net(checkpoint, device)
     state = read_checkpoint(checkpoint)
+    net, spec = depth_net_from_state(state, checkpoint, device)
     clips = [c for s in (config.data.eval_sources or config.data.sources)
              for c in build_clips(s)]
     data = replace(config.data, base_height=spec.input_height, base_width=spec.input_width)

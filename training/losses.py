@@ -180,8 +180,9 @@ class BackwardWarpSynthesis:
             errors.append(error)
             synths.append(synth.image[:, :3])
             insides.append(inside)
-            identities.append(photometric_error(neighbour, inputs.target,
-                                                self.config.ssim_weight))
+            if self.auto_mask:
+                identities.append(photometric_error(neighbour, inputs.target,
+                                                    self.config.ssim_weight))
         error = torch.cat(errors, dim=1).min(dim=1, keepdim=True).values
         usable = torch.stack(landed).any(dim=0)
         keep = torch.stack(insides).any(dim=0)

@@ -37,6 +37,12 @@ def clip_folder(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_') or 'clip'
 
 
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A bool mask at width x height (nearest neighbour: no new, half-moving pixels)."""
+    return cv2.resize(mask.astype(np.uint8), (width, height),
+                      interpolation=cv2.INTER_NEAREST) > 0
+
+
 def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """RGB uint8 image with moving pixels tinted red and outlined."""
     out = image.astype(np.float32)
@@ -168,9 +174,8 @@ def write_gt_masks(clips: list[Clip], out: Path, width: int, height: int) -> Non
     store = MaskStore(out)
     for clip in clips:
         for i in range(len(clip)):
-            mask = cv2.resize(clip.moving_mask(i).astype(np.uint8), (width, height),
-                              interpolation=cv2.INTER_NEAREST) * 255
-            ok, png = cv2.imencode('.png', mask)
+            mask = resize_mask(clip.moving_mask(i), width, height)
+            ok, png = cv2.imencode('.png', mask.astype(np.uint8) * 255)
             assert ok
             atomic_write_bytes(store.path(clip.name, i), png.tobytes())
 
@@ -185,9 +190,7 @@ def mask_summary(store: MaskStore, clips: list[Clip]) -> dict[str, Any]:
             total += mask.size
             gt = clip.moving_mask(i)
             if gt is not None:
-                gt = cv2.resize(gt.astype(np.uint8), (store.width, store.height),
-                                interpolation=cv2.INTER_NEAREST) > 0
-                score.add(mask, gt)
+                score.add(mask, resize_mask(gt, store.width, store.height))
                 with_gt += 1
     summary: dict[str, Any] = {'frames': sum(len(c) for c in clips),
                                'moving_share': moving / max(1, total)}

@@ -65,8 +65,13 @@ def stage_configs(config: TrainConfig, masks_dir: Path) -> tuple[TrainConfig, Tr
 
 
 def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info: DistInfo,
-                      resume: bool, force: bool) -> dict[str, Any]:
-    """Stage 1 -> masks -> stage 2 (+ boosting) under `out`; returns the summary."""
+                      resume: bool, force: bool,
+                      ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Stage 1 -> masks -> stage 2 (+ boosting) under `out`.
+
+    Returns:
+        The summary (as written to summary.json) and each stage's metric history.
+    """
     if info.is_main:
         run_dir.prepare(out, config.to_dict(), resume, force, normalized)
     distributed.barrier(info)
@@ -91,7 +96,7 @@ def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info
         run_dir.atomic_write_bytes(out / run_dir.MODEL_FILE, model)
         run_dir.atomic_write_bytes(out / 'summary.json',
                                    json.dumps(summary, indent=2, default=float).encode())
-    return summary
+    return summary, {'stage1': stage1.history, 'stage2': stage2.history}
 
 
 def _format(values: dict[str, Any]) -> str:

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from svde_ros.geometry import points_from_depth, positional_grid_torch
+from svde_ros.geometry import points_from_depth
 from svde_ros.model import DepthNet, PoseNet
 from svde_training.config import config_from_dict
 from svde_training.data import build_clips
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
+from svde_training.evaluate import predict_depth
 
 LOG = logging.getLogger(__name__)
 MIN_MOTION_M = 0.05   # pairs moving less than this carry no scale information
@@ -141,10 +142,9 @@ def camera_height_scale(net: DepthNet, clips: list[Clip], width: int, height: in
     net.eval()
     for clip, i in candidates[::step][:max_frames]:
         image, K = to_base(clip, i, width, height)
-        tensor = torch.from_numpy(image.transpose(2, 0, 1))[None]
-        cam = torch.tensor([clip.intrinsics(i).camera_channels()], dtype=torch.float32)
-        pos = positional_grid_torch(1, height, width)
-        depth = (1.0 / net(tensor, pos, cam, num_outputs=1).disp(0))[0, 0].numpy()
+        cam = torch.tensor(clip.intrinsics(i).camera_channels(), dtype=torch.float32)
+        depth = predict_depth(net, torch.from_numpy(image.transpose(2, 0, 1)), cam,
+                              (height, width)).numpy()
         found = ground_height(depth, K.matrix())
         if found is not None:
             heights.append(found)

@@ -117,9 +117,9 @@ class Trainer:
             if boost.weight > 0 and self.epoch >= boost.start_epoch:
                 pseudo = pseudo_disparity(self.depth_net, batch.images_aug[:, 0], batch.pos,
                                           batch.cam, boost.scales, boost.flip)
-                moving = batch.masks[:, 0] > 0.5
-                pseudo = align_to_static(pseudo, pred.disp(0), moving)
-                terms['boost'] = boost.weight * boost_loss(pred.disp(0), pseudo, moving)
+                moving, disp = batch.masks[:, 0] > 0.5, pred.disp(0)
+                pseudo = align_to_static(pseudo, disp, moving)
+                terms['boost'] = boost.weight * boost_loss(disp, pseudo, moving)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f'non-finite loss at step {self.global_step}: '

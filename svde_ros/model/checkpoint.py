@@ -69,7 +69,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_depth_net(path: str | Path,
                    device: torch.device | str = 'cpu') -> tuple[DepthNet, InferenceSpec]:
     """Rebuild the trained DepthNet (eval mode) and its inference spec from a checkpoint."""
-    data = read_checkpoint(path)
+    return depth_net_from_state(read_checkpoint(path), path, device)
+
+
+def depth_net_from_state(data: dict[str, Any], path: str | Path,
+                         device: torch.device | str = 'cpu',
+                         ) -> tuple[DepthNet, InferenceSpec]:
+    """`load_depth_net` for a checkpoint already read (`path` names it in errors)."""
     try:
         spec = InferenceSpec.from_dict(data['inference'])
         net = DepthNet(spec.model)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from svde_ros.geometry import Intrinsics, matrix_to_quaternion, quaternion_to_matrix
 from svde_ros.image_codec import ImageConversionError, compressed_to_rgb8, image_to_rgb8
 from svde_training.data.clip import Clip, DataError
+from svde_training.run_dir import atomic_write_bytes
 
 LOG = logging.getLogger(__name__)
 STORAGES = ('mcap', 'sqlite3')
@@ -106,8 +107,6 @@ class IndexCache:
 
     def save(self, index: dict[str, Any]) -> None:
         """Write the index atomically (concurrent ranks write the same content)."""
-        from svde_training.run_dir import atomic_write_bytes
-
         atomic_write_bytes(self.path, json.dumps({'key': self.key, 'index': index}).encode())
 
 

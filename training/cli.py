@@ -86,6 +86,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """
     from svde_training.evaluate import evaluate_checkpoint, report_markdown, write_report
 
+    if args.out and not args.force:
+        existing = [str(args.out / n) for n in ('metrics.json', 'metrics.md', 'grid.png')
+                    if (args.out / n).exists()]
+        if existing:
+            raise run_dir.RunDirError(f'{", ".join(existing)} exist; pass --force to replace '
+                                      'them or choose another --out')
     config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     report = evaluate_checkpoint(args.checkpoint, config, args.max_frames, args.device)
@@ -233,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--max-frames', type=int, default=0)
     ev.add_argument('--out', type=Path, help='write metrics.json, metrics.md and grid.png here')
     ev.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    ev.add_argument('--force', action='store_true', help='replace a report already in --out')
     ev.set_defaults(func=cmd_evaluate)
     ab = sub.add_parser('ablate', help='train the ablation variants and print one table')
     ab.add_argument('--config', type=Path, required=True,

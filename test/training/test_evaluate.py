@@ -134,3 +134,12 @@ def test_ablate_trains_the_variants_and_writes_one_table(tmp_path):
     assert cv2.imread(str(out / 'ablation.png')) is not None
     assert main(['ablate', '--config', str(_write(tmp_path, config)), '--out', str(out),
                  '--only', 'nonsense']) == 2
+
+
+def test_evaluate_never_overwrites_a_report_unasked(tmp_path):
+    out = tmp_path / 'eval'
+    out.mkdir()
+    (out / 'metrics.json').write_text('{"mine": 1}')
+    assert main(['evaluate', '--checkpoint', str(tmp_path / 'absent.pt'), '--out',
+                 str(out)]) == 2
+    assert (out / 'metrics.json').read_text() == '{"mine": 1}'

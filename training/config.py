@@ -192,9 +192,9 @@ class BoostConfig:
     """Boosting of the SPIMO-masked pixels (weight 0 turns it off).
 
     Pseudo-labels come from the network's own predictions fused over enlargements `scales`
-    (and mirrored when `flip`). It starts at epoch `start_epoch` (0-based): the 1/s correction
-    of an enlarged view is only right once the network has learned that enlarged crops look
-    nearer; before that the pseudo-label is biased far and boosting drags depth to a plane.
+    (and mirrored when `flip`) of a teacher: the network frozen as it was at the start of the
+    epoch. It starts at epoch `start_epoch` (0-based): the 1/s correction of an enlarged view
+    is only right once the network has learned that enlarged crops look nearer.
     """
 
     weight: float = 0.0
@@ -205,7 +205,11 @@ class BoostConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Optimisation schedule. steps_per_epoch 0 means one pass over the data."""
+    """Optimisation schedule. steps_per_epoch 0 means one pass over the data.
+
+    The learning rate rises linearly over the first `warmup_steps` steps, then is multiplied
+    by `lr_gamma` every `lr_step_epochs` epochs (0: never).
+    """
 
     batch_size: int = 4
     epochs: int = 10
@@ -213,6 +217,7 @@ class OptimConfig:
     lr: float = 1e-4
     lr_step_epochs: int = 0
     lr_gamma: float = 0.5
+    warmup_steps: int = 50
     weight_decay: float = 0.0
     mixed_precision: bool = True
     seed: int = 0
@@ -372,6 +377,8 @@ def validate(config: TrainConfig) -> TrainConfig:
                           f'{d.camera_height_m}')
     if config.optim.batch_size < 1 or config.optim.epochs < 1:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
+    if config.optim.warmup_steps < 0:
+        raise ConfigError(f'optim.warmup_steps: must be >= 0, got {config.optim.warmup_steps}')
     if config.loss.top_k < 0 or config.loss.top_k > config.model.num_levels:
         raise ConfigError(f'loss.top_k: must be in 0..model.num_levels, got {config.loss.top_k}')
     if config.pipeline == 'stage1' and config.masking.mode == 'spimo' \

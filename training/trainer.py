@@ -5,6 +5,7 @@ One process per device; under torchrun the networks are wrapped in DistributedDa
 """
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from svde_ros.model.checkpoint import (
 from svde_ros.model.pose_net import temporal_pose
 from svde_training import run_dir
 from svde_training.boosting import align_to_static, boost_loss, pseudo_disparity
-from svde_training.config import TrainConfig
+from svde_training.config import OptimConfig, TrainConfig
 from svde_training.data import build_clips
 from svde_training.data.clip import DataError
 from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
@@ -40,6 +41,20 @@ from svde_training.preview import preview_panel, write_png
 from svde_training.scale import camera_height_scale, odometry_scale
 
 LOG = logging.getLogger(__name__)
+
+
+def learning_rate(optim: OptimConfig, epoch: int, step: int) -> float:
+    """Learning rate of global step `step` (0-based) in epoch `epoch` (0-based).
+
+    The linear warm-up is not a nicety here. At full rate, Adam's first steps (each parameter
+    moves by about lr, whatever its gradient) can throw the level softmax of a fresh network
+    onto the far end of the disparity range, where it saturates and its gradients vanish:
+    measured, stage 2 with SPIMO masks sat at disparity 0.014 of [0.01, 10] from step 8 on and
+    never learnt; warmed up over 40 steps the same run learns like stage 1.
+    """
+    warm = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps else 1.0
+    decays = epoch // optim.lr_step_epochs if optim.lr_step_epochs else 0
+    return optim.lr * optim.lr_gamma ** decays * warm
 
 
 class EpochSampler(Sampler[int]):
@@ -88,8 +103,6 @@ class Trainer:
         params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
         optim = config.optim
         self.optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=optim.lr_step_epochs or 10 ** 9, gamma=optim.lr_gamma)
         self.amp = optim.mixed_precision and device.type == 'cuda'
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp)
         self.synthesis = build_view_synthesis(config.loss, *config.model.disp_range,
@@ -99,6 +112,7 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.depth_scale, self.scale_source = 1.0, 'none'
         self.history: list[dict[str, Any]] = []
+        self.teacher: DepthNet | None = None
 
     def train_step(self, batch: TrainBatch) -> tuple[dict[str, float], Any]:
         """One update, in paper order: predict depth and poses, synthesise, losses, step."""
@@ -114,8 +128,8 @@ class Trainer:
                                                 self.synthesis,
                                                 self.config.loss.smoothness_weight, masks)
             boost = self.config.boost
-            if boost.weight > 0 and self.epoch >= boost.start_epoch:
-                pseudo = pseudo_disparity(self.depth_net, batch.images_aug[:, 0], batch.pos,
+            if self.teacher is not None:
+                pseudo = pseudo_disparity(self.teacher, batch.images_aug[:, 0], batch.pos,
                                           batch.cam, boost.scales, boost.flip)
                 moving, disp = batch.masks[:, 0] > 0.5, pred.disp(0)
                 pseudo = align_to_static(pseudo, disp, moving)
@@ -124,6 +138,8 @@ class Trainer:
         if not torch.isfinite(loss):
             raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
                                      f'{ {k: v.item() for k, v in terms.items()} }')
+        for group in self.optimizer.param_groups:
+            group['lr'] = learning_rate(self.config.optim, self.epoch, self.global_step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -152,7 +168,7 @@ class Trainer:
             'format': CHECKPOINT_FORMAT, 'config': self.config.to_dict(),
             'inference': spec.to_dict(),
             'depth_net': self.depth_net.state_dict(), 'pose_net': self.pose_net.state_dict(),
-            'optimizer': self.optimizer.state_dict(), 'scheduler': self.scheduler.state_dict(),
+            'optimizer': self.optimizer.state_dict(),
             'scaler': self.scaler.state_dict(), 'epoch': self.epoch,
             'step_in_epoch': self.step_in_epoch, 'global_step': self.global_step,
             'history': self.history, 'torch_rng': torch.get_rng_state(),
@@ -164,7 +180,6 @@ class Trainer:
         self.depth_net.load_state_dict(state['depth_net'])
         self.pose_net.load_state_dict(state['pose_net'])
         self.optimizer.load_state_dict(state['optimizer'])
-        self.scheduler.load_state_dict(state['scheduler'])
         self.scaler.load_state_dict(state['scaler'])
         self.epoch, self.step_in_epoch = state['epoch'], state['step_in_epoch']
         self.global_step, self.history = state['global_step'], state['history']
@@ -235,6 +250,12 @@ class Trainer:
     def _run_epoch(self) -> None:
         optim, info = self.config.optim, self.info
         self.dataset.set_epoch(self.epoch)
+        boost = self.config.boost
+        if boost.weight > 0 and self.epoch >= boost.start_epoch:
+            # Boosting's teacher: the network as it starts this epoch, frozen. A label made by
+            # the network being trained is met exactly by any flat output (every view of a
+            # constant depth map agrees), and measured, stage 2 fell to one within an epoch.
+            self.teacher = copy.deepcopy(self.depth_net).eval().requires_grad_(False)
         count = self.steps_per_epoch * optim.batch_size
         sampler = EpochSampler(len(self.dataset), count, optim.seed, self.epoch, info,
                                self.step_in_epoch * optim.batch_size)
@@ -258,11 +279,10 @@ class Trainer:
         steps = max(1, len(loader))
         self.epoch += 1
         self.step_in_epoch = 0
-        self.scheduler.step()
         if not info.is_main:
             return
         row: dict[str, Any] = {'epoch': self.epoch, 'step': self.global_step,
-                               'lr': self.scheduler.get_last_lr()[0],
+                               'lr': self.optimizer.param_groups[0]['lr'],
                                **{k: v / steps for k, v in sums.items()},
                                'time_s': time.monotonic() - started, **self.evaluate()}
         self.history.append(row)

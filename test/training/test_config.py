@@ -30,6 +30,7 @@ def test_defaults_and_shipped_configs_load():
     ({'data': {'crop_width': 512}}, 'smaller than the crop'),
     ({'data': {'frame_offsets': [0, 1]}}, 'data.frame_offsets'),
     ({'model': {'min_depth': 10, 'max_depth': 1}}, 'min_depth < max_depth'),
+    ({'optim': {'warmup_steps': -5}}, 'optim.warmup_steps: must be >= 0, got -5'),
     ([1, 2], 'config: expected a mapping'),
 ])
 def test_bad_values_name_their_key(data, message):

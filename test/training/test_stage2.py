@@ -23,8 +23,10 @@ from svde_training.config import ConfigError, LossConfig, config_from_dict
 from svde_training.data.augment import CropParams, crop_positions
 from svde_training.data.clip import DataError
 from svde_training.data.synthetic import SyntheticClip
+from svde_training.distributed import DistInfo
 from svde_training.losses import MOVING_SHARE, ForwardWarpSynthesis, ScaleInputs
 from svde_training.masks import MaskStore
+from svde_training.trainer import Trainer
 from svde_training.warping import forward_warp
 
 from .test_trainer import TINY, _write
@@ -241,6 +243,28 @@ def test_boosting_waits_for_its_start_epoch(full_run, tmp_path):
     header, _, first, second = (run / 'metrics.csv').read_text().splitlines()
     column = header.split(',').index('boost')
     assert first.split(',')[column] == '' and float(second.split(',')[column]) > 0
+
+
+def test_boosting_teacher_is_the_network_frozen_at_the_epoch_start(full_run, tmp_path):
+    """A label from the network being trained is met by a flat output; the teacher is not."""
+    _, out = full_run
+    config = config_from_dict({**TINY, 'masking': {'mode': 'spimo',
+                                                   'masks_dir': str(out / 'masks')},
+                               'boost': {'weight': 0.1, 'start_epoch': 1},
+                               'optim': {**TINY['optim'], 'epochs': 2, 'steps_per_epoch': 2}})
+    trainer = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    trainer._run_epoch()
+    assert trainer.teacher is None
+    start = {k: v.clone() for k, v in trainer.depth_net.state_dict().items()}
+    trainer._run_epoch()
+    teacher = trainer.teacher
+    assert teacher is not None and teacher is not trainer.depth_net and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    for name, value in teacher.state_dict().items():
+        assert torch.equal(value, start[name]), name
+    moved = [k for k, v in trainer.depth_net.state_dict().items()
+             if v.is_floating_point() and not torch.equal(v, start[k])]
+    assert moved, 'the student did not train'
 
 
 def test_enlarged_positions_are_those_of_the_crop_of_an_enlarged_frame():

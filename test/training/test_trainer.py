@@ -13,6 +13,8 @@ import yaml
 
 from svde_ros.model.checkpoint import CheckpointError, load_depth_net
 from svde_training.cli import main
+from svde_training.config import OptimConfig
+from svde_training.trainer import learning_rate
 
 TINY = {
     'data': {
@@ -155,3 +157,14 @@ def test_two_process_ddp_on_gloo(tmp_path):
     assert (out / 'checkpoints' / 'last.pt').is_file()
     assert len(list((out / 'previews').iterdir())) == 2
     assert result.stderr.count('summary:') == 1   # only rank 0 reports and writes
+
+
+def test_learning_rate_warms_up_linearly_then_steps_per_epoch():
+    optim = OptimConfig(lr=1e-3, warmup_steps=4, lr_step_epochs=2, lr_gamma=0.5)
+    assert [learning_rate(optim, 0, s) for s in range(6)] == pytest.approx(
+        [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert learning_rate(optim, 1, 40) == pytest.approx(1e-3)
+    assert learning_rate(optim, 2, 80) == pytest.approx(5e-4)
+    assert learning_rate(optim, 5, 200) == pytest.approx(2.5e-4)
+    assert learning_rate(OptimConfig(lr=1e-3, warmup_steps=0), 0, 0) == pytest.approx(1e-3)
+

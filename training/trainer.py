@@ -172,6 +172,7 @@ class Trainer:
             'scaler': self.scaler.state_dict(), 'epoch': self.epoch,
             'step_in_epoch': self.step_in_epoch, 'global_step': self.global_step,
             'history': self.history, 'torch_rng': torch.get_rng_state(),
+            **({'teacher': self.teacher.state_dict()} if self.teacher is not None else {}),
         }
 
     def load(self, path: Path) -> None:
@@ -186,6 +187,9 @@ class Trainer:
         self.depth_scale = state['inference']['depth_scale']
         self.scale_source = state['inference']['scale_source']
         torch.set_rng_state(state['torch_rng'])
+        if 'teacher' in state:
+            self.teacher = self._frozen_copy()
+            self.teacher.load_state_dict(state['teacher'])
         LOG.info('resumed %s at epoch %d step %d', path, self.epoch + 1, self.step_in_epoch)
 
     def save(self, also_epoch: bool = False) -> None:
@@ -247,15 +251,21 @@ class Trainer:
             return
         self.save()
 
+    def _frozen_copy(self) -> DepthNet:
+        """The depth network as it is now, in eval mode and without gradients."""
+        return copy.deepcopy(self.depth_net).eval().requires_grad_(False)
+
     def _run_epoch(self) -> None:
         optim, info = self.config.optim, self.info
         self.dataset.set_epoch(self.epoch)
         boost = self.config.boost
-        if boost.weight > 0 and self.epoch >= boost.start_epoch:
-            # Boosting's teacher: the network as it starts this epoch, frozen. A label made by
-            # the network being trained is met exactly by any flat output (every view of a
-            # constant depth map agrees), and measured, stage 2 fell to one within an epoch.
-            self.teacher = copy.deepcopy(self.depth_net).eval().requires_grad_(False)
+        if boost.weight > 0 and self.epoch >= boost.start_epoch and (
+                self.step_in_epoch == 0 or self.teacher is None):
+            # Boosting's teacher: the network as it starts this epoch, frozen (an epoch resumed
+            # mid-way keeps the one its checkpoint holds). A label made by the network being
+            # trained is met exactly by any flat output (every view of a constant depth map
+            # agrees), and measured, stage 2 fell to one within an epoch.
+            self.teacher = self._frozen_copy()
         count = self.steps_per_epoch * optim.batch_size
         sampler = EpochSampler(len(self.dataset), count, optim.seed, self.epoch, info,
                                self.step_in_epoch * optim.batch_size)

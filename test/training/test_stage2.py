@@ -265,6 +265,16 @@ def test_boosting_teacher_is_the_network_frozen_at_the_epoch_start(full_run, tmp
     moved = [k for k, v in trainer.depth_net.state_dict().items()
              if v.is_floating_point() and not torch.equal(v, start[k])]
     assert moved, 'the student did not train'
+    # A run resumed mid-epoch keeps the epoch's teacher, not a copy of the resumed student.
+    trainer.step_in_epoch = 1
+    resumed = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    torch.save(trainer.state(), tmp_path / 'mid.pt')
+    resumed.load(tmp_path / 'mid.pt')
+    resumed.epoch = 1
+    resumed._run_epoch()
+    assert resumed.teacher is not None and not resumed.teacher.training
+    for name, value in resumed.teacher.state_dict().items():
+        assert torch.equal(value, start[name]), name
 
 
 def test_enlarged_positions_are_those_of_the_crop_of_an_enlarged_frame():

@@ -57,8 +57,9 @@ def pseudo_disparity(net: DepthNet, image: torch.Tensor, pos: torch.Tensor, cam:
     Args:
         net: the teacher, in eval mode. In train mode BatchNorm would normalise each view by
             the statistics of its own enlarged, padded batch (and update its running
-            statistics with them); measured on an oracle stage-2 network, that put the fused
-            label on moving pixels 12% farther than the prediction, against 1% in eval mode.
+            statistics with them); measured (benchmarks/stage2_probe.py label) on an oracle
+            stage-2 network, that put the label on moving pixels 3% farther than the
+            prediction, against 0.3% nearer in eval mode.
         image: [B,3,h,w] network input crop.
         pos: [B,2,h,w] its positional channels.
         cam: [B,2] camera channels (unchanged by resizing: they describe the original camera).
@@ -97,9 +98,10 @@ def align_to_static(pseudo: torch.Tensor, disp: torch.Tensor,
 
     Boosting should only tell the moving pixels how deep they are relative to the static scene.
     A network that does not (yet) follow the 1/s rule gives enlarged views another global
-    scale (measured on a 320-step oracle network: its 1.25x view came back at 0.80 of the
-    prediction on static pixels, i.e. it ignored the enlargement), which would pull every
-    masked pixel by that factor. The per-image median ratio on static pixels removes it.
+    scale (measured on a 320-step oracle network: the label of its 1x and 1.25x views came
+    back at 0.82 of the prediction on static pixels, i.e. it ignored the enlargement; see
+    benchmarks/stage2_probe.py), which would pull every masked pixel by that factor. The
+    per-image median ratio on static pixels removes it.
     """
     ratios = []
     for d, p, m in zip(disp.detach().float(), pseudo, moving):

@@ -49,8 +49,9 @@ def learning_rate(optim: OptimConfig, epoch: int, step: int) -> float:
     The linear warm-up is not a nicety here. At full rate, Adam's first steps (each parameter
     moves by about lr, whatever its gradient) can throw the level softmax of a fresh network
     onto the far end of the disparity range, where it saturates and its gradients vanish:
-    measured, stage 2 with SPIMO masks sat at disparity 0.014 of [0.01, 10] from step 8 on and
-    never learnt; warmed up over 40 steps the same run learns like stage 1.
+    measured (benchmarks/stage2_probe.py trace), stage 2 with SPIMO masks sat at disparity
+    0.014 of [0.01, 10] from step 8 on and never learnt; warmed up over 50 steps the same run
+    learns.
     """
     warm = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps else 1.0
     decays = epoch // optim.lr_step_epochs if optim.lr_step_epochs else 0

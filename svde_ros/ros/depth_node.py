@@ -4,7 +4,8 @@ Subscribes (relative names, remap in launch):
     image (sensor_msgs/Image, any encoding in image_conversions.ENCODINGS), or
     image/compressed (sensor_msgs/CompressedImage) when `compressed` is true;
     camera_info (sensor_msgs/CameraInfo): K of the image; the newest one within
-    `camera_info_max_delay_s` of an image is used; `fallback_*` gives K until one arrives.
+    `camera_info_max_delay_s` of an image is used (an image waits up to INFO_WAIT_S for it);
+    `fallback_*` gives K until one arrives.
 Publishes (header copied from the image: stamp and frame_id):
     depth (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the network's
     input size; depth/camera_info (CameraInfo of that size, for depth_image_proc / RViz);
@@ -57,6 +58,8 @@ except ImportError:   # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 WARN_PERIOD_S = 10.0
+# How long an image waits for its camera_info while a camera_info publisher is connected.
+INFO_WAIT_S = 0.2
 
 
 @dataclass
@@ -118,6 +121,7 @@ class DepthNode(Node):
         self._ready = threading.Event()
         self._pending: Frame | None = None
         self._infos: deque[CameraInfo] = deque(maxlen=32)
+        self._info_arrived = threading.Event()
         self._fallback = self._fallback_intrinsics()
         self.processed = self.dropped = self.rejected = self.received = 0
         self._latencies: deque[float] = deque(maxlen=100)
@@ -138,8 +142,8 @@ class DepthNode(Node):
         else:
             self.create_subscription(Image, 'image', self._on_image, qos,
                                      event_callbacks=events)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_info, qos,
-                                 event_callbacks=events)
+        self.sub_info = self.create_subscription(CameraInfo, 'camera_info', self._on_info, qos,
+                                                 event_callbacks=events)
 
     def _make_publishers(self, qos: QoSProfile) -> None:
         events = PublisherEventCallbacks(incompatible_qos=self._incompatible_qos)
@@ -189,31 +193,49 @@ class DepthNode(Node):
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
             self._infos.append(msg)
+        self._info_arrived.set()
 
     def _intrinsics(self, stamp: Time, width: int, height: int) -> Intrinsics:
         """K for an image.
 
         The camera_info closest in time (within the tolerance), else the fallback parameters.
+        A driver publishes an image and its camera_info together, and either may arrive
+        first: while a camera_info publisher is connected, a matching one gets up to
+        INFO_WAIT_S to arrive before the fallback (or a rejection) is used.
         """
         t = stamp.sec + stamp.nanosec * 1e-9
-        with self._lock:
-            infos = list(self._infos)
-        best = min(infos, key=lambda i: abs(i.header.stamp.sec + i.header.stamp.nanosec * 1e-9
-                                            - t), default=None)
-        if best is not None:
-            delay = abs(best.header.stamp.sec + best.header.stamp.nanosec * 1e-9 - t)
-            if delay <= self.params.camera_info_max_delay_s:
-                K = intrinsics_from_info(best)
-                if (K.width, K.height) != (width, height):
-                    raise ValueError(f'camera_info is {K.width}x{K.height} but the image is '
-                                     f'{width}x{height}')
+        deadline = time.monotonic() + INFO_WAIT_S
+        while True:
+            self._info_arrived.clear()
+            K = self._matching_info(t, width, height)
+            if K is not None:
                 return K
+            if not self.sub_info.get_publisher_count() or not self._info_arrived.wait(
+                    max(0.0, deadline - time.monotonic())):
+                break
         if self._fallback is None:
             raise LookupError('no camera_info within camera_info_max_delay_s of the image and '
                               'no fallback_fx/fy/cx/cy set')
         self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
         fx, fy, cx, cy = self._fallback
         return Intrinsics(fx, fy, cx, cy, width, height)
+
+    def _matching_info(self, t: float, width: int, height: int) -> Intrinsics | None:
+        """K of the camera_info closest to time t, if within camera_info_max_delay_s."""
+        with self._lock:
+            infos = list(self._infos)
+        best = min(infos, key=lambda i: abs(i.header.stamp.sec + i.header.stamp.nanosec * 1e-9
+                                            - t), default=None)
+        if best is None:
+            return None
+        delay = abs(best.header.stamp.sec + best.header.stamp.nanosec * 1e-9 - t)
+        if delay > self.params.camera_info_max_delay_s:
+            return None
+        K = intrinsics_from_info(best)
+        if (K.width, K.height) != (width, height):
+            raise ValueError(f'camera_info is {K.width}x{K.height} but the image is '
+                             f'{width}x{height}')
+        return K
 
     def _work(self) -> None:
         while not self._stop.is_set():

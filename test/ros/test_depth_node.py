@@ -169,6 +169,24 @@ def test_bad_input_keeps_the_node_alive(checkpoint, kitti):
 
 
 @pytest.mark.slow
+def test_camera_info_arriving_just_after_its_image_is_used(checkpoint, kitti):
+    # Drivers publish an image and its camera_info together; either may arrive first.
+    h = Harness(checkpoint)
+    try:
+        assert h.wait(lambda: h.pub_info.get_subscription_count() > 0)
+        image, info = kitti[0]
+        h.send(image, None, stamp_s=7)
+        time.sleep(0.05)
+        info.header = image.header
+        h.pub_info.publish(info)
+        assert h.wait(lambda: len(h.received['depth']) == 1), h.node.rejected
+        assert h.node.rejected == 0
+        assert h.received['depth'][0].header.stamp.sec == 7
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
 def test_burst_is_dropped_not_queued(checkpoint, kitti):
     h = Harness(checkpoint, spimo_enabled=False, cloud_enabled=False)
     try:

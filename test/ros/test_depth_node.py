@@ -196,18 +196,15 @@ def test_burst_is_dropped_not_queued(checkpoint, kitti):
         for i in range(100):                           # 100 frames at 100 Hz
             h.send(image, info, 2 + 0.01 * i, settle_s=0.0)
             time.sleep(0.01)
-        counts = None
-        for _ in range(150):                           # until the counters settle (<= 30 s)
-            time.sleep(0.2)
-            now = (h.node.processed, h.node.dropped, h.node._pending is None)
-            if now == counts and now[2]:
-                break
-            counts = now
-        assert h.node.rejected == 0
-        assert h.node.dropped > 0                      # kept the newest, counted the rest
-        # Best-effort input may lose frames in transport on a loaded machine; none may vanish
-        # in the node: every frame it received was processed or counted as dropped.
         node = h.node
+        # Best-effort input may lose frames in transport on a loaded machine; none may vanish
+        # in the node: once the burst has drained, every frame it received was processed or
+        # counted as dropped. (A frame still in inference is in neither count, so the check
+        # waits for that rather than for counters that merely paused.)
+        h.wait(lambda: node._pending is None
+               and node.received == node.processed + node.dropped + node.rejected)
+        assert node.rejected == 0
+        assert node.dropped > 0                        # kept the newest, counted the rest
         assert node.received == node.processed + node.dropped
         assert 50 <= node.received <= 101
     finally:

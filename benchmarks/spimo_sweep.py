@@ -19,11 +19,11 @@ import torch
 
 from svde_ros.colorize import colorize
 from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.model.predict import predict_depth
 from svde_ros.spimo import SpimoConfig, spimo_dispersion
 from svde_training.config import load_config
 from svde_training.data import build_clips
 from svde_training.data.dataset import eval_frames
-from svde_training.evaluate import predict_depth
 from svde_training.masks import resize_mask
 from svde_training.metrics import MaskScore
 from svde_training.preview import write_png

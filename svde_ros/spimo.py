@@ -59,7 +59,7 @@ def spimo_dispersion(net: DepthNet, image: torch.Tensor, cam: torch.Tensor,
     small = F.interpolate(image, size=(h, w), mode='bilinear', align_corners=False)
     pos = positional_grid_torch(B, h, w, image.device, image.dtype)
     passes = torch.cat([pos, pos - config.delta, pos + config.delta])
-    disp = net(small.repeat(3, 1, 1, 1), passes, cam.repeat(3, 1), num_outputs=1).disp(0)
+    disp = net.predict_disparity(small.repeat(3, 1, 1, 1), passes, cam.repeat(3, 1))
     depth = (1.0 / disp).reshape(3, B, 1, h, w)
     mean = depth.mean(dim=0)
     dispersion = ((depth - mean) ** 2).mean(dim=0) / mean.clamp(min=1e-6) ** 2

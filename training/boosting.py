@@ -84,7 +84,7 @@ def _views(net: DepthNet, image: torch.Tensor, pos: torch.Tensor, cam: torch.Ten
             x[..., :H, :W] = x[..., :H, :W].flip(-1)
             p = p.clone()
             p[..., :H, :W] = mirror_positions(p[..., :H, :W])
-        disp = net(x, p, cam, num_outputs=1).disp(0).float()[..., :H, :W]
+        disp = net.predict_disparity(x, p, cam).float()[..., :H, :W]
         if mirrored:
             disp = disp.flip(-1)
         disp = F.interpolate(disp, size=(h, w), mode='bilinear', align_corners=False)

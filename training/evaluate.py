@@ -15,13 +15,13 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from svde_ros.colorize import colorize
 from svde_ros.geometry import positional_grid_torch
 from svde_ros.model import DepthNet, PoseNet
 from svde_ros.model.checkpoint import depth_net_from_state, read_checkpoint
 from svde_ros.model.pose_net import temporal_pose
+from svde_ros.model.predict import predict_depth
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.config import EvalConfig, TrainConfig, config_from_dict
 from svde_training.data import DataError, build_clips
@@ -43,17 +43,6 @@ def garg_mask(height: int, width: int) -> np.ndarray:
     top, bottom, left, right = GARG_CROP
     mask[int(top * height):int(bottom * height), int(left * width):int(right * width)] = True
     return mask
-
-
-@torch.no_grad()
-def predict_depth(net: DepthNet, image: torch.Tensor, cam: torch.Tensor,
-                  size: tuple[int, int]) -> torch.Tensor:
-    """Full-frame depth (network gauge) [H,W] at `size`, from image [3,h,w] and cam [2]."""
-    _, h, w = image.shape
-    pos = positional_grid_torch(1, h, w, image.device)
-    disp = net(image[None], pos, cam[None]).disp(0)
-    disp = F.interpolate(disp, size=size, mode='bilinear', align_corners=False)
-    return 1.0 / disp[0, 0]
 
 
 def _region(frame: EvalFrame, config: EvalConfig) -> np.ndarray | None:
@@ -131,7 +120,7 @@ def auto_mask(net: DepthNet, pose_net: PoseNet, frame: EvalFrame, ssim_weight: f
         return None
     image, cam = frame.image[None].to(device), frame.cam[None].to(device)
     _, _, h, w = image.shape
-    disp = net(image, positional_grid_torch(1, h, w, device), cam).disp(0)
+    disp = net.predict_disparity(image, positional_grid_torch(1, h, w, device), cam)
     reprojected, identity = [], []
     for offset, neighbour in frame.neighbours:
         neighbour = neighbour[None].to(device)

@@ -226,11 +226,12 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
     photo, smooth, finest = [], [], None
     for s in range(len(pred.logits)):
         h, w = pred.logits[s].shape[-2:]
-        frames = images if s == 0 else F.interpolate(
+        full = (h, w) == (H, W)
+        frames = images if full else F.interpolate(
             images.flatten(0, 1), size=(h, w), mode='area').unflatten(0, (B, F_))
         moving = None
         if masks is not None:
-            scaled = masks if s == 0 else (F.interpolate(
+            scaled = masks if full else (F.interpolate(
                 masks.flatten(0, 1), size=(h, w), mode='area') > 0).float().unflatten(0, (B, F_))
             moving = [scaled[:, j] for j in range(F_)]
         disp = pred.disp(s)

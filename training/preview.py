@@ -26,7 +26,8 @@ def preview_panel(image: torch.Tensor, disp: torch.Tensor, synth: torch.Tensor,
                   error: torch.Tensor, valid: torch.Tensor) -> np.ndarray:
     """Stack the four views of one sample vertically (HxWx3 uint8 RGB each).
 
-    image, synth: [3,H,W] in [0,1]; disp, error: [1,H,W]; valid: [1,H,W] bool.
+    image: [3,H,W] in [0,1]; disp: [1,H,W]; synth [3,h,w], error [1,h,w], valid [1,h,w] bool
+    at the loss's finest scale (h x w below H x W for a coarse head; shown enlarged).
     """
     d = disp[0].detach().float().cpu().numpy()
     e = error[0].detach().float().cpu().numpy()
@@ -38,7 +39,10 @@ def preview_panel(image: torch.Tensor, disp: torch.Tensor, synth: torch.Tensor,
         _label(_rgb(synth), 'synthesised view'),
         _label(colorize(e, 0.0, 0.3), 'photometric error (black = excluded)'),
     ]
-    return np.concatenate(panels, axis=0)
+    size = (panels[0].shape[1], panels[0].shape[0])
+    return np.concatenate([p if p.shape[:2] == panels[0].shape[:2] else
+                           cv2.resize(p, size, interpolation=cv2.INTER_NEAREST)
+                           for p in panels], axis=0)
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:

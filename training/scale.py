@@ -16,11 +16,11 @@ import torch
 
 from svde_ros.geometry import points_from_depth
 from svde_ros.model import DepthNet, PoseNet
+from svde_ros.model.predict import predict_depth
 from svde_training.config import config_from_dict
 from svde_training.data import build_clips
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
-from svde_training.evaluate import predict_depth
 
 LOG = logging.getLogger(__name__)
 MIN_MOTION_M = 0.05   # pairs moving less than this carry no scale information

@@ -20,7 +20,15 @@ class ModelConfig:
             [1/max_depth, 1/min_depth].
         pos_channels: channels each 1x1 lift of the positional + camera inputs adds to a stage.
         image_mean: per-channel RGB mean subtracted from images in [0, 1].
-        num_scales: decoder output scales (1, 1/2, ...) used by the multi-scale loss.
+        num_scales: decoder output scales used by the multi-scale loss, finest first.
+        head_stride: resolution of the finest level head relative to the input (1, 2 or 4).
+            1 is the paper's full-resolution head; 2 runs the per-pixel N-level distribution
+            at 1/2 and brings the expected disparity to full size bilinearly in log space,
+            which removes the most expensive layers of the network (the full-resolution
+            decoder stage and the two N-channel heads) and quarters the forward-warping cost.
+        image_input: False zeroes the image (after mean subtraction), leaving only positional
+            and camera channels: the position-only baseline that tells whether a data set
+            can be solved without looking at the image.
     """
 
     width: float = 1.0
@@ -31,6 +39,8 @@ class ModelConfig:
     pos_channels: int = 16
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     num_scales: int = 4
+    head_stride: int = 1
+    image_input: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.min_depth < self.max_depth:
@@ -40,8 +50,19 @@ class ModelConfig:
             raise ValueError(f'model.num_levels must be >= 2, got {self.num_levels}')
         if not 1 <= self.num_scales <= 4:
             raise ValueError(f'model.num_scales must be in 1..4, got {self.num_scales}')
+        if self.head_stride not in (1, 2, 4):
+            raise ValueError(f'model.head_stride must be 1, 2 or 4, got {self.head_stride}')
+        if self.head_level + self.num_scales > 5:
+            raise ValueError(f'model.num_scales {self.num_scales} with head_stride '
+                             f'{self.head_stride} needs decoder scales beyond 1/16; use at '
+                             f'most {5 - self.head_level}')
         if self.width <= 0:
             raise ValueError(f'model.width must be positive, got {self.width}')
+
+    @property
+    def head_level(self) -> int:
+        """Decoder level of the finest head: log2(head_stride)."""
+        return self.head_stride.bit_length() - 1
 
     @property
     def disp_range(self) -> tuple[float, float]:

@@ -25,15 +25,30 @@ OUTPUT_STRIDE = 32                           # input sides must be multiples of 
 class DepthPrediction:
     """Network outputs, finest scale first.
 
-    logits[s]: [B,N,H/2^s,W/2^s] per-level scores; levels[s]: same shape, disparity of each level.
+    logits[s]: [B,N,H/(k 2^s),W/(k 2^s)] per-level scores, k the head stride; levels[s]: same
+    shape, disparity of each level. size: the input's (H, W).
     """
 
     logits: list[torch.Tensor]
     levels: list[torch.Tensor]
+    size: tuple[int, int]
 
     def disp(self, scale: int = 0) -> torch.Tensor:
-        """Expected disparity [B,1,h,w] at `scale`."""
+        """Expected disparity [B,1,h,w] at `scale` (the head's own resolution)."""
         return expected_disparity(self.logits[scale], self.levels[scale])
+
+    def full_disp(self) -> torch.Tensor:
+        """Expected disparity [B,1,H,W] at the input size.
+
+        A head at a coarser stride is upsampled bilinearly in log disparity: disparity spans
+        three decades, and interpolating its log keeps a near edge from bleeding far values.
+        """
+        disp = self.disp(0)
+        if tuple(disp.shape[-2:]) == self.size:
+            return disp
+        log_disp = F.interpolate(torch.log(disp), size=self.size, mode='bilinear',
+                                 align_corners=False)
+        return torch.exp(log_disp)
 
     def probs(self, scale: int = 0) -> torch.Tensor:
         """Softmax over levels [B,N,h,w] at `scale`."""
@@ -98,18 +113,19 @@ class DepthNet(nn.Module):
                                              BasicBlock(enc[i], enc[i])))
         self.upconv_a = nn.ModuleList()
         self.upconv_b = nn.ModuleList()
-        for i in range(4, -1, -1):
+        first = config.head_level          # decoder levels below the finest head are not built
+        for i in range(4, first - 1, -1):
             in_a = enc[4] if i == 4 else dec[i + 1]
             self.upconv_a.append(ConvElu(in_a, dec[i]))
             in_b = dec[i] + (enc[i - 1] if i > 0 else 0)
             self.upconv_b.append(ConvElu(in_b, dec[i]))
         N = config.num_levels
         disp_min, disp_max = config.disp_range
-        self.logit_heads = nn.ModuleList(nn.Conv2d(dec[s], N, 3, padding=1)
-                                         for s in range(config.num_scales))
+        head_channels = [dec[first + s] for s in range(config.num_scales)]
+        self.logit_heads = nn.ModuleList(nn.Conv2d(c, N, 3, padding=1) for c in head_channels)
         if config.quantization == 'aquanet':
-            self.quantizers = nn.ModuleList(AquaNetHead(dec[s], N, disp_min, disp_max)
-                                            for s in range(config.num_scales))
+            self.quantizers = nn.ModuleList(AquaNetHead(c, N, disp_min, disp_max)
+                                            for c in head_channels)
         else:
             fixed = FixedLevels(N, disp_min, disp_max)
             self.quantizers = nn.ModuleList(fixed for _ in range(config.num_scales))
@@ -151,7 +167,10 @@ class DepthNet(nn.Module):
             g = F.adaptive_avg_pool2d(geo, size) if size != tuple(geo.shape[-2:]) else geo
             return torch.cat([x, self.pos_lifts[stage](g)], dim=1)
 
-        x = self.stem(lifted(0, image - self.image_mean))
+        image = image - self.image_mean
+        if not self.config.image_input:
+            image = torch.zeros_like(image)
+        x = self.stem(lifted(0, image))
         features = [x]
         x = F.max_pool2d(x, 3, 2, 1)
         for i, stage in enumerate(self.stages, start=1):
@@ -160,14 +179,24 @@ class DepthNet(nn.Module):
 
         logits: list[torch.Tensor] = []
         levels: list[torch.Tensor] = []
+        first = self.config.head_level
         x = features[4]
-        for j, i in enumerate(range(4, -1, -1)):
+        for j, i in enumerate(range(4, first - 1, -1)):
             x = F.interpolate(self.upconv_a[j](x), scale_factor=2.0, mode='nearest')
             if i > 0:
                 x = torch.cat([x, features[i - 1]], dim=1)
             x = self.upconv_b[j](x)
-            if i < outputs:
+            if i - first < outputs:
                 h, w = x.shape[-2:]
-                logits.append(self.logit_heads[i](x))
-                levels.append(self.quantizers[i](x, h, w))
-        return DepthPrediction(logits=logits[::-1], levels=levels[::-1])
+                logits.append(self.logit_heads[i - first](x))
+                levels.append(self.quantizers[i - first](x, h, w))
+        return DepthPrediction(logits=logits[::-1], levels=levels[::-1], size=(H, W))
+
+    def predict_disparity(self, image: torch.Tensor, pos: torch.Tensor,
+                          cam: torch.Tensor) -> torch.Tensor:
+        """Expected disparity [B,1,H,W] at the input size: the one full-frame predictor.
+
+        Inference, evaluation, SPIMO, boosting labels and scale calibration all call this, so
+        they run only the finest head and share its upsampling. Arguments as in `forward`.
+        """
+        return self(image, pos, cam, num_outputs=1).full_disp()

@@ -43,7 +43,7 @@ class DepthInference(nn.Module):
         B, _, H, W = image.shape
         cam = self.camera_channels(K.to(image.dtype), H, W)
         pos = positional_grid_torch(B, H, W, image.device, image.dtype)
-        depth = self.spec.depth_scale / self.net(image, pos, cam, num_outputs=1).disp(0)
+        depth = self.spec.depth_scale / self.net.predict_disparity(image, pos, cam)
         if self.spimo is None:
             return (depth,)
         return depth, spimo_dispersion(self.net, image, cam, self.spimo)

@@ -120,7 +120,7 @@ class SyntheticSource:
     num_frames: int = 24
     height: int = 96
     width: int = 256
-    num_movers: int = 2
+    num_movers: int = 3
     type: Literal['synthetic'] = 'synthetic'
 
 
@@ -208,7 +208,10 @@ class OptimConfig:
     """Optimisation schedule. steps_per_epoch 0 means one pass over the data.
 
     The learning rate rises linearly over the first `warmup_steps` steps, then is multiplied
-    by `lr_gamma` every `lr_step_epochs` epochs (0: never).
+    by `lr_gamma` every `lr_step_epochs` epochs (0: never). `last.pt` is written every
+    `checkpoint_every_steps` steps and at least every `checkpoint_every_minutes` of wall time
+    (0: off), so a killed run loses little. `snapshot_epochs` lists the epochs whose deployable
+    model is kept as `checkpoints/model_epoch_NNN.pt` (for learning curves).
     """
 
     batch_size: int = 4
@@ -222,6 +225,8 @@ class OptimConfig:
     mixed_precision: bool = True
     seed: int = 0
     checkpoint_every_steps: int = 50
+    checkpoint_every_minutes: float = 10.0
+    snapshot_epochs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,21 @@ import pytest
 from svde_ros.model.checkpoint import load_depth_net
 from svde_training.cli import main
 from svde_training.data.kitti import KittiRawClip
-from svde_training.data.synthetic import CAMERA_HEIGHT_M, SyntheticClip
+from svde_training.data.synthetic import SyntheticClip
 from svde_training.scale import ground_height
 
 from .test_trainer import TINY, _write
 
 
 def test_ground_height_of_synthetic_gt_depth_in_any_gauge():
-    clip = SyntheticClip(0, 4, 96, 256)
-    for i in range(3):
-        K = clip.intrinsics(i).matrix()
-        assert ground_height(clip.depth(i), K) == pytest.approx(CAMERA_HEIGHT_M, rel=0.02)
-        assert ground_height(clip.depth(i) * 0.1, K) == pytest.approx(
-            0.1 * CAMERA_HEIGHT_M, rel=0.02)
+    for seed in (0, 1, 2):          # each clip has its own camera height, pitch and slope
+        clip = SyntheticClip(seed, 4, 96, 256)
+        height = clip.camera_height / (1 + clip.slope ** 2) ** 0.5   # to the sloped plane
+        for i in range(0, 4, 2):
+            K = clip.intrinsics(i).matrix()
+            assert ground_height(clip.depth(i), K) == pytest.approx(height, rel=0.03)
+            assert ground_height(clip.depth(i) * 0.1, K) == pytest.approx(0.1 * height,
+                                                                          rel=0.03)
 
 
 def test_ground_height_of_kitti_lidar_is_the_kitti_camera_height(kitti_raw_drive):

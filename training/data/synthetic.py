@@ -1,37 +1,42 @@
-"""Procedural synthetic driving clips with exact depth, poses and moving-object masks.
+"""Procedural driving clips with exact depth, poses and moving-object masks.
 
-A numpy ray caster renders a textured street: ground plane, two walls, a distant backdrop, static
-boxes along the sides and boxes moving in the adjacent lanes (some with the camera's speed, the
-case that makes monocular depth fail and that SPIMO targets). Surfaces carry view-independent
+A numpy ray caster renders textured scenes: a sloped ground, a wall or open space on each
+side, a backdrop, many static boxes and poles of varied size (some close to the camera's
+path), and movers: some travelling with the camera (the case that makes monocular depth fail
+and that SPIMO targets), some oncoming, some crossing. Surfaces carry view-independent
 textures, so brightness constancy holds exactly. Everything is drawn from one seed: the same
 seed gives the same clip, at any image size.
 
-World frame = first camera frame: x right, y down, z forward; the ground is at y = +CAMERA_HEIGHT.
+The layout varies per clip (camera height and pitch, ground slope, heading and turn rate,
+street width, open or closed sides, backdrop distance, object count), so depth is not a
+function of pixel position: a network must read the image to predict it, which is what SPIMO
+needs (a network that predicts depth from position alone flags everything or nothing).
+
+World frame: x right, y down, z forward along the street; the camera starts at the origin
+(plus its height); the ground is y = camera_height - slope * z.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from svde_ros.geometry import Intrinsics
 from svde_training.data.clip import Clip
 
-CAMERA_HEIGHT_M = 1.5
-BACKDROP_Z_M = 120.0
-WALL_TOP_M = -7.0          # walls reach 7 m above the camera (y points down)
 FOCAL_PER_WIDTH = 0.58     # KITTI-like horizontal field of view
 MOVER_SIZE_M = (1.8, 1.5, 4.0)
+PATH_CLEARANCE_M = 1.2     # static objects keep this far from the camera's path
+MOVER_KINDS = ('follow', 'oncoming', 'crossing')
 
 
 @dataclass(frozen=True)
 class Box:
-    """Axis-aligned box: lower corner at frame 0, size, velocity along z (m/frame)."""
+    """Axis-aligned box: lower corner at frame 0, size, velocity (m/frame)."""
 
     corner: tuple[float, float, float]
     size: tuple[float, float, float]
-    speed: float
+    velocity: tuple[float, float, float]
     color: tuple[float, float, float]
     moving: bool
 
@@ -66,44 +71,105 @@ def _texture(a: np.ndarray, b: np.ndarray, salt: int, cell: float) -> np.ndarray
 
 
 class SyntheticClip(Clip):
-    """One seeded procedural clip; frames are rendered on demand and cached."""
+    """One seeded procedural clip; frames are rendered on demand and cached.
+
+    Attributes drawn from the seed: camera_height (m), pitch (rad, positive looks down),
+    slope (ground rise per metre ahead), heading and turn (rad, rad/frame), speed (m/frame),
+    walls (x of the left and right walls, None where that side is open).
+    """
 
     def __init__(self, seed: int = 0, num_frames: int = 24, height: int = 96, width: int = 256,
-                 num_movers: int = 2) -> None:
+                 num_movers: int = 3) -> None:
         self.seed, self.num_frames = seed, num_frames
         self.name = f'synthetic-{seed}'
+        self._frames: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         rng = np.random.default_rng(seed)
         f = FOCAL_PER_WIDTH * width
         self._intrinsics = Intrinsics(f, f, width / 2 - 0.5, height / 2 - 0.5, width, height)
-        self.speed = float(rng.uniform(0.5, 0.9))               # camera, m/frame
-        self.yaw_amplitude = float(rng.uniform(0.0, 0.03))      # rad
-        self.half_width = float(rng.uniform(4.5, 6.5))
+        self.speed = float(rng.uniform(0.4, 0.9))
+        self.camera_height = float(rng.uniform(1.0, 2.2))
+        self.pitch = float(rng.uniform(-0.06, 0.10))
+        self.slope = float(rng.uniform(-0.04, 0.04))
+        self.heading = float(rng.uniform(-0.12, 0.12))
+        self.turn = float(rng.uniform(-0.006, 0.006))
+        self.backdrop_z = float(rng.uniform(50.0, 150.0))
+        path = np.array([self.pose(i)[:3, 3] for i in range(num_frames)])
+        self._path_xz = path[:, [0, 2]]
+        walls: list[float | None] = []
+        for side, edge in ((-1.0, path[:, 0].min()), (1.0, path[:, 0].max())):
+            open_side = rng.uniform() < 0.35
+            walls.append(None if open_side else float(edge + side * rng.uniform(2.5, 10.0)))
+        self.walls = (walls[0], walls[1])
+        self.wall_tops = tuple(float(-rng.uniform(2.0, 12.0)) for _ in range(2))
         self.colors = rng.uniform(0.3, 1.0, size=(4, 3))          # ground, walls x2, backdrop
         self.boxes = self._static_boxes(rng) + self._movers(rng, num_movers)
 
+    def ground_y(self, z: float | np.ndarray) -> float | np.ndarray:
+        """Ground height (y, down) at distance z along the street."""
+        return self.camera_height - self.slope * z
+
+    def _x_limits(self) -> tuple[float, float]:
+        """Lateral extent objects may use: the walls, or 15 m beyond the path if open."""
+        left = self.walls[0] if self.walls[0] is not None else self._path_xz[:, 0].min() - 15
+        right = self.walls[1] if self.walls[1] is not None else self._path_xz[:, 0].max() + 15
+        return left, right
+
+    def _clear_of_path(self, x: float, z: float, w: float, d: float) -> bool:
+        px, pz = self._path_xz[:, 0], self._path_xz[:, 1]
+        dx = np.maximum(np.maximum(x - px, px - (x + w)), 0.0)
+        dz = np.maximum(np.maximum(z - pz, pz - (z + d)), 0.0)
+        return bool(np.hypot(dx, dz).min() > PATH_CLEARANCE_M)
+
     def _static_boxes(self, rng: np.random.Generator) -> list[Box]:
-        boxes = []
-        for z in np.arange(4.0, 4.0 + self.speed * self.num_frames + 40.0, 5.0):
-            side = rng.choice([-1.0, 1.0])
-            w, h, d = rng.uniform(0.8, 2.0), rng.uniform(0.8, 2.8), rng.uniform(0.8, 2.5)
-            x = side * rng.uniform(3.0, self.half_width - 0.3) - (w if side > 0 else 0.0)
-            x = float(np.clip(x, -self.half_width + 0.1, self.half_width - w - 0.1))
-            boxes.append(Box((x, CAMERA_HEIGHT_M - h, float(z + rng.uniform(0, 2))), (w, h, d),
-                             0.0, tuple(rng.uniform(0.3, 1.0, 3)), False))
+        """Boxes and poles of varied size anywhere off the camera's path, some within metres."""
+        boxes: list[Box] = []
+        left, right = self._x_limits()
+        z_end = self._path_xz[:, 1].max() + 45.0
+        wanted = int(rng.integers(12, 32))
+        for _ in range(wanted * 4):
+            if len(boxes) == wanted:
+                break
+            if rng.uniform() < 0.25:                                   # pole
+                w = d = float(rng.uniform(0.15, 0.35))
+                h = float(rng.uniform(3.0, 7.0))
+            else:
+                w, d = (float(np.exp(rng.uniform(np.log(0.3), np.log(4.0)))) for _ in range(2))
+                h = float(np.exp(rng.uniform(np.log(0.3), np.log(4.5))))
+            z = float(rng.uniform(1.5, z_end))
+            x = float(rng.uniform(left + 0.05, right - w - 0.05))
+            if not self._clear_of_path(x, z, w, d):
+                continue
+            y = float(self.ground_y(z + d / 2)) - h
+            boxes.append(Box((x, y, z), (w, h, d), (0.0, 0.0, 0.0),
+                             tuple(rng.uniform(0.2, 1.0, 3)), False))
         return boxes
 
     def _movers(self, rng: np.random.Generator, count: int) -> list[Box]:
+        """Movers cycling through MOVER_KINDS: with the camera, oncoming, crossing."""
         movers = []
         w, h, d = MOVER_SIZE_M
+        travel = self._path_xz[-1] - self._path_xz[0]
+        cam_v = travel / max(1, self.num_frames - 1)                 # mean (vx, vz)
         for i in range(count):
-            lane = -2.6 if i % 2 == 0 else 2.6 - w
-            if i % 3 == 2:
-                speed = self.speed                       # travels with the camera
-            else:
-                speed = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.2))
-            z0 = float(rng.uniform(8.0, 18.0)) - min(speed, 0.0) * self.num_frames * 0.6
-            movers.append(Box((lane, CAMERA_HEIGHT_M - h, z0), (w, h, d), speed,
-                              tuple(rng.uniform(0.3, 1.0, 3)), True))
+            kind = MOVER_KINDS[i % len(MOVER_KINDS)]
+            side = float(rng.choice([-1.0, 1.0]))
+            if kind == 'follow':       # keeps its distance: depth of infinity to the loss
+                v = (float(cam_v[0]), float(cam_v[1]) * float(rng.uniform(0.95, 1.05)))
+                x = side * float(rng.uniform(2.4, 3.6)) - w / 2
+                z = float(rng.uniform(6.0, 16.0))
+            elif kind == 'oncoming':
+                v = (0.0, -float(rng.uniform(0.3, 1.2)))
+                x = side * float(rng.uniform(2.6, 4.0)) - w / 2
+                z = float(rng.uniform(15.0, 35.0)) - v[1] * self.num_frames * 0.5
+            else:                      # crosses ahead of where the camera will be
+                v = (-side * float(rng.uniform(0.15, 0.5)), 0.0)
+                z = self._path_xz[-1, 1] + float(rng.uniform(6.0, 20.0))
+                x = side * float(rng.uniform(2.0, 6.0)) - w / 2
+            x += float(self._path_xz[0, 0] + self.heading * z)
+            y = float(self.ground_y(z + d / 2)) - h
+            velocity = (v[0], -self.slope * v[1], v[1])            # stays on the slope
+            movers.append(Box((x, y, z), (w, h, d), velocity,
+                              tuple(rng.uniform(0.2, 1.0, 3)), True))
         return movers
 
     def __len__(self) -> int:
@@ -113,12 +179,21 @@ class SyntheticClip(Clip):
         return self._intrinsics
 
     def pose(self, index: int) -> np.ndarray:
-        """Camera-to-world transform of frame `index`."""
-        yaw = self.yaw_amplitude * np.sin(index * 0.35)
-        c, s = np.cos(yaw), np.sin(yaw)
+        """Camera-to-world transform of frame `index`: a turning path on the sloped ground."""
+        yaw = self.heading + self.turn * index
+        if abs(self.turn) > 1e-9:
+            r = self.speed / self.turn
+            x = r * (np.cos(self.heading) - np.cos(yaw))
+            z = r * (np.sin(yaw) - np.sin(self.heading))
+        else:
+            x, z = self.speed * index * np.sin(yaw), self.speed * index * np.cos(yaw)
+        cy, sy = np.cos(yaw), np.sin(yaw)
+        cp, sp = np.cos(self.pitch), np.sin(self.pitch)
+        R_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+        R_pitch = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])   # positive looks down
         T = np.eye(4)
-        T[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
-        T[:3, 3] = [0.4 * np.sin(index * 0.2), 0.0, self.speed * index]
+        T[:3, :3] = R_yaw @ R_pitch
+        T[:3, 3] = [x, -self.slope * z, z]
         return T
 
     def image(self, index: int) -> np.ndarray:
@@ -130,8 +205,18 @@ class SyntheticClip(Clip):
     def moving_mask(self, index: int) -> np.ndarray:
         return self._render(index)[2]
 
-    @lru_cache(maxsize=64)  # noqa: B019 - a clip is long-lived and its frames are immutable
     def _render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image, depth, moving mask) of frame `index`, rendered once per clip.
+
+        The cache is per clip (about 0.2 MB a frame at 256x96): a cache shared by all clips,
+        as `functools.lru_cache` on a method is, thrashes as soon as a data set holds more
+        frames than it, and rendering then dominates every training step.
+        """
+        if index not in self._frames:
+            self._frames[index] = self._draw(index)
+        return self._frames[index]
+
+    def _draw(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         K = self._intrinsics
         T = self.pose(index)
         xs, ys = np.meshgrid(np.arange(K.width), np.arange(K.height))
@@ -153,18 +238,22 @@ class SyntheticClip(Clip):
             moving[closer] = is_moving
 
         with np.errstate(divide='ignore', invalid='ignore'):
-            t = (CAMERA_HEIGHT_M - o[1]) / d[:, 1]
+            normal = np.array([0.0, 1.0, self.slope])                   # ground: n . p = h
+            t = (self.camera_height - o @ normal) / (d @ normal)
             p = o + t[:, None] * d
-            hit(t, d[:, 1] > 0, self.colors[0], p[:, 0], p[:, 2], 11, 0.8, False)
-            for side, (salt, color) in zip((-1, 1), ((12, self.colors[1]), (13, self.colors[2]))):
-                t = (side * self.half_width - o[0]) / d[:, 0]
+            hit(t, d @ normal > 0, self.colors[0], p[:, 0], p[:, 2], 11, 0.8, False)
+            for k, (wall_x, top) in enumerate(zip(self.walls, self.wall_tops)):
+                if wall_x is None:
+                    continue
+                t = (wall_x - o[0]) / d[:, 0]
                 p = o + t[:, None] * d
-                hit(t, p[:, 1] > WALL_TOP_M, color, p[:, 2], p[:, 1], salt, 1.0, False)
-            t = (BACKDROP_Z_M - o[2]) / d[:, 2]
+                below_top = p[:, 1] > self.ground_y(p[:, 2]) + top   # top < 0: above ground
+                hit(t, below_top, self.colors[1 + k], p[:, 2], p[:, 1], 12 + k, 1.0, False)
+            t = (self.backdrop_z - o[2]) / d[:, 2]
             p = o + t[:, None] * d
             hit(t, d[:, 2] > 0, self.colors[3], p[:, 0], p[:, 1], 14, 4.0, False)
             for i, box in enumerate(self.boxes):
-                lo = np.array(box.corner) + [0.0, 0.0, box.speed * index]
+                lo = np.array(box.corner) + np.array(box.velocity) * index
                 hi = lo + box.size
                 t1, t2 = (lo - o) / d, (hi - o) / d
                 near, far = np.minimum(t1, t2), np.maximum(t1, t2)
@@ -181,7 +270,7 @@ class SyntheticClip(Clip):
 
 
 def synthetic_clips(seed: int, num_clips: int, num_frames: int, height: int, width: int,
-                    num_movers: int) -> list[SyntheticClip]:
+                    num_movers: int = 3) -> list[SyntheticClip]:
     """`num_clips` clips with seeds seed, seed + 1, ..."""
     return [SyntheticClip(seed + i, num_frames, height, width, num_movers)
             for i in range(num_clips)]

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from svde_ros.inference.backend import BackendError
-from svde_ros.model.checkpoint import CheckpointError, load_depth_net, read_checkpoint
+from svde_ros.model.checkpoint import (
+    CheckpointError,
+    InferenceSpec,
+    load_depth_net,
+    read_checkpoint,
+)
 from svde_training import distributed, run_dir
 from svde_training.config import (
     ConfigError,
@@ -141,8 +148,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from svde_ros.spimo import SpimoConfig
     from svde_training.export import export_onnx
 
-    spimo = SpimoConfig(args.spimo_delta, args.spimo_scale, args.spimo_threshold) \
-        if args.spimo else None
+    spimo: bool | SpimoConfig = args.spimo
+    overrides = (args.spimo_delta, args.spimo_scale, args.spimo_threshold)
+    if args.spimo and any(v is not None for v in overrides):
+        own = InferenceSpec.from_dict(read_checkpoint(args.checkpoint)['inference']).spimo_config
+        spimo = SpimoConfig(*(own_v if v is None else v for v, own_v in
+                              zip(overrides, (own.delta, own.scale, own.threshold))))
     export_onnx(args.checkpoint, args.out, args.height, args.width, spimo, args.force)
     return 0
 
@@ -255,9 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument('--height', type=int, required=True, help='multiple of 32')
     ex.add_argument('--width', type=int, required=True, help='multiple of 32')
     ex.add_argument('--spimo', action='store_true', help='add the SPIMO dispersion output')
-    ex.add_argument('--spimo-delta', type=float, default=0.1)
-    ex.add_argument('--spimo-scale', type=float, default=0.5)
-    ex.add_argument('--spimo-threshold', type=float, default=0.02)
+    ex.add_argument('--spimo-delta', type=float,
+                    help='override the checkpoint\'s own SPIMO shift')
+    ex.add_argument('--spimo-scale', type=float, help='override the pass scale')
+    ex.add_argument('--spimo-threshold', type=float, help='override the threshold')
     ex.add_argument('--force', action='store_true', help='replace an existing model')
     ex.set_defaults(func=cmd_export)
     be = sub.add_parser('build-engine', help='TensorRT engine for an exported model')
@@ -295,9 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `svde-train` console script."""
     args = build_parser().parse_args(argv)
+    # Schedulers and `timeout` stop jobs with SIGTERM: end like Ctrl-C (checkpoint kept, one
+    # line, exit 130) instead of dying silently.
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=args.log_level, format='%(asctime)s %(levelname)s %(message)s',
                         datefmt='%H:%M:%S')
     try:

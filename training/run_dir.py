@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,8 @@ from typing import Any
 
 import torch
 import yaml
+
+LOG = logging.getLogger(__name__)
 
 CONFIG_NAME = 'config.yaml'
 METRICS_NAME = 'metrics.csv'
@@ -119,6 +122,8 @@ def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool,
     elif out.is_dir() and any(out.iterdir()):
         raise RunDirError(f'{out} is not empty and holds no run; choose another --out or pass '
                           '--force (files other than a run\'s are left alone)')
+    elif resume:
+        LOG.warning('--resume: %s holds no run yet; starting a new one there', out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(config_path, yaml.safe_dump(config, sort_keys=False).encode())
     return None

@@ -94,8 +94,11 @@ def test_bad_input_gives_a_message_not_a_traceback(tmp_path, caplog):
     assert main(['fit', '--config', str(typo), '--out', str(tmp_path / 'r2')]) == 2
     assert "unknown key 'optim.epoch'" in caplog.text
     (tmp_path / 'bad.pt').write_bytes(b'\x00' * 100)
-    with pytest.raises(CheckpointError, match='cannot read checkpoint .*bad.pt'):
+    with pytest.raises(CheckpointError, match='bad.pt is not a checkpoint: checkpoints are'):
         load_depth_net(tmp_path / 'bad.pt')
+    (tmp_path / 'notes.txt').write_text('hello')
+    assert main(['evaluate', '--checkpoint', str(tmp_path / 'notes.txt')]) == 2
+    assert 'notes.txt is not a checkpoint: checkpoints are torch zip archives' in caplog.text
 
 
 def _fit(*args: str) -> subprocess.CompletedProcess:
@@ -168,3 +171,37 @@ def test_learning_rate_warms_up_linearly_then_steps_per_epoch():
     assert learning_rate(optim, 5, 200) == pytest.approx(2.5e-4)
     assert learning_rate(OptimConfig(lr=1e-3, warmup_steps=0), 0, 0) == pytest.approx(1e-3)
 
+
+
+def test_sigterm_ends_like_ctrl_c_and_wall_time_checkpoints_keep_the_epoch(tmp_path):
+    # Schedulers and `timeout` send SIGTERM. One long epoch with step checkpoints off: only
+    # the wall-time checkpoint (every ~0.1 s here) saves the steps done before the kill.
+    cfg = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'epochs': 1,
+                                              'steps_per_epoch': 400,
+                                              'checkpoint_every_steps': 0,
+                                              'checkpoint_every_minutes': 0.002}})
+    out = tmp_path / 'run'
+    proc = subprocess.Popen([sys.executable, '-m', 'svde_training.cli', 'fit', '--config',
+                             str(cfg), '--out', str(out)], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / 'checkpoints' / 'last.pt'
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert 'interrupted; the last checkpoint is kept, continue with --resume' in stderr
+    assert 'Traceback' not in stderr
+    state = torch.load(checkpoint, weights_only=True)
+    assert state['epoch'] == 0 and 0 < state['step_in_epoch'] < 400   # mid-epoch, by time
+
+
+def test_resume_without_a_run_says_so_and_snapshots_are_kept(tmp_path, caplog):
+    cfg = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'epochs': 2,
+                                              'steps_per_epoch': 1, 'snapshot_epochs': [1]}})
+    out = tmp_path / 'fresh'
+    assert main(['fit', '--config', str(cfg), '--out', str(out), '--resume']) == 0
+    assert f'--resume: {out} holds no run yet; starting a new one there' in caplog.text
+    assert load_depth_net(out / 'checkpoints' / 'model_epoch_001.pt')[1].input_width == 128
+    assert not (out / 'checkpoints' / 'model_epoch_002.pt').exists()

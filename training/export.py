@@ -32,9 +32,18 @@ class ExportError(ValueError):
     """The export cannot proceed as asked; the message says why."""
 
 
+def depth_only_name(out: Path) -> Path:
+    """Where the depth-only graph of a SPIMO export goes: beside it, `<stem>.depth.onnx`."""
+    return out.with_name(f'{out.stem}.depth.onnx')
+
+
 def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
-                spimo: SpimoConfig | None = None, force: bool = False) -> dict[str, Any]:
+                spimo: bool | SpimoConfig = False, force: bool = False) -> dict[str, Any]:
     """Export a checkpoint, check and verify it; returns the sidecar written next to `out`.
+
+    spimo: True adds the dispersion output with the checkpoint's own SPIMO settings (a
+    SpimoConfig overrides them); the depth-only graph is then exported beside it, so a
+    runtime skips the shifted passes on frames without a mask.
 
     Raises:
         ExportError: on a bad size or an existing output without `force`.
@@ -42,25 +51,34 @@ def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
     if height % OUTPUT_STRIDE or width % OUTPUT_STRIDE or height <= 0 or width <= 0:
         raise ExportError(f'--height/--width must be positive multiples of {OUTPUT_STRIDE}, got '
                           f'{width}x{height}')
-    if not force and (out.exists() or out.with_suffix('.json').exists()):
+    targets = [out, out.with_suffix('.json')] + ([depth_only_name(out)] if spimo else [])
+    if not force and any(t.exists() for t in targets):
         raise ExportError(f'{out} exists; pass --force to replace it')
     net, spec = load_depth_net(checkpoint)
-    model = DepthInference(net, spec, spimo).eval()
-    return export_model(model, out, height, width, {
+    settings = spec.spimo_config if spimo is True else (spimo or None)
+    extra: dict[str, Any] = {}
+    if settings is not None:
+        depth_only = depth_only_name(out)
+        export_model(DepthInference(net, spec, None).eval(), depth_only, height, width, {},
+                     write_sidecar=False)
+        extra['depth_only_model'] = depth_only.name
+    model = DepthInference(net, spec, settings).eval()
+    return export_model(model, out, height, width, {**extra,
         'trained_height': spec.input_height, 'trained_width': spec.input_width,
         'normalisation': 'RGB in [0,1]; the per-channel mean is subtracted inside the graph',
         'image_mean': list(spec.model.image_mean), 'disp_range': list(spec.model.disp_range),
         'num_levels': spec.model.num_levels, 'quantization': spec.model.quantization,
         'depth_scale': spec.depth_scale, 'scale_source': spec.scale_source,
-        'spimo': None if spimo is None else asdict(spimo),
+        'spimo': None if settings is None else asdict(settings),
         'checkpoint': str(checkpoint), 'checkpoint_sha256': sha256_file(checkpoint)})
 
 
 def export_model(model: torch.nn.Module, out: Path, height: int, width: int,
-                 sidecar: dict[str, Any]) -> dict[str, Any]:
+                 sidecar: dict[str, Any], write_sidecar: bool = True) -> dict[str, Any]:
     """Trace `model(image, K) -> (depth, ...)` to ONNX, check and verify it, write it.
 
-    The sidecar written beside it holds the given fields plus the I/O description.
+    The sidecar written beside it (unless `write_sidecar` is false, as for the depth-only
+    graph that the main model's sidecar names) holds the given fields plus the I/O description.
     """
     output_names = getattr(model, 'output_names', ['depth'])
     image = torch.rand(1, 3, height, width)
@@ -84,7 +102,8 @@ def export_model(model: torch.nn.Module, out: Path, height: int, width: int,
                'outputs': output_names, 'input_height': height, 'input_width': width,
                'spimo': None, **sidecar, 'onnxruntime_max_rel_diff': max_rel}
     tmp.replace(out)
-    atomic_write_bytes(out.with_suffix('.json'), json.dumps(sidecar, indent=2).encode())
+    if write_sidecar:
+        atomic_write_bytes(out.with_suffix('.json'), json.dumps(sidecar, indent=2).encode())
     LOG.info('exported %s (%dx%d, outputs %s); onnxruntime vs torch max relative depth '
              'difference %.2e', out, width, height, ', '.join(output_names), max_rel)
     return sidecar

@@ -13,6 +13,7 @@ import numpy as np
 
 from svde_ros.geometry import Intrinsics
 from svde_ros.preprocess import resize_frame
+from svde_ros.spimo import SpimoConfig
 
 
 class BackendError(RuntimeError):
@@ -37,30 +38,48 @@ class DepthResult:
 
 
 class Backend:
-    """Runs the exported depth graph; subclasses implement `_run` and `close`."""
+    """Runs the exported depth graph; subclasses implement `_run` and `close`.
+
+    A backend with SPIMO holds two graphs over one network: depth + dispersion, and depth
+    only. `infer(..., with_mask=False)` runs the second, so a frame whose mask nobody will
+    see does not pay for the two shifted passes. `spimo` is the model's own SPIMO settings
+    (from the checkpoint or the export sidecar), None without SPIMO.
+    """
 
     name = 'backend'
 
-    def __init__(self, input_height: int, input_width: int, has_spimo: bool) -> None:
-        self.input_height, self.input_width, self.has_spimo = input_height, input_width, has_spimo
+    def __init__(self, input_height: int, input_width: int,
+                 spimo: SpimoConfig | None) -> None:
+        self.input_height, self.input_width, self.spimo = input_height, input_width, spimo
 
-    def infer(self, image: np.ndarray, intrinsics: Intrinsics) -> DepthResult:
-        """Depth (and dispersion) of one frame."""
+    @property
+    def has_spimo(self) -> bool:
+        """Whether the backend can produce a dispersion output."""
+        return self.spimo is not None
+
+    def infer(self, image: np.ndarray, intrinsics: Intrinsics,
+              with_mask: bool = True) -> DepthResult:
+        """Depth of one frame, and its dispersion when `with_mask` and the model has SPIMO."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f'expected an HxWx3 uint8 RGB image, got {image.shape} '
                              f'{image.dtype}')
         small, K = resize_frame(image, intrinsics, self.input_width, self.input_height)
         nchw = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        depth, dispersion = self._run(nchw, K.matrix().astype(np.float32)[None])
+        depth, dispersion = self._run(nchw, K.matrix().astype(np.float32)[None],
+                                      with_mask and self.has_spimo)
         depth = depth.reshape(self.input_height, self.input_width).astype(np.float32)
         depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
         if dispersion is not None:
             dispersion = dispersion.reshape(self.input_height, self.input_width)
         return DepthResult(depth, dispersion, K, small)
 
-    def _run(self, image: np.ndarray,
-             K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Image [1,3,H,W] float32 in [0,1], K [1,3,3] float32 -> depth [1,1,H,W] (+ disp.)."""
+    def _run(self, image: np.ndarray, K: np.ndarray,
+             with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Image [1,3,H,W] float32 in [0,1], K [1,3,3] float32 -> depth [1,1,H,W] (+ disp.).
+
+        The dispersion [1,1,H,W] comes only when `with_mask` (asked only of a backend with
+        SPIMO); otherwise None, and the depth-only graph runs.
+        """
         raise NotImplementedError
 
     def close(self) -> None:

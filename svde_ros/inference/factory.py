@@ -10,23 +10,27 @@ LOG = logging.getLogger(__name__)
 BACKENDS = ('auto', 'tensorrt', 'torch', 'onnxruntime')
 
 
-def _cuda() -> bool:
+def gpu_present() -> bool:
+    """Whether torch sees a CUDA device."""
     import torch
 
     return torch.cuda.is_available()
 
 
-def _tensorrt() -> bool:
+def tensorrt_present() -> bool:
+    """Whether the TensorRT Python package imports."""
     from svde_ros.inference import tensorrt_backend
 
     return tensorrt_backend.trt is not None
 
 
 def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: str = 'fp16',
-                   spimo: SpimoConfig | None = None, cache_dir: str = '', threads: int = 0,
+                   spimo: bool | SpimoConfig = False, cache_dir: str = '', threads: int = 0,
                    input_size: tuple[int, int] | None = None) -> tuple[Backend, str]:
     """Build the backend `kind` from a checkpoint (torch) or an exported model (onnx, tensorrt).
 
+    `spimo`: True for masks with the model file's own SPIMO settings, a SpimoConfig to
+    override them (torch; an exported graph has its settings built in), False for depth only.
     `input_size` (height, width) overrides the trained size for torch; exported models have
     theirs fixed.
 
@@ -36,7 +40,7 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
     if kind not in BACKENDS:
         raise BackendError(f'unknown backend {kind!r}; choose one of {", ".join(BACKENDS)}')
     if kind == 'auto':
-        kind, reason = _pick(checkpoint, onnx)
+        kind, reason = pick_backend(checkpoint, onnx, gpu_present(), tensorrt_present())
     else:
         reason = 'asked for'
     if kind == 'tensorrt':
@@ -47,16 +51,17 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
     elif kind == 'onnxruntime':
         from svde_ros.inference.onnx_backend import OnnxBackend
 
-        backend = OnnxBackend(_need(onnx, 'onnx', kind), use_cuda=_cuda(), threads=threads)
+        backend = OnnxBackend(_need(onnx, 'onnx', kind), use_cuda=gpu_present(),
+                              threads=threads)
     else:
         from svde_ros.inference.torch_backend import TorchBackend
 
-        cuda = _cuda()
+        cuda = gpu_present()
         backend = TorchBackend.from_checkpoint(_need(checkpoint, 'checkpoint', kind),
                                                'cuda' if cuda else 'cpu',
                                                fp16=cuda and precision == 'fp16', spimo=spimo,
                                                input_size=input_size)
-    if spimo is not None and not backend.has_spimo:
+    if spimo and not backend.has_spimo:
         raise BackendError(f'{backend.name}: the exported model has no dispersion output; '
                            're-export with `svde-train export --spimo` or turn SPIMO off')
     return backend, f'{backend.name} ({reason})'
@@ -68,13 +73,13 @@ def _need(path: str, what: str, kind: str) -> str:
     return path
 
 
-def _pick(checkpoint: str, onnx: str) -> tuple[str, str]:
-    cuda = _cuda()
-    if onnx and cuda and _tensorrt():
+def pick_backend(checkpoint: str, onnx: str, cuda: bool, tensorrt: bool) -> tuple[str, str]:
+    """What `auto` picks, and why, given the model files and what the machine has."""
+    if onnx and cuda and tensorrt:
         return 'tensorrt', 'auto: TensorRT and a CUDA GPU are present'
     if checkpoint and cuda:
         return 'torch', 'auto: CUDA GPU present, TensorRT ' + (
-            'needs an exported model' if _tensorrt() else 'not installed')
+            'needs an exported model' if tensorrt else 'not installed')
     if onnx:
         return 'onnxruntime', 'auto: no CUDA GPU; onnxruntime is the fastest CPU path'
     if checkpoint:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from svde_ros.inference.backend import Backend, BackendError
+from svde_ros.spimo import SpimoConfig
 
 
 def read_sidecar(onnx_path: Path) -> dict:
@@ -21,8 +23,18 @@ def read_sidecar(onnx_path: Path) -> dict:
         raise BackendError(f'{sidecar}: not valid JSON: {err}') from None
 
 
+def depth_only_path(onnx_path: Path, meta: dict) -> Path | None:
+    """The depth-only graph exported beside a SPIMO model, if its sidecar names one."""
+    name = meta.get('depth_only_model')
+    return onnx_path.with_name(name) if name else None
+
+
 class OnnxBackend(Backend):
-    """An InferenceSession over the exported model."""
+    """InferenceSessions over the exported model and, beside a SPIMO model, its depth-only graph.
+
+    A SPIMO export made before depth-only graphs existed has none: frames without a mask then
+    run the full graph and drop the dispersion (correct, but without the saving).
+    """
 
     name = 'onnxruntime'
 
@@ -37,29 +49,39 @@ class OnnxBackend(Backend):
             raise BackendError(f'ONNX model not found: {path} (make one with `svde-train export '
                                '--checkpoint CKPT --out model.onnx`)')
         meta = read_sidecar(path)
-        super().__init__(meta['input_height'], meta['input_width'], meta['spimo'] is not None)
+        spimo = SpimoConfig(**meta['spimo']) if meta.get('spimo') else None
+        super().__init__(meta['input_height'], meta['input_width'], spimo)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         providers = ['CPUExecutionProvider']
         if use_cuda and 'CUDAExecutionProvider' in ort.get_available_providers():
             providers.insert(0, 'CUDAExecutionProvider')
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise BackendError(f'cannot load ONNX model {path}: {err}') from None
+
+        def session(file: Path) -> Any:
+            if not file.is_file():
+                raise BackendError(f'ONNX model not found: {file} (its sidecar names it; '
+                                   're-export with `svde-train export`)')
+            try:
+                return ort.InferenceSession(str(file), options, providers=providers)
+            except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
+                raise BackendError(f'cannot load ONNX model {file}: {err}') from None
+
+        self.session = session(path)
+        depth_only = depth_only_path(path, meta)
+        self.depth_session = session(depth_only) if depth_only else self.session
         self.provider = self.session.get_providers()[0]
         self.name = f'onnxruntime-{"cuda" if self.provider.startswith("CUDA") else "cpu"}'
-        self.outputs = [o.name for o in self.session.get_outputs()]
-        self.inputs = {i.name for i in self.session.get_inputs()}
 
-    def _run(self, image: np.ndarray,
-             K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _run(self, image: np.ndarray, K: np.ndarray,
+             with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        session = self.session if with_mask else self.depth_session
         # A graph that ignores K (a fixed-camera model) has no K input: feed what it declares.
-        feed = {name: value for name, value in (('image', image), ('K', K))
-                if name in self.inputs}
-        results = self.session.run(self.outputs, feed)
-        return results[0], results[1] if len(results) > 1 else None
+        inputs = {i.name for i in session.get_inputs()}
+        feed = {name: value for name, value in (('image', image), ('K', K)) if name in inputs}
+        outputs = ['depth', 'dispersion'] if with_mask else ['depth']
+        results = session.run(outputs, feed)
+        return results[0], results[1] if with_mask else None
 
     def close(self) -> None:
-        del self.session
+        del self.session, self.depth_session

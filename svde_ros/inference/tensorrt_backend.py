@@ -16,7 +16,8 @@ import numpy as np
 
 from svde_ros.inference.backend import Backend, BackendError
 from svde_ros.inference.engine_cache import EngineKey, invalidate, load_engine, store_engine
-from svde_ros.inference.onnx_backend import read_sidecar
+from svde_ros.inference.onnx_backend import depth_only_path, read_sidecar
+from svde_ros.spimo import SpimoConfig
 
 try:
     import tensorrt as trt
@@ -129,8 +130,56 @@ def cached_engine(onnx_path: Path, precision: str, cache_dir: Path,
     return engine, key
 
 
+class _Engine:
+    """One deserialized engine with its execution context and preallocated device buffers."""
+
+    def __init__(self, runtime: Any, onnx_path: Path, precision: str, cache: Path,
+                 workspace_mb: int) -> None:
+        import torch
+
+        engine_bytes, key = cached_engine(onnx_path, precision, cache, workspace_mb)
+        engine = runtime.deserialize_cuda_engine(engine_bytes)
+        if engine is None:
+            LOG.warning('cached engine failed to deserialize; rebuilding')
+            invalidate(cache, onnx_path, key)
+            engine_bytes, key = cached_engine(onnx_path, precision, cache, workspace_mb)
+            engine = runtime.deserialize_cuda_engine(engine_bytes)
+            if engine is None:
+                raise BackendError(f'TensorRT cannot deserialize the engine built from '
+                                   f'{onnx_path}')
+        self.engine = engine
+        self.context = engine.create_execution_context()
+        self.buffers: dict[str, Any] = {}
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            dims = engine.get_tensor_shape(name)
+            shape = tuple(dims[j] for j in range(len(dims)))
+            dtype = torch.float16 if engine.get_tensor_dtype(name) == trt.DataType.HALF \
+                else torch.float32
+            self.buffers[name] = torch.empty(shape, dtype=dtype, device='cuda')
+            self.context.set_tensor_address(name, self.buffers[name].data_ptr())
+        self.output_names = [n for n in ('depth', 'dispersion') if n in self.buffers]
+
+    def run(self, image: np.ndarray, K: np.ndarray, stream: Any) -> list[np.ndarray]:
+        import torch
+
+        with torch.cuda.stream(stream):
+            self.buffers['image'].copy_(torch.from_numpy(image), non_blocking=True)
+            if 'K' in self.buffers:
+                self.buffers['K'].copy_(torch.from_numpy(K), non_blocking=True)
+            if not self.context.execute_async_v3(stream.cuda_stream):
+                raise BackendError('TensorRT execution failed')
+            outputs = [self.buffers[n].float().cpu() for n in self.output_names]
+        stream.synchronize()
+        return [o.numpy() for o in outputs]
+
+
 class TensorRTBackend(Backend):
-    """Deserialized engine executed on a CUDA stream with preallocated device buffers."""
+    """Deserialized engines executed on a CUDA stream with preallocated device buffers.
+
+    A SPIMO model gets two engines, depth + dispersion and depth only (when its export wrote
+    the depth-only graph), picked per frame.
+    """
 
     name = 'tensorrt'
 
@@ -143,49 +192,25 @@ class TensorRTBackend(Backend):
         if not path.is_file():
             raise BackendError(f'ONNX model not found: {path}')
         meta = read_sidecar(path)
-        super().__init__(meta['input_height'], meta['input_width'], meta['spimo'] is not None)
+        spimo = SpimoConfig(**meta['spimo']) if meta.get('spimo') else None
+        super().__init__(meta['input_height'], meta['input_width'], spimo)
         cache = Path(cache_dir) if cache_dir else path.parent / 'engines'
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
-        engine_bytes, key = cached_engine(path, precision, cache, workspace_mb)
-        self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
-        if self.engine is None:
-            LOG.warning('cached engine failed to deserialize; rebuilding')
-            invalidate(cache, path, key)
-            engine_bytes, key = cached_engine(path, precision, cache, workspace_mb)
-            self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
-            if self.engine is None:
-                raise BackendError(f'TensorRT cannot deserialize the engine built from {path}')
-        self.context = self.engine.create_execution_context()
+        self.full = _Engine(self.runtime, path, precision, cache, workspace_mb)
+        depth_only = depth_only_path(path, meta)
+        self.depth_only = self.full if depth_only is None else _Engine(
+            self.runtime, depth_only, precision, cache, workspace_mb)
         self.stream = torch.cuda.Stream()
-        self.buffers: dict[str, Any] = {}
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
-            dims = self.engine.get_tensor_shape(name)
-            shape = tuple(dims[i] for i in range(len(dims)))
-            dtype = torch.float16 if self.engine.get_tensor_dtype(name) == trt.DataType.HALF \
-                else torch.float32
-            self.buffers[name] = torch.empty(shape, dtype=dtype, device='cuda')
-            self.context.set_tensor_address(name, self.buffers[name].data_ptr())
-        self.output_names = [n for n in ('depth', 'dispersion') if n in self.buffers]
         self.name = f'tensorrt-{precision}'
 
-    def _run(self, image: np.ndarray,
-             K: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        import torch
-
-        with torch.cuda.stream(self.stream):
-            self.buffers['image'].copy_(torch.from_numpy(image), non_blocking=True)
-            self.buffers['K'].copy_(torch.from_numpy(K), non_blocking=True)
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise BackendError('TensorRT execution failed')
-            outputs = [self.buffers[n].float().cpu() for n in self.output_names]
-        self.stream.synchronize()
-        arrays = [o.numpy() for o in outputs]
-        return arrays[0], arrays[1] if len(arrays) > 1 else None
+    def _run(self, image: np.ndarray, K: np.ndarray,
+             with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        arrays = (self.full if with_mask else self.depth_only).run(image, K, self.stream)
+        return arrays[0], arrays[1] if with_mask else None
 
     def close(self) -> None:
         import torch
 
-        del self.context, self.engine, self.buffers
+        del self.full, self.depth_only
         torch.cuda.empty_cache()

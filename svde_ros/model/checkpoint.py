@@ -5,7 +5,7 @@ the model config, the input size the network was trained for, and the metric sca
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ import torch
 
 from svde_ros.model.config import ModelConfig
 from svde_ros.model.depth_net import DepthNet
+from svde_ros.spimo import SpimoConfig
 
 CHECKPOINT_FORMAT = 'svde_ros.checkpoint/1'
+ZIP_MAGIC = b'PK\x03\x04'    # torch.save writes a zip archive
 
 
 class CheckpointError(ValueError):
@@ -27,7 +29,10 @@ class InferenceSpec:
 
     input_height/width: full-frame size the network was trained at (base size);
     depth_scale: metres per unit of the network's depth gauge (1.0 when unknown);
-    scale_source: 'none' (median-scaled only), 'odometry' or 'camera_height'.
+    scale_source: 'none' (median-scaled only), 'odometry' or 'camera_height';
+    spimo: the SPIMO settings (delta, pass scale, threshold) the model was trained and
+    validated with, which export and the node use unless told otherwise (None in checkpoints
+    older than this field: the defaults apply).
     """
 
     model: ModelConfig
@@ -35,18 +40,27 @@ class InferenceSpec:
     input_width: int
     depth_scale: float = 1.0
     scale_source: str = 'none'
+    spimo: SpimoConfig | None = None
+
+    @property
+    def spimo_config(self) -> SpimoConfig:
+        """The model's SPIMO settings, or the defaults for a checkpoint without them."""
+        return self.spimo or SpimoConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for checkpoints and sidecars."""
         return {'model': self.model.to_dict(), 'input_height': self.input_height,
                 'input_width': self.input_width, 'depth_scale': self.depth_scale,
-                'scale_source': self.scale_source}
+                'scale_source': self.scale_source,
+                'spimo': None if self.spimo is None else asdict(self.spimo)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InferenceSpec:
         """Inverse of `to_dict`."""
         data = dict(data)
         data['model'] = ModelConfig.from_dict(data['model'])
+        if data.get('spimo') is not None:
+            data['spimo'] = SpimoConfig(**data['spimo'])
         return cls(**data)
 
 
@@ -56,10 +70,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path} (train one with '
                               '`svde-train fit --config FILE --out DIR`)')
+    with open(path, 'rb') as f:
+        magic = f.read(4)
+    if magic != ZIP_MAGIC:
+        raise CheckpointError(f'{path} is not a checkpoint: checkpoints are torch zip archives '
+                              'written by `svde-train fit` or `svde-train slim`')
     try:
         data = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # torch raises many types for truncated/corrupt files
-        raise CheckpointError(f'cannot read checkpoint {path}: {err}') from None
+        raise CheckpointError(f'cannot read checkpoint {path} (truncated or damaged?): '
+                              f'{type(err).__name__}: {str(err)[:200]}') from None
     if not isinstance(data, dict) or data.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f'{path} is not an svde_ros checkpoint '
                               f'(expected format {CHECKPOINT_FORMAT!r})')

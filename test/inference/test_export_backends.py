@@ -11,7 +11,12 @@ import yaml
 
 from svde_ros.inference.backend import BackendError
 from svde_ros.inference.engine_cache import EngineKey, load_engine, store_engine
-from svde_ros.inference.factory import create_backend
+from svde_ros.inference.factory import (
+    create_backend,
+    gpu_present,
+    pick_backend,
+    tensorrt_present,
+)
 from svde_ros.inference.onnx_backend import OnnxBackend
 from svde_ros.inference.torch_backend import TorchBackend
 from svde_ros.model.checkpoint import load_depth_net
@@ -66,7 +71,7 @@ def test_sidecar_records_what_a_runtime_needs(exported, checkpoint):
 
 def test_onnxruntime_matches_torch_on_real_frames(exported, checkpoint, kitti_raw_drive):
     net, spec = load_depth_net(checkpoint)
-    torch_backend = TorchBackend(DepthInference(net, spec, SPIMO), 96, 320, has_spimo=True)
+    torch_backend = TorchBackend(DepthInference(net, spec, SPIMO), 96, 320, spimo=SPIMO)
     ort_backend = OnnxBackend(str(exported), threads=1)
     for image, K in _frames(kitti_raw_drive):
         a, b = torch_backend.infer(image, K), ort_backend.infer(image, K)
@@ -119,15 +124,59 @@ def test_backend_bad_input(exported, tmp_path):
         backend.infer(np.zeros((100, 200), np.uint8), Intrinsics(100, 100, 99, 49, 200, 100))
 
 
-def test_auto_selection_and_missing_tensorrt(exported, checkpoint):
+@pytest.mark.parametrize('cuda, tensorrt, files, expected', [
+    (False, False, ('ckpt', 'onnx'), 'onnxruntime'),
+    (False, False, ('ckpt',), 'torch'),
+    (False, True, ('ckpt', 'onnx'), 'onnxruntime'),      # TensorRT without a GPU is no use
+    (True, False, ('ckpt', 'onnx'), 'torch'),
+    (True, True, ('ckpt', 'onnx'), 'tensorrt'),
+    (True, True, ('ckpt',), 'torch'),                     # TensorRT needs the exported model
+    (True, False, ('onnx',), 'onnxruntime'),
+])
+def test_auto_picks_by_what_the_machine_has(cuda, tensorrt, files, expected):
+    kind, why = pick_backend('c.pt' if 'ckpt' in files else '',
+                             'm.onnx' if 'onnx' in files else '', cuda, tensorrt)
+    assert kind == expected and why.startswith('auto: ')
+
+
+def test_auto_selection_on_this_machine(exported, checkpoint):
     backend, why = create_backend('auto', checkpoint=str(checkpoint), onnx=str(exported))
-    assert backend.name == 'onnxruntime-cpu' and 'no CUDA GPU' in why
-    backend, why = create_backend('auto', checkpoint=str(checkpoint), spimo=SPIMO)
-    assert backend.name == 'torch-cpu' and backend.has_spimo
-    with pytest.raises(BackendError, match='TensorRT is not installed.*pip install tensorrt'):
-        create_backend('tensorrt', onnx=str(exported))
+    expected = pick_backend(str(checkpoint), str(exported), gpu_present(), tensorrt_present())
+    assert backend.name.startswith(expected[0]) and why.endswith(f'({expected[1]})')
+    backend, why = create_backend('torch', checkpoint=str(checkpoint), spimo=SPIMO)
+    assert backend.name.startswith('torch') and backend.spimo == SPIMO
     with pytest.raises(BackendError, match='unknown backend'):
         create_backend('openvino', onnx=str(exported))
+
+
+@pytest.mark.skipif(tensorrt_present(), reason='TensorRT is installed on this machine')
+def test_missing_tensorrt_says_how_to_install_it(exported):
+    with pytest.raises(BackendError, match='TensorRT is not installed.*pip install tensorrt'):
+        create_backend('tensorrt', onnx=str(exported))
+
+
+def test_spimo_settings_travel_with_the_model(checkpoint, tmp_path):
+    spec = load_depth_net(checkpoint)[1]
+    assert spec.spimo is not None             # written by training, from its spimo section
+    out = tmp_path / 'own.onnx'
+    meta = export_onnx(checkpoint, out, 96, 320, spimo=True)
+    assert meta['spimo'] == {'delta': spec.spimo.delta, 'scale': spec.spimo.scale,
+                             'threshold': spec.spimo.threshold}
+    assert OnnxBackend(str(out), threads=1).spimo == spec.spimo
+    backend, _ = create_backend('torch', checkpoint=str(checkpoint), spimo=True)
+    assert backend.spimo == spec.spimo
+
+
+@pytest.mark.parametrize('kind', ['torch', 'onnxruntime'])
+def test_depth_only_frames_skip_the_spimo_passes(kind, exported, checkpoint, kitti_raw_drive):
+    meta = json.loads(exported.with_suffix('.json').read_text())
+    assert (exported.parent / meta['depth_only_model']).is_file()
+    backend, _ = create_backend(kind, checkpoint=str(checkpoint), onnx=str(exported),
+                                spimo=True)
+    image, K = _frames(kitti_raw_drive)[0]
+    full, depth_only = backend.infer(image, K), backend.infer(image, K, with_mask=False)
+    assert full.dispersion is not None and depth_only.dispersion is None
+    assert np.allclose(full.depth, depth_only.depth, rtol=1e-5)
 
 
 def test_unsupported_precision_is_refused(exported):

@@ -1,5 +1,6 @@
 """Training from rosbag2 files: reading is frame-exact, read-only and fails helpfully."""
 import hashlib
+import shutil
 
 import numpy as np
 import pytest
@@ -66,6 +67,16 @@ def test_bad_input_names_what_exists(raw_bag, tmp_path):
     (no_info / 'metadata.yaml').write_text('not: a bag')
     with pytest.raises(DataError, match='is not a readable rosbag2'):
         RosbagClip(no_info, '/camera/image_raw')
+    plain = tmp_path / 'holiday_photos'
+    plain.mkdir()
+    (plain / 'a.jpg').write_bytes(b'jpeg')
+    with pytest.raises(DataError, match='holiday_photos is not a rosbag2: a bag folder holds'):
+        RosbagClip(plain, '/camera/image_raw')
+    interrupted = tmp_path / 'interrupted'
+    shutil.copytree(raw_bag, interrupted)
+    (interrupted / 'metadata.yaml').unlink()
+    with pytest.raises(DataError, match=r'has bag files \(.*\) but no metadata.yaml.*reindex'):
+        RosbagClip(interrupted, '/camera/image_raw')
     with pytest.raises(DataError, match="no odometry topic '/gps'"):
         RosbagClip(raw_bag, '/camera/image_raw', odom_topic='/gps')
 

@@ -20,7 +20,12 @@ import numpy as np
 from tqdm import tqdm
 
 from svde_ros.geometry import Intrinsics, matrix_to_quaternion, quaternion_to_matrix
-from svde_ros.image_codec import ImageConversionError, compressed_to_rgb8, image_to_rgb8
+from svde_ros.image_codec import (
+    COLOR_ENCODINGS,
+    ImageConversionError,
+    compressed_to_rgb8,
+    image_to_rgb8,
+)
 from svde_training.data.clip import Clip, DataError
 from svde_training.run_dir import atomic_write_bytes
 
@@ -57,11 +62,16 @@ def open_bag(path: Path):  # noqa: ANN201 - rosbags' AnyReader (opened, read-onl
         reader = AnyReader([path])
         reader.open()
     except Exception as err:  # rosbags raises several types for broken/absent metadata
-        hint = ''
         if path.is_dir() and not (path / 'metadata.yaml').exists():
-            hint = (' (no metadata.yaml: was the recording interrupted? `ros2 bag reindex` '
-                    'rebuilds it)')
-        raise DataError(f'{path} is not a readable rosbag2{hint}: {err}') from None
+            storage = sorted(p.name for p in path.iterdir()
+                             if p.suffix in ('.db3', '.mcap') and p.is_file())
+            if not storage:
+                raise DataError(f'{path} is not a rosbag2: a bag folder holds metadata.yaml '
+                                'and .db3 or .mcap files') from None
+            raise DataError(f'{path} has bag files ({", ".join(storage[:3])}) but no '
+                            'metadata.yaml: the recording was probably interrupted; '
+                            '`ros2 bag reindex` rebuilds it') from None
+        raise DataError(f'{path} is not a readable rosbag2: {err}') from None
     return reader
 
 
@@ -302,6 +312,12 @@ class RosbagClip(Clip):
         return state
 
 
+def _looks_derived(topic: str) -> bool:
+    """Colour images that are outputs of depth nodes (colorized depth, masks), not cameras."""
+    parts = topic.lower().split('/')
+    return any(word in part for part in parts for word in ('depth', 'mask', 'disparity'))
+
+
 def bag_info(path: Path) -> str:
     """A human summary: topics, types, counts, rates, image sizes, suggested camera topics."""
     reader = open_bag(path)
@@ -314,14 +330,21 @@ def bag_info(path: Path) -> str:
             if c.msgtype in IMAGE_TYPES and c.msgcount:
                 _, _, raw = next(reader.messages([c]))
                 msg = reader.deserialize(raw, c.msgtype)
-                try:
-                    rgb = compressed_to_rgb8(msg) if c.msgtype.endswith('CompressedImage') \
-                        else image_to_rgb8(msg)
-                    extra = f', {rgb.shape[1]}x{rgb.shape[0]}'
-                except ImageConversionError as err:
-                    extra = f', undecodable: {err}'
-                extra += '' if c.msgtype.endswith('CompressedImage') else f' {msg.encoding}'
-                images.append(c.topic)
+                compressed = c.msgtype.endswith('CompressedImage')
+                if not compressed and msg.encoding not in COLOR_ENCODINGS:
+                    # Depth maps, masks of other encodings: images, but not camera frames.
+                    extra = f', {msg.width}x{msg.height} {msg.encoding} (not a camera image)'
+                else:
+                    try:
+                        rgb = compressed_to_rgb8(msg) if compressed else image_to_rgb8(msg)
+                        extra = f', {rgb.shape[1]}x{rgb.shape[0]}'
+                        if _looks_derived(c.topic):
+                            extra += ' (named like a depth/mask output, not suggested)'
+                        else:
+                            images.append(c.topic)
+                    except ImageConversionError as err:
+                        extra = f', undecodable: {err}'
+                    extra += '' if compressed else f' {msg.encoding}'
             lines.append(f'  {c.topic}  [{c.msgtype}]  {c.msgcount} msgs, {rate:.1f} Hz{extra}')
         infos = [c.topic for c in reader.connections if c.msgtype.endswith('CameraInfo')]
         lines.append('suggested: ' + (f'--image-topic {images[0]}' if images else

@@ -33,7 +33,7 @@ setup(
     entry_points={
         'console_scripts': [
             'svde-train = svde_training.cli:main',
-            'depth_node = svde_ros.ros.depth_node:main',
+            'depth_node = svde_ros.ros.entry:depth_node',
             'svde-demo = svde_ros.ros.demo:main',
         ],
     },

@@ -31,22 +31,34 @@ COLOR_ENCODINGS = tuple(e for e in ENCODINGS if e not in ('32FC1', '16UC1'))
 
 
 class ImageConversionError(ValueError):
-    """A message cannot be converted; the text says why (for a throttled warning)."""
+    """A message cannot be converted; the text says why (for a throttled warning).
+
+    `kind` names the problem (encoding, empty, step, short_data, not_camera, decode), so a node can
+    throttle warnings per kind of problem: one kind of bad frame must not hide another.
+    """
+
+    def __init__(self, text: str, kind: str = 'image') -> None:
+        super().__init__(text)
+        self.kind = kind
 
 
 def image_to_array(msg: Any) -> np.ndarray:
     """The pixels of an Image as an HxW or HxWxC array of the encoding's dtype (a copy)."""
     if msg.encoding not in ENCODINGS:
         raise ImageConversionError(f'unsupported encoding {msg.encoding!r} (supported: '
-                                   f'{", ".join(ENCODINGS)})')
+                                   f'{", ".join(ENCODINGS)})', 'encoding')
     dtype, channels, _ = ENCODINGS[msg.encoding]
     itemsize = np.dtype(dtype).itemsize
     if msg.height == 0 or msg.width == 0:
-        raise ImageConversionError(f'empty image {msg.width}x{msg.height}')
+        raise ImageConversionError(f'empty image {msg.width}x{msg.height}', 'empty')
     row = msg.width * channels * itemsize
-    if msg.step < row or len(msg.data) < msg.step * msg.height:
+    if msg.step < row:
         raise ImageConversionError(f'{msg.encoding} {msg.width}x{msg.height}: step {msg.step} '
-                                   f'and {len(msg.data)} bytes do not hold {row} bytes per row')
+                                   f'is shorter than a row ({row} bytes)', 'step')
+    if len(msg.data) < msg.step * msg.height:
+        raise ImageConversionError(f'{msg.encoding} {msg.width}x{msg.height}: '
+                                   f'{len(msg.data)} bytes, short of step x height = '
+                                   f'{msg.step * msg.height}', 'short_data')
     buffer = np.frombuffer(bytes(msg.data), dtype=np.uint8, count=msg.step * msg.height)
     rows = buffer.reshape(msg.height, msg.step)[:, :row]
     array: np.ndarray = np.ascontiguousarray(rows).view(dtype)
@@ -60,7 +72,8 @@ def image_to_rgb8(msg: Any) -> np.ndarray:
     """Any supported colour/mono encoding -> HxWx3 uint8 RGB."""
     array = image_to_array(msg)   # rejects unknown encodings and malformed buffers
     if msg.encoding not in COLOR_ENCODINGS:
-        raise ImageConversionError(f'encoding {msg.encoding!r} is not a camera image')
+        raise ImageConversionError(f'encoding {msg.encoding!r} is not a camera image',
+                                   'not_camera')
     if msg.encoding == 'mono16':
         array = cv2.cvtColor((array >> 8).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     conversion = ENCODINGS[msg.encoding][2]
@@ -73,5 +86,5 @@ def compressed_to_rgb8(msg: Any) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ImageConversionError(f'cannot decode CompressedImage (format {msg.format!r}, '
-                                   f'{data.size} bytes)')
+                                   f'{data.size} bytes)', 'decode')
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

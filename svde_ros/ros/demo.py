@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ class Observer:
         self.latencies: list[float] = []
         self.panels = 0
         self.lock = threading.Lock()
-        node.create_subscription(CompressedImage, '/camera/image/compressed',
+        node.create_subscription(CompressedImage, '/camera/image_raw/compressed',
                                  self._on('input'), RELIABLE)
         node.create_subscription(Image, '/camera/depth', self._on('depth'), RELIABLE)
         node.create_subscription(Image, '/camera/depth/colorized', self._on('colorized'),
@@ -111,6 +112,15 @@ class Observer:
         return store
 
 
+def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def run(args: argparse.Namespace) -> dict:
     """Play, process, record; returns the summary."""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -118,9 +128,13 @@ def run(args: argparse.Namespace) -> dict:
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=args.domain_id)
     started = time.monotonic()
-    node = DepthNode(context=context, namespace='camera', parameter_overrides=[
-        Parameter('checkpoint', value=str(args.checkpoint)),
-        Parameter('backend', value=args.backend), Parameter('compressed', value=True)])
+    # As launch runs it: in the camera's namespace, `image` remapped to the driver's topic;
+    # with `compressed` the node reads <image>/compressed (image_transport naming).
+    node = DepthNode(context=context, namespace='camera',
+                     cli_args=['--ros-args', '-r', 'image:=image_raw'], parameter_overrides=[
+                         Parameter('checkpoint', value=str(args.checkpoint)),
+                         Parameter('backend', value=args.backend),
+                         Parameter('compressed', value=True)])
     LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
     helper = rclpy.create_node('svde_demo', context=context)
     observer = Observer(helper, args.out, args.panel_every)
@@ -131,13 +145,14 @@ def run(args: argparse.Namespace) -> dict:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     played = play_bag(helper, args.bag, {'/camera/image_raw/compressed':
-                                         '/camera/image/compressed',
+                                         '/camera/image_raw/compressed',
                                          '/camera/camera_info': '/camera/camera_info'},
                       args.rate, wait_for_subscribers_s=10.0)
-    deadline = time.monotonic() + 30
-    while node._pending is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)                           # last outputs in flight
+    # Read the counters only once the node is idle (no frame waiting or in the worker) and
+    # every depth image it published has reached the recorder: a summary read while a frame
+    # is between `publish` and its count disagrees with itself.
+    _wait_until(node.idle, 30.0)
+    _wait_until(lambda: recorder.counts.get('/camera/depth', 0) >= node.processed, 5.0)
     summary = {
         'messages_played': played, 'frames_processed': node.processed,
         'frames_dropped': node.dropped, 'frames_rejected': node.rejected,

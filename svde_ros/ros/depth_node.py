@@ -50,7 +50,6 @@ from svde_ros.ros.image_conversions import (
 )
 from svde_ros.ros.pointcloud import depth_to_cloud
 from svde_ros.ros.qos import profile
-from svde_ros.spimo import SpimoConfig
 
 try:   # Iron and later
     from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
@@ -60,6 +59,16 @@ except ImportError:   # Humble
 WARN_PERIOD_S = 10.0
 # How long an image waits for its camera_info while a camera_info publisher is connected.
 INFO_WAIT_S = 0.2
+# How long shutdown waits for a frame in inference to finish.
+WORKER_STOP_S = 30.0
+
+
+class FrameRejectedError(ValueError):
+    """A frame the node cannot process; `kind` throttles its warning (see _warn)."""
+
+    def __init__(self, text: str, kind: str) -> None:
+        super().__init__(text)
+        self.kind = kind
 
 
 @dataclass
@@ -103,7 +112,6 @@ class DepthNode(Node):
         self.params = node_params.declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         p = self.params
-        spimo = SpimoConfig(threshold=p.spimo_threshold) if p.spimo_enabled else None
         started = time.monotonic()
         size = (p.input_height, p.input_width) if p.input_height and p.input_width else None
         checkpoint = p.checkpoint
@@ -112,11 +120,18 @@ class DepthNode(Node):
             self.get_logger().info(f'no checkpoint/onnx given: using the bundled demo model '
                                    f'{checkpoint} (see docs/MODEL_CARD.md)')
         self.backend: Backend
-        self.backend, why = create_backend(p.backend, checkpoint, p.onnx, p.precision, spimo,
-                                           p.engine_cache_dir, input_size=size)
+        self.backend, why = create_backend(p.backend, checkpoint, p.onnx, p.precision,
+                                           p.spimo_enabled, p.engine_cache_dir,
+                                           input_size=size)
         self._to_close = self.backend
         self.get_logger().info(f'backend {why}; model ready in '
                                f'{time.monotonic() - started:.1f} s')
+        if self.backend.spimo is not None:
+            s = self.backend.spimo
+            self.get_logger().info(f'SPIMO as the model file gives it: delta {s.delta}, pass '
+                                   f'scale {s.scale}, threshold {s.threshold}'
+                                   + (f' (overridden: {p.spimo_threshold})'
+                                      if p.spimo_threshold > 0 else ''))
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._pending: Frame | None = None
@@ -124,6 +139,9 @@ class DepthNode(Node):
         self._info_arrived = threading.Event()
         self._fallback = self._fallback_intrinsics()
         self.processed = self.dropped = self.rejected = self.received = 0
+        self.with_mask = self.depth_only = 0   # frames per path (the SPIMO passes or not)
+        self.info_reused = 0      # frames given the newest camera_info as it came late
+        self.busy = False         # a frame is in the worker (neither processed nor rejected)
         self._latencies: deque[float] = deque(maxlen=100)
         self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
         self._stamps: deque[float] = deque(maxlen=100)
@@ -137,7 +155,11 @@ class DepthNode(Node):
     def _make_subscriptions(self, qos: QoSProfile, compressed: bool) -> None:
         events = SubscriptionEventCallbacks(incompatible_qos=self._incompatible_qos)
         if compressed:
-            self.create_subscription(CompressedImage, 'image/compressed', self._on_image, qos,
+            # image_transport naming: the compressed stream of topic T is T/compressed, so the
+            # one `image` remap serves both (`-r image:=/camera/image_raw` reads
+            # /camera/image_raw/compressed).
+            topic = f'{self.resolve_topic_name("image")}/compressed'
+            self.create_subscription(CompressedImage, topic, self._on_image, qos,
                                      event_callbacks=events)
         else:
             self.create_subscription(Image, 'image', self._on_image, qos,
@@ -163,11 +185,7 @@ class DepthNode(Node):
         return values if p.fallback_fx > 0 and p.fallback_fy > 0 else None
 
     def _on_set_parameters(self, changed: list) -> object:
-        result = node_params.validate_update(changed, self.params)
-        if result.successful:
-            values = {f: getattr(self.params, f) for f in self.params.__dataclass_fields__}
-            values.update({c.name: c.value for c in changed})
-            self.params = node_params.DepthNodeParams(**values)
+        result, self.params = node_params.validate_update(changed, self.params)
         return result
 
     def _incompatible_qos(self, event: object) -> None:
@@ -213,12 +231,47 @@ class DepthNode(Node):
             if not self.sub_info.get_publisher_count() or not self._info_arrived.wait(
                     max(0.0, deadline - time.monotonic())):
                 break
+        K = self._steady_info(width, height)
+        if K is not None:
+            self.info_reused += 1
+            return K
         if self._fallback is None:
-            raise LookupError('no camera_info within camera_info_max_delay_s of the image and '
-                              'no fallback_fx/fy/cx/cy set')
+            raise FrameRejectedError('no camera_info within camera_info_max_delay_s of the '
+                                     'image and no fallback_fx/fy/cx/cy set', 'no_info')
         self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
         fx, fy, cx, cy = self._fallback
         return Intrinsics(fx, fy, cx, cy, width, height)
+
+    def _steady_info(self, width: int, height: int) -> Intrinsics | None:
+        """K of the newest camera_info when no stamp-matched one came in time.
+
+        Nearly every camera has a constant K, so a late camera_info need not cost the frame:
+        the newest one of the image's size is used when every camera_info received recently
+        agrees with it. When K has changed (zoom, another camera on the topic) there is no
+        safe choice, and the frame is rejected.
+        """
+        with self._lock:
+            infos = list(self._infos)
+        if not infos:
+            return None
+        newest = infos[-1]
+        if any(not np.array_equal(i.k, newest.k) or
+               i.header.frame_id != newest.header.frame_id or
+               (i.width, i.height) != (newest.width, newest.height) for i in infos):
+            raise FrameRejectedError('no camera_info matches the image in time and K has '
+                                     'changed recently: the frame cannot be given a K',
+                                     'k_changed')
+        return self._checked(newest, width, height)
+
+    def _checked(self, info: CameraInfo, width: int, height: int) -> Intrinsics:
+        try:
+            K = intrinsics_from_info(info)
+        except ValueError as err:
+            raise FrameRejectedError(f'camera_info: {err}', 'bad_k') from None
+        if (K.width, K.height) != (width, height):
+            raise FrameRejectedError(f'camera_info is {K.width}x{K.height} but the image is '
+                                     f'{width}x{height}', 'info_size')
+        return K
 
     def _matching_info(self, t: float, width: int, height: int) -> Intrinsics | None:
         """K of the camera_info closest to time t, if within camera_info_max_delay_s."""
@@ -231,11 +284,7 @@ class DepthNode(Node):
         delay = abs(best.header.stamp.sec + best.header.stamp.nanosec * 1e-9 - t)
         if delay > self.params.camera_info_max_delay_s:
             return None
-        K = intrinsics_from_info(best)
-        if (K.width, K.height) != (width, height):
-            raise ValueError(f'camera_info is {K.width}x{K.height} but the image is '
-                             f'{width}x{height}')
-        return K
+        return self._checked(best, width, height)
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -244,6 +293,7 @@ class DepthNode(Node):
             with self._lock:
                 frame, self._pending = self._pending, None
                 self._ready.clear()
+                self.busy = frame is not None
             if frame is None:
                 continue
             frame.waited = time.monotonic() - frame.received
@@ -251,20 +301,30 @@ class DepthNode(Node):
             # counted in diagnostics) and the next frame is processed normally.
             try:
                 self._process(frame)
-            except (ImageConversionError, ValueError, LookupError) as err:
+            except (ImageConversionError, ValueError) as err:
                 self.rejected += 1
-                self._warn(type(err).__name__, f'frame dropped: {err}')
+                self._warn(getattr(err, 'kind', type(err).__name__), f'frame dropped: {err}')
             except Exception as err:  # noqa: BLE001 - the per-frame boundary, see above
+                if self._stop.is_set() or not self.context.ok():
+                    return   # shutting down: the context went while a frame was in flight
                 self.rejected += 1
                 self._warn('error', f'frame dropped after an unexpected error: {err!r}')
+            finally:
+                with self._lock:
+                    self.busy = False
 
     def _process(self, frame: Frame) -> None:
         msg = frame.msg
         rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_to_rgb8(msg)
         K = self._intrinsics(msg.header.stamp, rgb.shape[1], rgb.shape[0])
         p = self.params
+        # The SPIMO passes run only for a mask someone will receive (its turn under
+        # spimo_every_n, a subscriber); every other frame takes the depth-only graph.
+        want_mask = (self.backend.spimo is not None and p.spimo_enabled
+                     and self.processed % p.spimo_every_n == 0
+                     and self.pub_mask.get_subscription_count() > 0)
         infer_start = time.monotonic()
-        result: DepthResult = self.backend.infer(rgb, K)
+        result: DepthResult = self.backend.infer(rgb, K, with_mask=want_mask)
         infer_s = time.monotonic() - infer_start
         depth = result.depth
         depth[(depth < p.min_depth_m) | (depth > p.max_depth_m)] = np.nan
@@ -277,10 +337,13 @@ class DepthNode(Node):
         if self.pub_color.get_subscription_count():
             self.pub_color.publish(array_to_image(
                 colorize_depth(depth, p.min_depth_m, p.max_depth_m), 'rgb8', header))
-        if (result.dispersion is not None and self.processed % p.spimo_every_n == 0
-                and self.pub_mask.get_subscription_count()):
-            mask = np.where(result.dispersion > p.spimo_threshold, 255, 0).astype(np.uint8)
+        if result.dispersion is not None:
+            threshold = p.spimo_threshold or self.backend.spimo.threshold  # type: ignore
+            mask = np.where(result.dispersion > threshold, 255, 0).astype(np.uint8)
             self.pub_mask.publish(array_to_image(mask, 'mono8', header))
+            self.with_mask += 1
+        else:
+            self.depth_only += 1
         if p.cloud_enabled and self.pub_points.get_subscription_count():
             if p.cloud_rgb:
                 small_rgb = result.image
@@ -292,6 +355,11 @@ class DepthNode(Node):
         self._latencies.append(now - frame.received)
         self.overheads.append(now - frame.received - infer_s - frame.waited)
         self._stamps.append(now)
+
+    def idle(self) -> bool:
+        """No frame waiting and none in the worker: the counters are final for now."""
+        with self._lock:
+            return self._pending is None and not self.busy
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name='svde_ros: depth_node', hardware_id=self.backend.name)
@@ -306,7 +374,10 @@ class DepthNode(Node):
             ('backend', self.backend.name), ('rate_hz', f'{rate:.2f}'),
             ('latency_ms_p50', f'{latency:.1f}'), ('overhead_ms_p50', f'{overhead:.2f}'),
             ('received', str(self.received)), ('processed', str(self.processed)),
-            ('dropped', str(self.dropped)), ('rejected', str(self.rejected)))]
+            ('dropped', str(self.dropped)), ('rejected', str(self.rejected)),
+            ('camera_info_reused', str(self.info_reused)),
+            ('frames_with_mask', str(self.with_mask)),
+            ('frames_depth_only', str(self.depth_only)))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(array)
@@ -315,7 +386,12 @@ class DepthNode(Node):
         """Stop the worker, free the backend, then the node (safe after a failed start)."""
         self._stop.set()
         if self._worker is not None:
-            self._worker.join(timeout=2.0)
+            # Let a frame in inference finish: a process that exits while torch still runs
+            # in another thread aborts ("terminate called without an active exception").
+            self._worker.join(timeout=WORKER_STOP_S)
+            if self._worker.is_alive():
+                self.get_logger().warning(f'inference did not finish within {WORKER_STOP_S} s '
+                                          'of shutdown')
             self._worker = None
         if self._to_close is not None:
             self._to_close.close()
@@ -323,10 +399,16 @@ class DepthNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    """`ros2 run svde_ros depth_node`."""
+def main(args: list[str] | None = None) -> int:
+    """`ros2 run svde_ros depth_node`; returns the exit code.
+
+    0 after a normal shutdown (Ctrl-C, launch stopping it); 1 after a fatal start-up error
+    (missing or unreadable model, bad backend, a parameter out of range), logged as one FATAL
+    line, so launch, systemd and supervisors see the failure.
+    """
     rclpy.init(args=args)
     node = None
+    code = 0
     try:
         node = DepthNode()
         rclpy.spin(node)
@@ -334,7 +416,9 @@ def main(args: list[str] | None = None) -> None:
         pass
     except (BackendError, ValueError) as err:
         rclpy.logging.get_logger('depth_node').fatal(str(err))
+        code = 1
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    return code

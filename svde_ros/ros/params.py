@@ -9,6 +9,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -69,7 +70,9 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'max_depth_m': (80.0, 'depths above are invalid; far end of the colour scale', False,
                     (0.0, 1000.0)),
     'spimo_enabled': (True, 'publish moving_mask from SPIMO dispersion', True, None),
-    'spimo_threshold': (0.02, 'dispersion above which a pixel is moving', False, (0.0, 10.0)),
+    'spimo_threshold': (0.0, 'dispersion above which a pixel is moving (0 = the threshold '
+                        'the model file carries, as trained and validated)', False,
+                        (0.0, 10.0)),
     'spimo_every_n': (1, 'compute the mask every N-th processed frame', False, (1, 1000)),
     'cloud_enabled': (True, 'publish points (PointCloud2)', True, None),
     'cloud_decimation': (2, 'keep every N-th pixel in each direction', False, (1, 64)),
@@ -98,7 +101,11 @@ CHOICES = {'backend': BACKENDS, 'precision': ('fp16', 'fp32'),
 
 def _descriptor(name: str) -> ParameterDescriptor:
     default, text, read_only, bounds = SPEC[name]
-    descriptor = ParameterDescriptor(description=text, read_only=read_only)
+    # Float parameters take integers too (`ros2 param set ... max_depth_m 50`, as users type
+    # them): dynamic typing lets them through and `coerce` checks and converts every value.
+    floating = isinstance(default, float)
+    descriptor = ParameterDescriptor(description=text, read_only=read_only,
+                                     dynamic_typing=floating)
     if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
         descriptor.integer_range = [IntegerRange(from_value=int(bounds[0]),
                                                  to_value=int(bounds[1]), step=1)]
@@ -108,30 +115,68 @@ def _descriptor(name: str) -> ParameterDescriptor:
     return descriptor
 
 
+def coerce(name: str, value: object) -> object:
+    """`value` as parameter `name`'s type, checked against its range and choices.
+
+    Raises:
+        ValueError: one line naming the parameter, the value and what it must be.
+    """
+    default, _text, _read_only, bounds = SPEC[name]
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f'parameter {name}: expected true or false, got {value!r}')
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f'parameter {name}: expected an integer, got {value!r}')
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f'parameter {name}: expected a number, got {value!r}')
+        value = float(value)
+    elif not isinstance(value, str):
+        raise ValueError(f'parameter {name}: expected a string, got {value!r}')
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:  # type: ignore[operator]
+        raise ValueError(f'parameter {name}: {value} is outside [{bounds[0]}, {bounds[1]}]')
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ValueError(f'parameter {name}: {value!r} is not one of '
+                         f'{", ".join(CHOICES[name])}')
+    if name in ('input_width', 'input_height') and value % 32:
+        raise ValueError(f'parameter {name}: {value} is not a multiple of 32')
+    return value
+
+
+def _consistent(values: dict[str, object]) -> None:
+    """Checks across parameters (raises ValueError with the reason)."""
+    if values['min_depth_m'] >= values['max_depth_m']:  # type: ignore[operator]
+        raise ValueError(f'min_depth_m ({values["min_depth_m"]}) must be smaller than '
+                         f'max_depth_m ({values["max_depth_m"]})')
+
+
 def declare_parameters(node: Node) -> DepthNodeParams:
     """Declare every parameter with its default and descriptor; return their values.
 
     Raises:
-        ValueError: a value outside its choices (names the parameter).
+        ValueError: one line naming the parameter whose start-up value is wrong.
     """
     for name, (default, *_rest) in SPEC.items():
-        node.declare_parameter(name, default, _descriptor(name))
-    values = {name: node.get_parameter(name).value for name in SPEC}
-    for name in ('input_width', 'input_height'):
-        if values[name] % 32:
-            raise ValueError(f'parameter {name}: {values[name]} is not a multiple of 32')
-    for name, choices in CHOICES.items():
-        if values[name] not in choices:
-            raise ValueError(f'parameter {name}: {values[name]!r} is not one of '
-                             f'{", ".join(choices)}')
-    return DepthNodeParams(**values)
+        try:
+            node.declare_parameter(name, default, _descriptor(name))
+        except (ParameterException, ValueError, TypeError) as err:
+            raise ValueError(f'parameter {name}: {str(err).splitlines()[0]}') from None
+    values = {name: coerce(name, node.get_parameter(name).value) for name in SPEC}
+    _consistent(values)
+    return DepthNodeParams(**values)  # type: ignore[arg-type]
 
 
-def validate_update(params: list[Parameter], current: DepthNodeParams) -> SetParametersResult:
-    """Reject runtime changes that would make the outputs meaningless, with a reason."""
+def validate_update(params: list[Parameter], current: DepthNodeParams,
+                    ) -> tuple[SetParametersResult, DepthNodeParams]:
+    """Check runtime changes; refuse those that would make the outputs meaningless.
+
+    Returns the result (with the reason when refused) and the parameters as they are then.
+    """
     values = {f.name: getattr(current, f.name) for f in fields(current)}
-    values.update({p.name: p.value for p in params})
-    if values['min_depth_m'] >= values['max_depth_m']:
-        return SetParametersResult(successful=False,
-                                   reason='min_depth_m must be smaller than max_depth_m')
-    return SetParametersResult(successful=True)
+    try:
+        values.update({p.name: coerce(p.name, p.value) for p in params if p.name in SPEC})
+        _consistent(values)
+    except ValueError as err:
+        return SetParametersResult(successful=False, reason=str(err)), current
+    return SetParametersResult(successful=True), DepthNodeParams(**values)

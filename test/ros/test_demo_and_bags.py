@@ -58,3 +58,7 @@ def test_readme_demo_runs_end_to_end(tmp_path):
     values = np.frombuffer(msg.data.tobytes(), np.float32)
     assert np.nanmedian(values) > 2 and np.nanmedian(values) < 80   # metric, street scale
     assert demo(['--out', str(tmp_path)]) == 2                       # keeps earlier results
+    from svde_training.data.rosbag import bag_info
+    info = bag_info(tmp_path / 'outputs')         # outputs are not camera images to train on
+    assert '/camera/depth  [sensor_msgs/msg/Image]' in info and 'not a camera image' in info
+    assert 'suggested: no image topic' in info

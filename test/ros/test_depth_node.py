@@ -4,6 +4,7 @@ import random
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -12,42 +13,30 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ['ROS_DOMAIN_ID'] = str(random.randint(100, 200))
 
 import rclpy  # noqa: E402
+from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+from sensor_msgs.msg import (  # noqa: E402
+    CameraInfo,
+    CompressedImage,  # noqa: E402
+    Image,
+    PointCloud2,
+)
 
-from svde_ros.model.checkpoint import read_checkpoint, slim_checkpoint  # noqa: E402
 from svde_ros.ros.depth_node import DepthNode  # noqa: E402
 from svde_ros.ros.image_conversions import array_to_image, image_to_array  # noqa: E402
 from svde_ros.ros.pointcloud import cloud_to_array  # noqa: E402
-from svde_training.cli import main as train  # noqa: E402
-from svde_training.data.kitti import KittiRawClip  # noqa: E402
-from svde_training.run_dir import save_checkpoint  # noqa: E402
-
-from ..training.test_trainer import TINY  # noqa: E402
 
 OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'moving_mask': Image,
            'points': PointCloud2, 'depth/colorized': Image}
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    """A 1-step model without metric scale, so its depths stay in the network's range."""
-    tmp = tmp_path_factory.mktemp('node_ckpt')
-    (tmp / 'c.yaml').write_text(yaml.safe_dump(
-        {**TINY, 'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}}))
-    assert train(['fit', '--config', str(tmp / 'c.yaml'), '--out', str(tmp / 'run')]) == 0
-    state = read_checkpoint(tmp / 'run' / 'checkpoints' / 'last.pt')
-    state['inference'] = {**state['inference'], 'depth_scale': 1.0, 'scale_source': 'none'}
-    save_checkpoint(tmp / 'unscaled.pt', slim_checkpoint(state))
-    return str(tmp / 'unscaled.pt')
-
-
 class Harness:
     """The node under test plus a peer node that publishes inputs and records outputs."""
 
-    def __init__(self, checkpoint: str, **overrides: object) -> None:
+    def __init__(self, checkpoint: str, cli_args: list[str] | None = None,
+                 **overrides: object) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         parameters = [Parameter('checkpoint', value=checkpoint),
@@ -55,8 +44,14 @@ class Harness:
                       Parameter('min_depth_m', value=0.01),
                       Parameter('max_depth_m', value=1000.0)]
         parameters += [Parameter(k, value=v) for k, v in overrides.items()]
-        self.node = DepthNode(context=self.context, parameter_overrides=parameters)
+        self.node = DepthNode(context=self.context, parameter_overrides=parameters,
+                              cli_args=cli_args)
         self.peer = rclpy.create_node('peer', context=self.context)
+        self.warnings: list[str] = []     # the node's warnings, as any ROS tool sees them
+        self.peer.create_subscription(
+            Log, '/rosout', lambda m: self.warnings.append(m.msg)
+            if m.name == 'depth_node' and m.level == Log.WARN else None,
+            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_image = self.peer.create_publisher(Image, 'image', reliable)
         self.pub_info = self.peer.create_publisher(CameraInfo, 'camera_info', reliable)
@@ -96,17 +91,6 @@ class Harness:
         self.peer.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self.thread.join(timeout=5)
-
-
-@pytest.fixture(scope='module')
-def kitti(kitti_raw_drive):
-    clip = KittiRawClip(kitti_raw_drive)
-    frames = []
-    for i in range(3):
-        K = clip.intrinsics(i)
-        info = CameraInfo(width=K.width, height=K.height, k=K.matrix().reshape(-1).tolist())
-        frames.append((array_to_image(clip.image(i)[..., ::-1].copy(), 'bgr8'), info))
-    return frames
 
 
 @pytest.mark.slow
@@ -216,7 +200,7 @@ def test_config_file_matches_declared_defaults():
 
     from svde_ros.ros.params import SPEC
     path = Path(__file__).resolve().parents[2] / 'config' / 'depth.yaml'
-    declared = yaml.safe_load(path.read_text())['depth_node']['ros__parameters']
+    declared = yaml.safe_load(path.read_text())['/**']['ros__parameters']
     assert set(declared) == set(SPEC)
     for name, value in declared.items():
         assert value == SPEC[name][0], name
@@ -232,3 +216,88 @@ def test_missing_model_is_one_clear_error(tmp_path):
                 Parameter('checkpoint', value=str(tmp_path / 'nope.pt'))])
     finally:
         rclpy.try_shutdown(context=context)      # tears down the half-built node cleanly
+
+
+@pytest.mark.slow
+def test_compressed_input_follows_the_image_remap(checkpoint, kitti):
+    # image_transport naming: the compressed stream of /cam/image_raw is
+    # /cam/image_raw/compressed, so one `image` remap serves raw and compressed input.
+    h = Harness(checkpoint, cli_args=['--ros-args', '-r', 'image:=/cam/image_raw'],
+                compressed=True, spimo_enabled=False, cloud_enabled=False)
+    try:
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub = h.peer.create_publisher(CompressedImage, '/cam/image_raw/compressed', reliable)
+        assert h.wait(lambda: pub.get_subscription_count() > 0)
+        image, info = kitti[0]
+        rgb = image_to_array(image)[..., ::-1]
+        ok, jpeg = cv2.imencode('.jpg', rgb[..., ::-1])
+        msg = CompressedImage(format='jpeg', data=jpeg.tobytes())
+        msg.header.stamp.sec, msg.header.frame_id = 3, 'camera_optical'
+        info.header = msg.header
+        h.pub_info.publish(info)
+        time.sleep(0.05)
+        pub.publish(msg)
+        assert h.wait(lambda: len(h.received['depth']) == 1), h.node.rejected
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
+def test_warnings_are_throttled_per_kind_of_problem(checkpoint, kitti):
+    h = Harness(checkpoint)
+    try:
+        image, info = kitti[0]
+        short = Image(encoding='rgb8', width=10, height=10, step=30, data=b'\x00' * 50)
+        narrow = Image(encoding='rgb8', width=10, height=10, step=5, data=b'\x00' * 50)
+        empty = Image(encoding='rgb8', width=0, height=0)
+        zero_k = CameraInfo(width=info.width, height=info.height, k=[0.0] * 9)
+        wrong_size = CameraInfo(width=640, height=480, k=info.k)
+        for stamp, (msg, cam) in enumerate([(short, None), (short, None), (narrow, None),
+                                            (empty, None), (image, zero_k),
+                                            (image, wrong_size)], start=1):
+            h.send(msg, cam, stamp)
+            time.sleep(0.3)
+        assert h.wait(lambda: h.node.rejected == 6), h.node.rejected
+        kinds = ['short of step x height', 'shorter than a row', 'empty image',
+                 'invalid intrinsics', 'camera_info is 640x480']
+        assert h.wait(lambda: all(any(k in w for w in h.warnings) for k in kinds)), h.warnings
+        assert sum('short of step x height' in w for w in h.warnings) == 1   # throttled
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
+def test_late_camera_info_reuses_a_constant_k_and_rejects_a_changed_one(checkpoint, kitti):
+    h = Harness(checkpoint, spimo_enabled=False, cloud_enabled=False)
+    try:
+        image, info = kitti[0]
+        h.send(image, info, stamp_s=10)
+        assert h.wait(lambda: h.node.processed == 1)
+        h.send(image, None, stamp_s=20)       # its camera_info never comes; K is constant
+        assert h.wait(lambda: h.node.processed == 2), h.node.rejected
+        assert h.node.info_reused == 1 and h.node.rejected == 0
+        changed = CameraInfo(width=info.width, height=info.height,
+                             k=[v * 1.1 if v not in (0.0, 1.0) else v for v in info.k])
+        h.send(image, changed, stamp_s=30)     # K changed (zoom)
+        assert h.wait(lambda: h.node.processed == 3)
+        h.send(image, None, stamp_s=40)        # late again: the K in force is ambiguous
+        assert h.wait(lambda: h.node.rejected == 1)
+        assert any('K has changed' in w for w in h.warnings) or h.wait(
+            lambda: any('K has changed' in w for w in h.warnings))
+    finally:
+        h.close()
+
+
+def test_float_parameters_accept_integers_and_refuse_nonsense(checkpoint):
+    h = Harness(checkpoint)
+    try:
+        node = h.node
+        assert node.set_parameters([Parameter('max_depth_m', value=50)])[0].successful
+        assert node.params.max_depth_m == 50.0 and isinstance(node.params.max_depth_m, float)
+        result = node.set_parameters([Parameter('max_depth_m', value='far')])[0]
+        assert not result.successful and 'expected a number' in result.reason
+        result = node.set_parameters([Parameter('min_depth_m', value=60)])[0]
+        assert not result.successful and 'must be smaller than max_depth_m' in result.reason
+        assert node.params.max_depth_m == 50.0 and node.params.min_depth_m == 0.01
+    finally:
+        h.close()

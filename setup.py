@@ -27,8 +27,11 @@ setup(
         (f'share/{PACKAGE}/data/demo/kitti_odometry_demo',
          glob('data/demo/kitti_odometry_demo/*')),
     ],
+    # What the code imports (a test compares the two). rclpy and the message packages come
+    # from ROS (package.xml); tensorrt and onnxconverter-common are optional extras.
     install_requires=['numpy', 'opencv-python-headless', 'pyyaml', 'tqdm', 'torch', 'onnx',
-                      'onnxruntime'],
+                      'onnxruntime', 'rosbags', 'tensorboard'],
+    extras_require={'tensorrt': ['tensorrt', 'onnxconverter-common']},
     zip_safe=True,
     entry_points={
         'console_scripts': [

@@ -27,11 +27,21 @@ class SpimoConfig:
             and +delta run beside the unshifted one.
         scale: resolution factor the passes run at (rounded to the network's stride).
         threshold: dispersion above which a pixel is moving.
+        axes: which positional channels the shift moves: 'uv' (both), 'u' or 'v'.
     """
 
     delta: float = 0.1
     scale: float = 0.5
     threshold: float = 0.02
+    axes: str = 'uv'
+
+    def __post_init__(self) -> None:
+        if self.axes not in ('uv', 'u', 'v'):
+            raise ValueError(f'spimo.axes must be uv, u or v, got {self.axes!r}')
+
+    def shift(self) -> tuple[float, float]:
+        """The (u, v) shift of the +delta pass."""
+        return (self.delta if 'u' in self.axes else 0.0, self.delta if 'v' in self.axes else 0.0)
 
 
 def reduced_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -58,7 +68,8 @@ def spimo_dispersion(net: DepthNet, image: torch.Tensor, cam: torch.Tensor,
     h, w = reduced_size(H, W, config.scale)
     small = F.interpolate(image, size=(h, w), mode='bilinear', align_corners=False)
     pos = positional_grid_torch(B, h, w, image.device, image.dtype)
-    passes = torch.cat([pos, pos - config.delta, pos + config.delta])
+    shift = torch.tensor(config.shift(), dtype=pos.dtype, device=pos.device).reshape(1, 2, 1, 1)
+    passes = torch.cat([pos, pos - shift, pos + shift])
     disp = net.predict_disparity(small.repeat(3, 1, 1, 1), passes, cam.repeat(3, 1))
     depth = (1.0 / disp).reshape(3, B, 1, h, w)
     mean = depth.mean(dim=0)

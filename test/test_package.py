@@ -1,4 +1,5 @@
 """The package as ROS users get it: a colcon build installs the expected layout."""
+import ast
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,48 @@ def test_runtime_package_never_imports_training():
                    for p in (REPO / 'svde_ros').rglob('*.py') if 'import rclpy' in p.read_text()
                    or 'from rclpy' in p.read_text()}
     assert rclpy_users <= {'ros'}
+
+
+def _imported_modules(folder: Path) -> set[str]:
+    names = set()
+    for path in folder.rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split('.')[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split('.')[0])
+    return names
+
+
+def _setup_requirements() -> tuple[set[str], set[str]]:
+    """install_requires and the extras' requirements, read from setup.py as written."""
+    call = next(n for n in ast.walk(ast.parse((REPO / 'setup.py').read_text()))
+                if isinstance(n, ast.Call) and getattr(n.func, 'id', '') == 'setup')
+    values = {k.arg: ast.literal_eval(k.value) for k in call.keywords
+              if k.arg in ('install_requires', 'extras_require')}
+    extras = {r for group in values.get('extras_require', {}).values() for r in group}
+    return set(values['install_requires']), extras
+
+
+def test_setup_declares_what_the_code_imports():
+    # Third-party modules the installed packages import, mapped to the distributions that
+    # provide them here; ROS packages come from package.xml, optional ones from the extras.
+    import importlib.metadata
+    provided = importlib.metadata.packages_distributions()
+    ros = {e.text for e in ET.parse(REPO / 'package.xml').getroot().findall('exec_depend')}
+    required, extras = _setup_requirements()
+    normal = {r.lower().replace('_', '-') for r in required | extras}
+    missing = []
+    for module in sorted(_imported_modules(REPO / 'svde_ros') |
+                         _imported_modules(REPO / 'training')):
+        if module in sys.stdlib_module_names or module in ('svde_ros', 'svde_training'):
+            continue
+        if module in ros or module in ('builtin_interfaces', 'rcl_interfaces'):
+            continue                                   # ROS, from package.xml
+        dists = {d.lower().replace('_', '-') for d in provided.get(module, [module])}
+        if not dists & normal:
+            missing.append(f'{module} ({", ".join(sorted(dists))})')
+    assert not missing, f'imported but not in setup.py: {missing}'
 
 
 @pytest.mark.slow

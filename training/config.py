@@ -121,6 +121,7 @@ class SyntheticSource:
     height: int = 96
     width: int = 256
     num_movers: int = 3
+    vehicle_look: bool = True
     type: Literal['synthetic'] = 'synthetic'
 
 

@@ -8,6 +8,7 @@ auto-masking and no mask, scored by IoU/precision/recall at the network's input 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,34 @@ def constant_depth_baseline(frames: list[EvalFrame], config: EvalConfig) -> dict
     for frame in frames:
         result = evaluate_depth(np.ones_like(frame.depth), frame.depth, config.min_depth,
                                 config.max_depth, mask=_region(frame, config))
+        if result is not None:
+            rows.append(result[0])
+    return mean_metrics(rows)
+
+
+def row_prior_baseline(frames: list[EvalFrame], config: EvalConfig) -> dict[str, float]:
+    """Metrics of "depth by image row" (median-scaled): what position alone gives.
+
+    Each frame is predicted by the median ground-truth depth of each image row over the OTHER
+    frames of the same size (leave-one-out; rows without data take the overall median). On a
+    driving set this prior is strong, since the road recedes row by row; the gap between it and
+    a model is what the model reads from the image.
+    """
+    rows = []
+    for i, frame in enumerate(frames):
+        others = [f.depth for j, f in enumerate(frames)
+                  if j != i and f.depth.shape == frame.depth.shape]
+        if not others:
+            continue
+        stack = np.stack(others).astype(np.float64)
+        stack[(stack <= config.min_depth) | (stack >= config.max_depth)] = np.nan
+        with warnings.catch_warnings():   # rows with no ground truth anywhere: all-NaN slices
+            warnings.simplefilter('ignore', RuntimeWarning)
+            per_row = np.nanmedian(stack.transpose(1, 0, 2).reshape(stack.shape[1], -1), axis=1)
+        per_row = np.where(np.isfinite(per_row), per_row, np.nanmedian(stack))
+        prior = np.repeat(per_row[:, None], frame.depth.shape[1], axis=1)
+        result = evaluate_depth(prior, frame.depth, config.min_depth, config.max_depth,
+                                mask=_region(frame, config))
         if result is not None:
             rows.append(result[0])
     return mean_metrics(rows)
@@ -221,6 +250,9 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
         depth[f'metric ({spec.scale_source} scale)'] = {
             k: metrics[f'metric_{k}'] for k in METRIC_NAMES}
     depth['constant depth (median-scaled)'] = constant_depth_baseline(frames, config.eval)
+    prior = row_prior_baseline(frames, config.eval)
+    if prior:
+        depth['depth by image row, leave-one-out (median-scaled)'] = prior
     report: dict[str, Any] = {
         'checkpoint': str(checkpoint), 'frames': len(frames),
         'input_size': [spec.input_width, spec.input_height], 'garg_crop': config.eval.garg_crop,
@@ -237,8 +269,8 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
             train_config = config_from_dict(state['config'], str(checkpoint))
             pose_net = PoseNet(train_config.pose_width).to(device).eval()
             pose_net.load_state_dict(state['pose_net'])
-        report['masks'] = mask_scores(net, frames, config.spimo, device, pose_net,
-                                      config.loss.ssim_weight)
+        report['masks'] = mask_scores(net, frames, spec.spimo or config.spimo, device,
+                                      pose_net, config.loss.ssim_weight)
     report['grid'] = eval_grid(net, frames[:4], config.eval, device)
     return report
 

@@ -25,8 +25,9 @@ CONFIG_NAME = 'config.yaml'
 METRICS_NAME = 'metrics.csv'
 LAST_CHECKPOINT = 'checkpoints/last.pt'
 MODEL_FILE = 'checkpoints/model.pt'    # deployable: weights + inference spec only
+TENSORBOARD_DIR = 'tensorboard'         # event files (tensorboard --logdir RUN)
 RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval', 'stage1', 'masks',
-                'stage2', 'summary.json', 'bag_index')
+                'stage2', 'summary.json', 'bag_index', TENSORBOARD_DIR)
 
 
 class RunDirError(ValueError):

@@ -41,6 +41,7 @@ from svde_training.preview import preview_panel, write_png
 from svde_training.scale import camera_height_scale, odometry_scale
 
 LOG = logging.getLogger(__name__)
+BOARD_EVERY_STEPS = 10     # TensorBoard scalars of the training step
 
 
 def learning_rate(optim: OptimConfig, epoch: int, step: int) -> float:
@@ -134,6 +135,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.teacher: DepthNet | None = None
         self.saved_at = time.monotonic()
+        self.board: Any = None           # TensorBoard writer (rank 0, during fit)
+        self._fit_started = (time.monotonic(), 0)
 
     def train_step(self, batch: TrainBatch) -> tuple[dict[str, float], Any]:
         """One update, in paper order: predict depth and poses, synthesise, losses, step."""
@@ -232,6 +235,21 @@ class Trainer:
 
     def fit(self) -> list[dict[str, Any]]:
         """Train for the configured epochs from wherever the run stands."""
+        self._fit_started = (time.monotonic(), self.global_step)
+        if self.info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a killed run wrote after its last checkpoint.
+            self.board = SummaryWriter(str(self.out / run_dir.TENSORBOARD_DIR),
+                                       purge_step=self.global_step or None)
+        try:
+            return self._fit()
+        finally:
+            if self.board is not None:
+                self.board.close()
+                self.board = None
+
+    def _fit(self) -> list[dict[str, Any]]:
         optim = self.config.optim
         if not self.history and self.info.is_main:
             untrained = self.evaluate()
@@ -310,6 +328,11 @@ class Trainer:
             self.step_in_epoch += 1
             self.global_step += 1
             bar.set_postfix(loss=f'{logged["loss"]:.4f}')
+            if self.board is not None and self.global_step % BOARD_EVERY_STEPS == 0:
+                for k, v in logged.items():
+                    self.board.add_scalar(f'train/{k}', v, self.global_step)
+                self.board.add_scalar('train/lr', self.optimizer.param_groups[0]['lr'],
+                                      self.global_step)
             by_steps = optim.checkpoint_every_steps and \
                 self.global_step % optim.checkpoint_every_steps == 0
             by_time = optim.checkpoint_every_minutes and \
@@ -329,11 +352,30 @@ class Trainer:
         if last is not None:
             self._write_preview(*last)
         self.save(also_epoch=self.epoch == optim.epochs)
-        LOG.info('epoch %d/%d: %s', self.epoch, optim.epochs,
+        if self.board is not None:
+            for k, v in row.items():
+                if k not in ('epoch', 'step') and isinstance(v, float):
+                    self.board.add_scalar(f'{"eval" if k.startswith("eval_") else "epoch"}/{k}',
+                                          v, self.global_step)
+            self.board.flush()
+        LOG.info('epoch %d/%d: %s; run ETA %s', self.epoch, optim.epochs,
                  ', '.join(f'{k} {v:.4g}' for k, v in row.items()
-                           if k not in ('epoch', 'step') and isinstance(v, float)))
+                           if k not in ('epoch', 'step') and isinstance(v, float)),
+                 self._eta())
+
+    def _eta(self) -> str:
+        """Time left for the whole run at this session's pace (H:MM:SS)."""
+        started, first_step = self._fit_started
+        done = self.global_step - first_step
+        left = self.config.optim.epochs * self.steps_per_epoch - self.global_step
+        if done <= 0:
+            return 'unknown'
+        seconds = int((time.monotonic() - started) / done * max(0, left))
+        return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
     def _write_preview(self, batch: TrainBatch, pred: Any, shown: Any) -> None:
         panel = preview_panel(batch.images[0, 0], pred.full_disp()[0], shown.synth[0],
                               shown.error[0], shown.valid[0])
         write_png(self.out / 'previews' / f'epoch_{self.epoch:03d}.png', panel)
+        if self.board is not None:
+            self.board.add_image('preview', panel, self.global_step, dataformats='HWC')

@@ -48,7 +48,7 @@ from svde_ros.ros.image_conversions import (
     depth_to_image,
     image_to_rgb8,
 )
-from svde_ros.ros.pointcloud import depth_to_cloud
+from svde_ros.ros.pointcloud import CloudPacker, depth_to_cloud
 from svde_ros.ros.qos import profile
 
 try:   # Iron and later
@@ -142,6 +142,7 @@ class DepthNode(Node):
         self.with_mask = self.depth_only = 0   # frames per path (the SPIMO passes or not)
         self.info_reused = 0      # frames given the newest camera_info as it came late
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
+        self._packer = CloudPacker()
         self._latencies: deque[float] = deque(maxlen=100)
         self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
         self._stamps: deque[float] = deque(maxlen=100)
@@ -349,7 +350,7 @@ class DepthNode(Node):
                 small_rgb = result.image
             self.pub_points.publish(depth_to_cloud(depth, result.intrinsics.matrix(), header,
                                                    small_rgb, p.cloud_decimation,
-                                                   p.cloud_organized))
+                                                   p.cloud_organized, self._packer))
         self.processed += 1
         now = time.monotonic()
         self._latencies.append(now - frame.received)

@@ -62,6 +62,13 @@ def test_fit_writes_a_complete_run_and_loss_falls(tmp_path):
     assert spec.scale_source == 'odometry' and spec.depth_scale > 0   # synthetic has poses
     assert load_depth_net(out / 'checkpoints' / 'model.pt')[1].depth_scale == spec.depth_scale
     assert yaml.safe_load((out / 'config.yaml').read_text())['optim']['epochs'] == 5
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    board = EventAccumulator(str(out / 'tensorboard'), size_guidance={'images': 0})
+    board.Reload()
+    tags = board.Tags()
+    assert {'train/loss', 'train/lr', 'epoch/loss', 'eval/eval_abs_rel'} <= set(tags['scalars'])
+    assert [e.step for e in board.Scalars('eval/eval_abs_rel')] == [6, 12, 18, 24, 30]
+    assert len(board.Images('preview')) == 5
 
 
 def test_run_folder_is_protected(tmp_path, caplog):

@@ -46,7 +46,8 @@ def build_clips(source: SourceConfig, index_dir: Path | None = None) -> list[Cli
                            source.end_s, source.skip_static, index_dir)]
     if isinstance(source, SyntheticSource):
         return list(synthetic_clips(source.seed, source.num_clips, source.num_frames,
-                                    source.height, source.width, source.num_movers))
+                                    source.height, source.width, source.num_movers,
+                                    source.vehicle_look))
     raise DataError(f'unsupported source {source!r}')
 
 

@@ -27,18 +27,30 @@ from svde_training.data.clip import Clip
 FOCAL_PER_WIDTH = 0.58     # KITTI-like horizontal field of view
 MOVER_SIZE_M = (1.8, 1.5, 4.0)
 PATH_CLEARANCE_M = 1.2     # static objects keep this far from the camera's path
-MOVER_KINDS = ('follow', 'oncoming', 'crossing')
+MOVER_KINDS = ('follow', 'oncoming', 'crossing')   # kind ids 1, 2, 3 (0 = static)
+GLASS = np.array([0.10, 0.12, 0.16])                # vehicle windows and tyres
+TYRE = np.array([0.05, 0.05, 0.05])
 
 
 @dataclass(frozen=True)
 class Box:
-    """Axis-aligned box: lower corner at frame 0, size, velocity (m/frame)."""
+    """Axis-aligned box.
+
+    corner: the smallest coordinates at frame 0; size; velocity (m/frame); kind: 0 static,
+    else 1 + index in MOVER_KINDS; vehicle: looks like a vehicle (body colour, a dark window
+    band on top, dark tyres below) rather than a textured crate.
+    """
 
     corner: tuple[float, float, float]
     size: tuple[float, float, float]
     velocity: tuple[float, float, float]
     color: tuple[float, float, float]
-    moving: bool
+    kind: int = 0
+    vehicle: bool = False
+
+    @property
+    def moving(self) -> bool:
+        return self.kind > 0
 
 
 def _hash_noise(ix: np.ndarray, iy: np.ndarray, salt: int) -> np.ndarray:
@@ -76,10 +88,16 @@ class SyntheticClip(Clip):
     Attributes drawn from the seed: camera_height (m), pitch (rad, positive looks down),
     slope (ground rise per metre ahead), heading and turn (rad, rad/frame), speed (m/frame),
     walls (x of the left and right walls, None where that side is open).
+
+    vehicle_look: movers look like vehicles, and 2-6 parked vehicles stand beside the path.
+    Moving objects in real video are mostly of a few classes (cars, people); a network can
+    learn that their depth is unreliable only if it can tell them apart, which crates with
+    the static scene's textures do not allow. Parked vehicles keep "vehicle" from meaning
+    "moving". (False draws the same world without them, seed for seed.)
     """
 
     def __init__(self, seed: int = 0, num_frames: int = 24, height: int = 96, width: int = 256,
-                 num_movers: int = 3) -> None:
+                 num_movers: int = 3, vehicle_look: bool = True) -> None:
         self.seed, self.num_frames = seed, num_frames
         self.name = f'synthetic-{seed}'
         self._frames: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -102,7 +120,10 @@ class SyntheticClip(Clip):
         self.walls = (walls[0], walls[1])
         self.wall_tops = tuple(float(-rng.uniform(2.0, 12.0)) for _ in range(2))
         self.colors = rng.uniform(0.3, 1.0, size=(4, 3))          # ground, walls x2, backdrop
+        self.vehicle_look = vehicle_look
         self.boxes = self._static_boxes(rng) + self._movers(rng, num_movers)
+        if vehicle_look:
+            self.boxes += self._parked(rng)
 
     def ground_y(self, z: float | np.ndarray) -> float | np.ndarray:
         """Ground height (y, down) at distance z along the street."""
@@ -141,8 +162,26 @@ class SyntheticClip(Clip):
                 continue
             y = float(self.ground_y(z + d / 2)) - h
             boxes.append(Box((x, y, z), (w, h, d), (0.0, 0.0, 0.0),
-                             tuple(rng.uniform(0.2, 1.0, 3)), False))
+                             tuple(rng.uniform(0.2, 1.0, 3))))
         return boxes
+
+    def _parked(self, rng: np.random.Generator) -> list[Box]:
+        """Static vehicles in a parking lane beside the path."""
+        parked: list[Box] = []
+        w, h, d = MOVER_SIZE_M
+        for _ in range(int(rng.integers(2, 7)) * 4):
+            if len(parked) >= 6:
+                break
+            z = float(rng.uniform(4.0, self._path_xz[:, 1].max() + 40.0))
+            side = float(rng.choice([-1.0, 1.0]))
+            x = float(self._path_xz[0, 0] + self.heading * z + side * rng.uniform(2.6, 3.8)
+                      - w / 2)
+            if not self._clear_of_path(x, z, w, d):
+                continue
+            y = float(self.ground_y(z + d / 2)) - h
+            parked.append(Box((x, y, z), (w, h, d), (0.0, 0.0, 0.0),
+                              tuple(rng.uniform(0.2, 1.0, 3)), 0, True))
+        return parked
 
     def _movers(self, rng: np.random.Generator, count: int) -> list[Box]:
         """Movers cycling through MOVER_KINDS: with the camera, oncoming, crossing."""
@@ -169,7 +208,8 @@ class SyntheticClip(Clip):
             y = float(self.ground_y(z + d / 2)) - h
             velocity = (v[0], -self.slope * v[1], v[1])            # stays on the slope
             movers.append(Box((x, y, z), (w, h, d), velocity,
-                              tuple(rng.uniform(0.2, 1.0, 3)), True))
+                              tuple(rng.uniform(0.2, 1.0, 3)), 1 + MOVER_KINDS.index(kind),
+                              self.vehicle_look))
         return movers
 
     def __len__(self) -> int:
@@ -203,6 +243,10 @@ class SyntheticClip(Clip):
         return self._render(index)[1]
 
     def moving_mask(self, index: int) -> np.ndarray:
+        return self._render(index)[2] > 0
+
+    def mover_kinds(self, index: int) -> np.ndarray:
+        """HxW uint8: 0 static, else 1 + the mover's index in MOVER_KINDS."""
         return self._render(index)[2]
 
     def _render(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,31 +271,41 @@ class SyntheticClip(Clip):
         n = d.shape[0]
         depth = np.full(n, np.inf)
         shade = np.zeros((n, 3))
-        moving = np.zeros(n, bool)
+        kinds = np.zeros(n, np.uint8)
 
         def hit(t: np.ndarray, ok: np.ndarray, color: np.ndarray, a: np.ndarray,
-                b: np.ndarray, salt: int, cell: float, is_moving: bool) -> None:
+                b: np.ndarray, salt: int, cell: float, kind: int = 0,
+                vehicle_height: float = 0.0, top_face: np.ndarray | None = None) -> None:
             closer = ok & (t > 1e-3) & (t < depth)
             depth[closer] = t[closer]
             tex = _texture(a[closer], b[closer], salt, cell)
-            shade[closer] = (0.25 + 0.75 * tex)[:, None] * color
-            moving[closer] = is_moving
+            rgb = (0.25 + 0.75 * tex)[:, None] * color
+            if vehicle_height:
+                # Smooth body paint, a window band in the top 40% of the sides and front,
+                # tyres in the bottom 20%; b is the height below the roof on those faces.
+                rgb = (0.75 + 0.25 * tex)[:, None] * color
+                side = ~top_face[closer] if top_face is not None else np.ones(len(rgb), bool)
+                frac = b[closer] / vehicle_height
+                rgb[side & (frac < 0.4)] = GLASS
+                rgb[side & (frac > 0.8)] = TYRE
+            shade[closer] = rgb
+            kinds[closer] = kind
 
         with np.errstate(divide='ignore', invalid='ignore'):
             normal = np.array([0.0, 1.0, self.slope])                   # ground: n . p = h
             t = (self.camera_height - o @ normal) / (d @ normal)
             p = o + t[:, None] * d
-            hit(t, d @ normal > 0, self.colors[0], p[:, 0], p[:, 2], 11, 0.8, False)
+            hit(t, d @ normal > 0, self.colors[0], p[:, 0], p[:, 2], 11, 0.8)
             for k, (wall_x, top) in enumerate(zip(self.walls, self.wall_tops)):
                 if wall_x is None:
                     continue
                 t = (wall_x - o[0]) / d[:, 0]
                 p = o + t[:, None] * d
                 below_top = p[:, 1] > self.ground_y(p[:, 2]) + top   # top < 0: above ground
-                hit(t, below_top, self.colors[1 + k], p[:, 2], p[:, 1], 12 + k, 1.0, False)
+                hit(t, below_top, self.colors[1 + k], p[:, 2], p[:, 1], 12 + k, 1.0)
             t = (self.backdrop_z - o[2]) / d[:, 2]
             p = o + t[:, None] * d
-            hit(t, d[:, 2] > 0, self.colors[3], p[:, 0], p[:, 1], 14, 4.0, False)
+            hit(t, d[:, 2] > 0, self.colors[3], p[:, 0], p[:, 1], 14, 4.0)
             for i, box in enumerate(self.boxes):
                 lo = np.array(box.corner) + np.array(box.velocity) * index
                 hi = lo + box.size
@@ -262,15 +316,16 @@ class SyntheticClip(Clip):
                 p = o + t_in[:, None] * d - lo                 # box-local surface coordinates
                 a = np.where(axis == 0, p[:, 2], p[:, 0])
                 b = np.where(axis == 1, p[:, 2], p[:, 1])
-                hit(t_in, t_in <= t_out, np.array(box.color), a, b, 100 + i, 0.4, box.moving)
+                hit(t_in, t_in <= t_out, np.array(box.color), a, b, 100 + i, 0.4, box.kind,
+                    box.size[1] if box.vehicle else 0.0, axis == 1)
         image = (np.clip(shade, 0, 1) * 255).round().astype(np.uint8)
         shape = (K.height, K.width)
         return (image.reshape(*shape, 3), depth.reshape(shape).astype(np.float32),
-                moving.reshape(shape))
+                kinds.reshape(shape))
 
 
 def synthetic_clips(seed: int, num_clips: int, num_frames: int, height: int, width: int,
-                    num_movers: int = 3) -> list[SyntheticClip]:
+                    num_movers: int = 3, vehicle_look: bool = True) -> list[SyntheticClip]:
     """`num_clips` clips with seeds seed, seed + 1, ..."""
-    return [SyntheticClip(seed + i, num_frames, height, width, num_movers)
+    return [SyntheticClip(seed + i, num_frames, height, width, num_movers, vehicle_look)
             for i in range(num_clips)]

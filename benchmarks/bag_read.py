@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / 'shared' / 'data' / 'kitti_odometry_clip'
@@ -34,6 +35,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--frames', type=int, default=51)
     args = parser.parse_args()
+    require(CLIP)
     from svde_training.data.folder import FolderClip
     from svde_training.data.rosbag import RosbagClip, write_bag
 

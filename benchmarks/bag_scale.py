@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared_data import require
 
 from svde_ros.model.checkpoint import read_checkpoint
 from svde_training import run_dir
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=150, help='training steps per run')
     parser.add_argument('--out', type=Path, help='keep the runs here (default: temporary)')
     args = parser.parse_args()
+    require(DATA)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:

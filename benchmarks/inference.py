@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
@@ -176,6 +177,7 @@ def main() -> int:
     parser.add_argument('--height', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--backend', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    require(FRAME)
     if args.worker:
         print(json.dumps(worker(args)))
         return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from shared_data import require
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
@@ -127,6 +128,7 @@ def main() -> int:
     parser.add_argument('--backends', default='torch,onnxruntime')
     parser.add_argument('--soak-minutes', type=float, default=0.0)
     args = parser.parse_args()
+    require(FRAME)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     width, height = (int(v) for v in args.size.split('x'))
     from svde_ros.spimo import SpimoConfig

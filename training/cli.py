@@ -19,6 +19,7 @@ from svde_ros.model.checkpoint import (
 from svde_training import distributed, run_dir
 from svde_training.config import (
     ConfigError,
+    KittiSplitSource,
     RosbagSource,
     config_from_dict,
     load_config,
@@ -101,6 +102,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                       'them or choose another --out')
     config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
+    if args.split or args.kitti_root:
+        if not (args.split and args.kitti_root):
+            raise ConfigError('--split and --kitti-root go together: the split file names '
+                              'frames under the KITTI raw root')
+        # The KITTI protocol: every listed frame, Garg crop, depth capped to 1e-3..80 m.
+        source = KittiSplitSource(str(args.kitti_root), str(args.split), args.depth)
+        config = replace(config, data=replace(config.data, eval_sources=(source,)),
+                         eval=replace(config.eval, max_frames=0, garg_crop=True,
+                                      min_depth=1e-3, max_depth=80.0))
     report = evaluate_checkpoint(args.checkpoint, config, args.max_frames, args.device)
     print(report_markdown(report), end='')
     if args.out:
@@ -251,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--out', type=Path, help='write metrics.json, metrics.md and grid.png here')
     ev.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ev.add_argument('--force', action='store_true', help='replace a report already in --out')
+    ev.add_argument('--split', type=Path, help='KITTI split file (<date>/<drive> <frame> l|r '
+                    'lines, e.g. the Eigen test split), with --kitti-root')
+    ev.add_argument('--kitti-root', type=Path, help='folder holding the KITTI raw date folders')
+    ev.add_argument('--depth', default='velodyne', choices=['velodyne', 'groundtruth', 'auto'],
+                    help='with --split: raw scans (Eigen) or the annotated depth maps')
     ev.set_defaults(func=cmd_evaluate)
     ab = sub.add_parser('ablate', help='train the ablation variants and print one table')
     ab.add_argument('--config', type=Path, required=True,

@@ -55,7 +55,24 @@ class KittiRawSource:
 
     path: str
     camera: Literal['image_02', 'image_03'] = 'image_02'
+    depth: Literal['auto', 'velodyne', 'groundtruth'] = 'auto'
     type: Literal['kitti_raw'] = 'kitti_raw'
+
+
+@dataclass(frozen=True)
+class KittiSplitSource:
+    """Frames of a KITTI raw download named by a split file.
+
+    Lines `<date>/<drive> <frame> l|r` (the format of the Eigen and Eigen-Zhou splits);
+    `root` holds the date folders. Listed frames are the targets (training) or the frames
+    scored (evaluation); neighbours come from the drive. depth: auto | velodyne (the Eigen
+    protocol: raw scans projected) | groundtruth (the depth benchmark's annotated maps).
+    """
+
+    root: str
+    split: str
+    depth: Literal['auto', 'velodyne', 'groundtruth'] = 'velodyne'
+    type: Literal['kitti_split'] = 'kitti_split'
 
 
 @dataclass(frozen=True)
@@ -125,10 +142,12 @@ class SyntheticSource:
     type: Literal['synthetic'] = 'synthetic'
 
 
-SourceConfig = (FolderSource | VideoSource | KittiRawSource | KittiOdometrySource
+SourceConfig = (FolderSource | VideoSource | KittiRawSource | KittiSplitSource
+                | KittiOdometrySource
                 | CityscapesSource | RosbagSource | RgbdSource | SyntheticSource)
 SOURCE_TYPES: dict[str, type] = {
     'folder': FolderSource, 'video': VideoSource, 'kitti_raw': KittiRawSource,
+    'kitti_split': KittiSplitSource,
     'kitti_odometry': KittiOdometrySource, 'cityscapes': CityscapesSource,
     'rosbag': RosbagSource, 'rgbd': RgbdSource, 'synthetic': SyntheticSource,
 }

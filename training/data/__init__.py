@@ -8,6 +8,7 @@ from svde_training.config import (
     FolderSource,
     KittiOdometrySource,
     KittiRawSource,
+    KittiSplitSource,
     RgbdSource,
     RosbagSource,
     SourceConfig,
@@ -17,7 +18,7 @@ from svde_training.config import (
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.folder import FolderClip, RgbdClip, VideoClip
-from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
+from svde_training.data.kitti import KittiOdometryClip, KittiRawClip, split_clips
 from svde_training.data.synthetic import synthetic_clips
 
 
@@ -33,7 +34,9 @@ def build_clips(source: SourceConfig, index_dir: Path | None = None) -> list[Cli
     if isinstance(source, VideoSource):
         return [VideoClip(source.path, source.intrinsics, source.stride, source.max_frames)]
     if isinstance(source, KittiRawSource):
-        return [KittiRawClip(source.path, source.camera)]
+        return [KittiRawClip(source.path, source.camera, source.depth)]
+    if isinstance(source, KittiSplitSource):
+        return split_clips(Path(source.root), Path(source.split), source.depth)
     if isinstance(source, KittiOdometrySource):
         return [KittiOdometryClip(source.path, source.image_dir)]
     if isinstance(source, CityscapesSource):

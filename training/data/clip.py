@@ -47,6 +47,13 @@ class Clip:
         """HxW bool mask of independently moving objects, or None."""
         return None
 
+    def is_target(self, index: int) -> bool:
+        """Whether frame `index` is a training target or an evaluation frame.
+
+        A split restricts this; neighbours are read whatever the split says (as in Monodepth2).
+        """
+        return True
+
 
 class FileClip(Clip):
     """Frames stored as image files, seen by one camera, with optional camera-to-world poses.

@@ -92,7 +92,7 @@ class TupleDataset(Dataset):
                 raise DataError(f'{clip.name}: frames are {K.width}x{K.height}, smaller than '
                                 f'the crop {config.crop_width}x{config.crop_height}')
         self.items = [(c, t) for c, clip in enumerate(clips)
-                      for t in range(-lo, len(clip) - hi)]
+                      for t in range(-lo, len(clip) - hi) if clip.is_target(t)]
         if not self.items:
             raise DataError(f'no frame has all neighbours {config.frame_offsets}: clips are too '
                             f'short ({", ".join(f"{c.name}: {len(c)}" for c in clips)})')
@@ -161,7 +161,7 @@ class EvalFrame:
 
 def eval_frames(clips: list[Clip], config: DataConfig, max_frames: int) -> list[EvalFrame]:
     """Up to `max_frames` frames with depth ground truth, spread evenly over the clips."""
-    candidates = [(clip, i) for clip in clips for i in range(len(clip))]
+    candidates = [(clip, i) for clip in clips for i in range(len(clip)) if clip.is_target(i)]
     if max_frames and len(candidates) > max_frames:
         step = len(candidates) / max_frames
         candidates = [candidates[int(k * step)] for k in range(max_frames)]

@@ -35,6 +35,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from svde_ros.camera_model import CameraModel, camera_model
 from svde_ros.colorize import colorize_depth
 from svde_ros.geometry import Intrinsics
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
@@ -78,12 +79,6 @@ class Frame:
     msg: Image | CompressedImage
     received: float
     waited: float = 0.0   # s between arrival and the worker taking it
-
-
-def intrinsics_from_info(info: CameraInfo) -> Intrinsics:
-    """K of a CameraInfo (raises ValueError for a zero/invalid K)."""
-    return Intrinsics.from_matrix(np.asarray(info.k, dtype=np.float64).reshape(3, 3),
-                                  info.width, info.height)
 
 
 def camera_info_for(K: Intrinsics, header: object) -> CameraInfo:
@@ -143,6 +138,7 @@ class DepthNode(Node):
         self.info_reused = 0      # frames given the newest camera_info as it came late
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
         self._packer = CloudPacker()
+        self._models: dict[tuple, CameraModel] = {}
         self._latencies: deque[float] = deque(maxlen=100)
         self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
         self._stamps: deque[float] = deque(maxlen=100)
@@ -155,11 +151,21 @@ class DepthNode(Node):
 
     def _make_subscriptions(self, qos: QoSProfile, compressed: bool) -> None:
         events = SubscriptionEventCallbacks(incompatible_qos=self._incompatible_qos)
+        image_topic = self.resolve_topic_name('image')
+        # image_pipeline naming: image_rect* frames are already undistorted; anything else
+        # (image_raw, image_color, ...) is undistorted here with the camera_info's D, as the
+        # training loader does for bags.
+        choice = self.params.input_rectified
+        self.rectified = choice == 'true' or (
+            choice == 'auto' and image_topic.rsplit('/', 1)[-1].startswith('image_rect'))
+        self.get_logger().info(f'input {image_topic}{"/compressed" if compressed else ""}: '
+                               + ('rectified (K from P, no undistortion)' if self.rectified
+                                  else 'undistorted here when camera_info has a non-zero D'))
         if compressed:
             # image_transport naming: the compressed stream of topic T is T/compressed, so the
             # one `image` remap serves both (`-r image:=/camera/image_raw` reads
             # /camera/image_raw/compressed).
-            topic = f'{self.resolve_topic_name("image")}/compressed'
+            topic = f'{image_topic}/compressed'
             self.create_subscription(CompressedImage, topic, self._on_image, qos,
                                      event_callbacks=events)
         else:
@@ -214,7 +220,7 @@ class DepthNode(Node):
             self._infos.append(msg)
         self._info_arrived.set()
 
-    def _intrinsics(self, stamp: Time, width: int, height: int) -> Intrinsics:
+    def _intrinsics(self, stamp: Time, width: int, height: int) -> CameraModel:
         """K for an image.
 
         The camera_info closest in time (within the tolerance), else the fallback parameters.
@@ -241,9 +247,9 @@ class DepthNode(Node):
                                      'image and no fallback_fx/fy/cx/cy set', 'no_info')
         self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
         fx, fy, cx, cy = self._fallback
-        return Intrinsics(fx, fy, cx, cy, width, height)
+        return CameraModel(Intrinsics(fx, fy, cx, cy, width, height))
 
-    def _steady_info(self, width: int, height: int) -> Intrinsics | None:
+    def _steady_info(self, width: int, height: int) -> CameraModel | None:
         """K of the newest camera_info when no stamp-matched one came in time.
 
         Nearly every camera has a constant K, so a late camera_info need not cost the frame:
@@ -256,7 +262,7 @@ class DepthNode(Node):
         if not infos:
             return None
         newest = infos[-1]
-        if any(not np.array_equal(i.k, newest.k) or
+        if any(not np.array_equal(i.k, newest.k) or not np.array_equal(i.d, newest.d) or
                i.header.frame_id != newest.header.frame_id or
                (i.width, i.height) != (newest.width, newest.height) for i in infos):
             raise FrameRejectedError('no camera_info matches the image in time and K has '
@@ -264,17 +270,26 @@ class DepthNode(Node):
                                      'k_changed')
         return self._checked(newest, width, height)
 
-    def _checked(self, info: CameraInfo, width: int, height: int) -> Intrinsics:
-        try:
-            K = intrinsics_from_info(info)
-        except ValueError as err:
-            raise FrameRejectedError(f'camera_info: {err}', 'bad_k') from None
+    def _checked(self, info: CameraInfo, width: int, height: int) -> CameraModel:
+        """The camera model of `info` (cached: undistortion maps are built once per camera)."""
+        key = (tuple(info.k), tuple(info.d), tuple(info.p), info.distortion_model, info.width,
+               info.height)
+        model = self._models.get(key)
+        if model is None:
+            try:
+                model = camera_model(info, self.rectified)
+            except ValueError as err:
+                raise FrameRejectedError(f'camera_info: {err}', 'bad_k') from None
+            if len(self._models) >= 8:
+                self._models.clear()
+            self._models[key] = model
+        K = model.intrinsics
         if (K.width, K.height) != (width, height):
             raise FrameRejectedError(f'camera_info is {K.width}x{K.height} but the image is '
                                      f'{width}x{height}', 'info_size')
-        return K
+        return model
 
-    def _matching_info(self, t: float, width: int, height: int) -> Intrinsics | None:
+    def _matching_info(self, t: float, width: int, height: int) -> CameraModel | None:
         """K of the camera_info closest to time t, if within camera_info_max_delay_s."""
         with self._lock:
             infos = list(self._infos)
@@ -317,7 +332,8 @@ class DepthNode(Node):
     def _process(self, frame: Frame) -> None:
         msg = frame.msg
         rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_to_rgb8(msg)
-        K = self._intrinsics(msg.header.stamp, rgb.shape[1], rgb.shape[0])
+        camera = self._intrinsics(msg.header.stamp, rgb.shape[1], rgb.shape[0])
+        rgb, K = camera.undistort(rgb), camera.intrinsics
         p = self.params
         # The SPIMO passes run only for a mask someone will receive (its turn under
         # spimo_every_n, a subscriber); every other frame takes the depth-only graph.

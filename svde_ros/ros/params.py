@@ -28,6 +28,7 @@ class DepthNodeParams:
     input_width: int
     input_height: int
     compressed: bool
+    input_rectified: str
     depth_encoding: str
     min_depth_m: float
     max_depth_m: float
@@ -63,6 +64,9 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                      (0, 4096)),
     'compressed': (False, 'subscribe to image/compressed (CompressedImage) instead of image',
                    True, None),
+    'input_rectified': ('auto', 'auto (by topic name: image_rect* is rectified), true (K from '
+                        'P, frames used as they are) or false (undistorted with D)', True,
+                        None),
     'depth_encoding': ('32FC1', '32FC1 (metres, NaN invalid) or 16UC1 (mm, 0 invalid)', True,
                        None),
     'min_depth_m': (0.5, 'depths below are invalid; near end of the colour scale', False,
@@ -94,6 +98,7 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'output_depth': (2, 'published topics QoS history depth', True, (1, 100)),
 }
 CHOICES = {'backend': BACKENDS, 'precision': ('fp16', 'fp32'),
+           'input_rectified': ('auto', 'true', 'false'),
            'depth_encoding': ('32FC1', '16UC1'),
            'input_reliability': ('best_effort', 'reliable'),
            'output_reliability': ('best_effort', 'reliable')}

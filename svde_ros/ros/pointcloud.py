@@ -57,7 +57,7 @@ class CloudPacker:
         if self._buffer.size != h * w * fields:
             self._buffer = np.empty(h * w * fields, np.float32)
         data = self._buffer.reshape(h, w, fields)
-        x_ray, y_ray = self._rays_for(K, *depth_m.shape, step)
+        x_ray, y_ray = self._rays_for(K, int(depth_m.shape[0]), int(depth_m.shape[1]), step)
         np.multiply(x_ray, z, out=data[..., 0])
         np.multiply(y_ray, z, out=data[..., 1])
         data[..., 2] = z

@@ -81,3 +81,23 @@ def test_cloud_back_projects_to_depth_and_decimates():
     assert (points[..., 3].view(np.uint32)[finite] == 0xFF0000).all()
     dense = depth_to_cloud(depth, K.matrix(), Header(), None, 1, organized=False)
     assert dense.height == 1 and dense.width == np.isfinite(depth).sum() and dense.is_dense
+
+
+def test_camera_model_from_camera_info():
+    from sensor_msgs.msg import CameraInfo
+
+    from svde_ros.camera_model import camera_model
+    K = [500.0, 0, 320, 0, 500.0, 240, 0, 0, 1]
+    P = [480.0, 0, 310, 0, 0, 480.0, 235, 0, 0, 0, 1, 0]
+    info = CameraInfo(width=640, height=480, distortion_model='plumb_bob', k=K, p=P,
+                      d=[-0.2, 0.05, 0.0, 0.0, 0.0])
+    raw = camera_model(info)
+    assert raw.maps is not None and raw.intrinsics.fx == 500.0          # undistort, keep K
+    rect = camera_model(info, rectified=True)
+    assert rect.maps is None and (rect.intrinsics.fx, rect.intrinsics.cx) == (480.0, 310.0)
+    frame = np.full((480, 640, 3), 7, np.uint8)
+    assert rect.undistort(frame) is frame
+    assert camera_model(CameraInfo(width=640, height=480, k=K, d=[0.0] * 5)).maps is None
+    info.distortion_model = 'kannala_brandt_9'
+    with pytest.raises(ValueError, match="unsupported distortion model 'kannala_brandt_9'"):
+        camera_model(info)

@@ -301,3 +301,68 @@ def test_float_parameters_accept_integers_and_refuse_nonsense(checkpoint):
         assert node.params.max_depth_m == 50.0 and node.params.min_depth_m == 0.01
     finally:
         h.close()
+
+
+def _distorted_bag(path, rgb, K, D):
+    """A rosbag2 with one rgb8 Image and a plumb_bob CameraInfo with distortion D."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    T = store.types
+    header = T['std_msgs/msg/Header'](stamp=T['builtin_interfaces/msg/Time'](sec=5, nanosec=0),
+                                      frame_id='camera_optical')
+    P = np.hstack([K, np.zeros((3, 1))])
+    info = T['sensor_msgs/msg/CameraInfo'](
+        header=header, height=rgb.shape[0], width=rgb.shape[1], distortion_model='plumb_bob',
+        d=np.array(D), k=K.reshape(-1), r=np.eye(3).reshape(-1), p=P.reshape(-1), binning_x=0,
+        binning_y=0, roi=T['sensor_msgs/msg/RegionOfInterest'](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    image = T['sensor_msgs/msg/Image'](
+        header=header, height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8',
+        is_bigendian=0, step=rgb.shape[1] * 3, data=rgb.reshape(-1))
+    with Writer(path, version=8) as writer:
+        for topic, msg, kind in (('/camera/camera_info', info, 'sensor_msgs/msg/CameraInfo'),
+                                 ('/camera/image_raw', image, 'sensor_msgs/msg/Image')):
+            conn = writer.add_connection(topic, kind, typestore=store)
+            for t in (5, 6):                          # a clip needs two frames
+                writer.write(conn, t * 10 ** 9, store.serialize_cdr(msg, kind))
+
+
+@pytest.mark.slow
+def test_node_and_training_undistort_a_bag_frame_identically(checkpoint, kitti, tmp_path):
+    # The network must see in service what it saw in training: a distorted camera's frame,
+    # read from a bag by the training loader, and the same frame sent to the node.
+    from svde_ros.preprocess import resize_frame
+    from svde_training.data.rosbag import RosbagClip
+    image, info = kitti[0]
+    rgb = image_to_array(image)[..., ::-1].copy()                  # bgr8 -> rgb8
+    K = np.array(info.k).reshape(3, 3)
+    D = [-0.25, 0.08, 0.001, -0.002, 0.0]
+    _distorted_bag(tmp_path / 'bag', rgb, K, D)
+    clip = RosbagClip(tmp_path / 'bag', '/camera/image_raw', skip_static=False)
+    expected, K_small = resize_frame(clip.image(0), clip.intrinsics(0), 128, 64)
+    assert not np.array_equal(clip.image(0), rgb)                  # D was applied
+    h = Harness(checkpoint, cli_args=['--ros-args', '-r', 'image:=/camera/image_raw'],
+                spimo_enabled=False, cloud_decimation=1, cloud_rgb=True)
+    try:
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub = h.peer.create_publisher(Image, '/camera/image_raw', reliable)
+        assert h.wait(lambda: pub.get_subscription_count() > 0)
+        msg = array_to_image(rgb, 'rgb8')
+        msg.header.stamp.sec, msg.header.frame_id = 5, 'camera_optical'
+        distorted = CameraInfo(header=msg.header, width=rgb.shape[1], height=rgb.shape[0],
+                               distortion_model='plumb_bob', d=D, k=info.k,
+                               p=np.hstack([K, np.zeros((3, 1))]).reshape(-1).tolist())
+        h.pub_info.publish(distorted)
+        time.sleep(0.05)
+        pub.publish(msg)
+        assert h.wait(lambda: h.received['points'] and h.received['depth/camera_info']), \
+            h.node.rejected
+        cloud = cloud_to_array(h.received['points'][0])
+        seen = cloud[..., 3].copy().view(np.uint32)                # 0x00RRGGBB per pixel
+        seen = np.stack([(seen >> 16) & 255, (seen >> 8) & 255, seen & 255], -1)
+        assert np.array_equal(seen.astype(np.uint8), expected)
+        assert np.allclose(np.array(h.received['depth/camera_info'][0].k).reshape(3, 3),
+                           K_small.matrix())
+    finally:
+        h.close()

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from svde_ros.camera_model import CameraModel, camera_model
 from svde_ros.geometry import Intrinsics, matrix_to_quaternion, quaternion_to_matrix
 from svde_ros.image_codec import (
     COLOR_ENCODINGS,
@@ -154,8 +155,7 @@ class RosbagClip(Clip):
                     cache.save({'topic': self.topic, 'type': self.connection_type,
                                 'stamps': self.stamps, 'poses': None if self._poses is None
                                 else [p.tolist() for p in self._poses]})
-            self._intrinsics, self._maps = self._camera(reader, camera_info_topic,
-                                                        intrinsics_path)
+            self._camera_model = self._camera(reader, camera_info_topic, intrinsics_path)
         finally:
             reader.close()
 
@@ -226,7 +226,7 @@ class RosbagClip(Clip):
         from svde_training.data.folder import load_intrinsics_yaml
 
         if intrinsics_path:
-            return load_intrinsics_yaml(intrinsics_path), None
+            return CameraModel(load_intrinsics_yaml(intrinsics_path))
         if not topic:
             candidates = self._topics(reader, ('sensor_msgs/msg/CameraInfo',))
             if len(candidates) != 1:
@@ -238,25 +238,14 @@ class RosbagClip(Clip):
             raise DataError(f'{self.path} has no topic {topic!r}; pass --intrinsics YAML instead')
         _, _, raw = next(reader.messages(connections))
         info = reader.deserialize(raw, connections[0].msgtype)
-        K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
         try:
-            intrinsics = Intrinsics.from_matrix(K, info.width, info.height)
+            model = camera_model(info)      # the node builds its input the same way
         except ValueError as err:
             raise DataError(f'{topic} in {self.path}: {err}') from None
-        D = np.asarray(info.d, dtype=np.float64)
-        if not D.size or not np.any(D):
-            return intrinsics, None
-        size = (info.width, info.height)
-        if info.distortion_model == 'equidistant':
-            maps = cv2.fisheye.initUndistortRectifyMap(K, D[:4], np.eye(3), K, size,
-                                                       cv2.CV_32FC1)
-        elif info.distortion_model in ('plumb_bob', 'rational_polynomial'):
-            maps = cv2.initUndistortRectifyMap(K, D, None, K, size, cv2.CV_32FC1)
-        else:
-            raise DataError(f'{topic}: unsupported distortion model {info.distortion_model!r} '
-                            '(plumb_bob, rational_polynomial, equidistant)')
-        LOG.info('%s: undistorting with %s D=%s', self.name, info.distortion_model, D.round(4))
-        return intrinsics, maps
+        if model.maps is not None:
+            LOG.info('%s: undistorting with %s D=%s', self.name, model.distortion_model,
+                     np.asarray(info.d).round(4))
+        return model
 
     def _read_odometry(self, reader, topic: str):  # noqa: ANN001, ANN202
         connections = [c for c in reader.connections if c.topic == topic]
@@ -283,10 +272,7 @@ class RosbagClip(Clip):
         return len(self.stamps)
 
     def image(self, index: int) -> np.ndarray:
-        rgb = self._decode(self._open(), self.stamps[index])
-        if self._maps is not None:
-            rgb = cv2.remap(rgb, *self._maps, cv2.INTER_LINEAR)
-        return rgb
+        return self._camera_model.undistort(self._decode(self._open(), self.stamps[index]))
 
     def _decode(self, reader, t: int) -> np.ndarray:  # noqa: ANN001
         connections = [c for c in reader.connections if c.topic == self.topic]
@@ -301,7 +287,7 @@ class RosbagClip(Clip):
         raise DataError(f'{self.path}: message at {t} ns vanished from {self.topic}')
 
     def intrinsics(self, index: int) -> Intrinsics:
-        return self._intrinsics
+        return self._camera_model.intrinsics
 
     def pose(self, index: int) -> np.ndarray | None:
         return None if self._poses is None else self._poses[index]

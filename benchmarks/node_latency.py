@@ -6,7 +6,11 @@ A peer node publishes a real KITTI frame (rgb8, 1242x375) + camera_info at 30 Hz
 with each backend, SPIMO on/off and the cloud on/off. Printed per configuration: publish ->
 depth received p50/p95, achieved output rate, dropped frames, and the node's own overhead per
 frame (conversion + cloud + publishing, i.e. everything but inference; goal < 3 ms at 640x192).
-With --soak-minutes the first configuration runs that long and reports RSS growth (goal < 5%).
+With --soak-minutes the first backend runs that long with SPIMO and the cloud on, and prints
+per minute: RSS, frames out, and the node's received / processed / dropped counters, then the
+verdict: RSS growth after the first (warm-up) minute < 5% with a steady output rate. With
+--tracemalloc the soak also lists the Python allocations that grew most after the first minute
+(a leak grows there; allocator and DDS warm-up do not).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -36,8 +41,8 @@ def _rss_mb() -> float:
 
 
 def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
-            rate_hz: float) -> dict:
-    """Run one configuration and return its figures."""
+            rate_hz: float, trace: bool = False) -> dict:
+    """Run one configuration and return its figures (per minute for runs over a minute)."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
@@ -52,6 +57,8 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
     node = DepthNode(context=context, parameter_overrides=[
         Parameter('backend', value=backend), Parameter('spimo_enabled', value=spimo),
         Parameter('cloud_enabled', value=cloud),
+        # Reliable input: large best-effort frames are lost in loopback transport (README).
+        Parameter('input_reliability', value='reliable'),
         *[Parameter(k, value=v) for k, v in model.items()]])
     peer = rclpy.create_node('latency_peer', context=context)
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -81,12 +88,21 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
     info = CameraInfo(width=rgb.shape[1], height=rgb.shape[0], k=K)
     time.sleep(1.5)                                   # discovery
     rss_start = _rss_mb()
-    rss_samples = [rss_start]                         # one per minute, to tell warm-up from leaks
+    minutes: list[dict] = []                          # to tell warm-up from leaks
+
+    def sample() -> None:
+        minutes.append({'rss_mb': _rss_mb(), 'out': len(latencies), 'received': node.received,
+                        'processed': node.processed, 'dropped': node.dropped})
+        if trace and len(minutes) == 2:
+            snapshots.append(tracemalloc.take_snapshot())
+    snapshots: list = []
+    if trace:
+        tracemalloc.start(10)
     start = time.monotonic()
     count = 0
     while time.monotonic() - start < seconds:
-        if time.monotonic() - start >= 60 * len(rss_samples):
-            rss_samples.append(_rss_mb())
+        if seconds > 60 and time.monotonic() - start >= 60 * len(minutes):
+            sample()
         due = start + count / rate_hz
         time.sleep(max(0.0, due - time.monotonic()))
         stamp = int(time.time() * 1e9)
@@ -99,6 +115,13 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
         count += 1
     time.sleep(1.0)
     rss_end = _rss_mb()
+    if seconds > 60:
+        sample()
+    growth_lines: list[str] = []
+    if trace and snapshots:
+        diff = tracemalloc.take_snapshot().compare_to(snapshots[0], 'lineno')
+        growth_lines = [str(d) for d in diff[:8]]
+        tracemalloc.stop()
     result = {
         'backend': node.backend.name, 'spimo': spimo, 'cloud': cloud, 'sent': count,
         'received': len(latencies), 'dropped': node.dropped, 'rejected': node.rejected,
@@ -109,7 +132,7 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
         'overhead_ms': float(np.median(node.overheads) * 1000) if node.overheads
         else float('nan'),
         'rss_growth': (rss_end - rss_start) / rss_start,
-        'rss_mb': [*rss_samples, rss_end],
+        'minutes': minutes, 'tracemalloc': growth_lines,
     }
     executor.shutdown()
     node.destroy_node()
@@ -127,6 +150,9 @@ def main() -> int:
     parser.add_argument('--size', default='640x192')
     parser.add_argument('--backends', default='torch,onnxruntime')
     parser.add_argument('--soak-minutes', type=float, default=0.0)
+    parser.add_argument('--soak-only', action='store_true', help='skip the latency table')
+    parser.add_argument('--tracemalloc', action='store_true',
+                        help='soak: list the Python allocations that grew after minute 1')
     args = parser.parse_args()
     require(FRAME)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
@@ -141,7 +167,7 @@ def main() -> int:
             path = Path(tmp) / f'model_{int(spimo)}.onnx'
             export_onnx(MODEL, path, height, width, SpimoConfig() if spimo else None)
             onnx[spimo] = path
-        for backend in args.backends.split(','):
+        for backend in ([] if args.soak_only else args.backends.split(',')):
             for spimo in (False, True):
                 for cloud in (False, True):
                     model = ({'checkpoint': str(MODEL), 'input_width': width,
@@ -155,7 +181,7 @@ def main() -> int:
             soak = measure(args.backends.split(',')[0],
                            {'checkpoint': str(MODEL), 'input_width': width,
                             'input_height': height}, True, True, args.soak_minutes * 60,
-                           args.rate)
+                           args.rate, args.tracemalloc)
     print(f'\ndepth_node at {args.size}, input 1242x375 rgb8 at {args.rate:g} Hz for '
           f'{args.seconds:g} s per row, loopback DDS, CPU (2 cores shared by publisher and node)')
     print('| backend | SPIMO | cloud | p50 ms | p95 ms | output Hz | dropped | node overhead ms |')
@@ -166,10 +192,34 @@ def main() -> int:
               f'{r["rate_hz"]:.1f} | {r["dropped"]}/{r["sent"]} | {r["overhead_ms"]:.2f} |')
     print('node overhead goal: < 3 ms per frame at 640x192')
     if soak:
-        print(f'soak {args.soak_minutes:g} min: RSS growth {100 * soak["rss_growth"]:.1f}% '
-              f'(goal < 5%), {soak["received"]} frames out; RSS MB per minute: '
-              f'{", ".join(f"{v:.0f}" for v in soak["rss_mb"])}')
+        print_soak(soak, args.soak_minutes)
     return 0
+
+
+def print_soak(soak: dict, minutes: float) -> None:
+    """Per-minute table and the verdict against the 5% goal after the warm-up minute."""
+    rows = soak['minutes']
+    print(f'\nsoak {minutes:g} min, {soak["backend"]}, SPIMO and cloud on')
+    print('| minute | RSS MB | frames out that minute | received | processed | dropped |')
+    print('|---|---|---|---|---|---|')
+    for k, r in enumerate(rows):
+        out = r['out'] - (rows[k - 1]['out'] if k else 0)
+        print(f'| {k} | {r["rss_mb"]:.0f} | {out if k else "-"} | {r["received"]} | '
+              f'{r["processed"]} | {r["dropped"]} |')
+    if len(rows) < 3:
+        print('verdict: too short (needs at least 2 minutes)')
+        return
+    growth = (rows[-1]['rss_mb'] - rows[1]['rss_mb']) / rows[1]['rss_mb']
+    per_minute = [rows[k]['out'] - rows[k - 1]['out'] for k in range(2, len(rows))]
+    steady = min(per_minute) >= 0.5 * max(per_minute) > 0
+    print(f'verdict: RSS growth after minute 1 {100 * growth:.1f}% (goal < 5%: '
+          f'{"met" if growth < 0.05 else "NOT met"}); output {min(per_minute)}-'
+          f'{max(per_minute)} frames per minute ({"steady" if steady else "NOT steady"}); '
+          f'whole run {100 * soak["rss_growth"]:.1f}%')
+    if soak['tracemalloc']:
+        print('largest Python allocation growth after minute 1:')
+        for line in soak['tracemalloc']:
+            print(f'  {line}')
 
 
 if __name__ == '__main__':

@@ -134,7 +134,9 @@ def run(args: argparse.Namespace) -> dict:
                      cli_args=['--ros-args', '-r', 'image:=image_raw'], parameter_overrides=[
                          Parameter('checkpoint', value=str(args.checkpoint)),
                          Parameter('backend', value=args.backend),
-                         Parameter('compressed', value=True)])
+                         Parameter('compressed', value=True),
+                         # The player publishes reliably: nothing is lost in transport.
+                         Parameter('input_reliability', value='reliable')])
     LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
     helper = rclpy.create_node('svde_demo', context=context)
     observer = Observer(helper, args.out, args.panel_every)

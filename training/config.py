@@ -159,14 +159,21 @@ class DataConfig:
 
     Frames are first resized to base_width x base_height (the network's full-frame input size at
     inference); random resize by s in [scale_min, scale_max] and a crop_width x crop_height crop
-    follow. frame_offsets lists the neighbours of the target frame t (e.g. -1, 1).
-    camera_height_m: the camera's height above a flat ground (0 = unknown); the metric-scale
-    source when the clips have no odometry.
+    follow. frame_offsets lists the neighbours of the target frame t (e.g. -1, 1); with
+    neighbours: motion only their directions count, and each target takes the nearest frame in
+    that direction at least neighbour_motion_m away by odometry (neighbour_flow_px of median
+    optical flow at the base width without poses), at most neighbour_max_gap frames away
+    (training/data/neighbours.py). camera_height_m: the camera's height above a flat ground
+    (0 = unknown); the metric-scale source when the clips have no odometry.
     """
 
     sources: tuple[SourceConfig, ...] = (SyntheticSource(),)
     eval_sources: tuple[SourceConfig, ...] = ()
     frame_offsets: tuple[int, ...] = (-1, 1)
+    neighbours: Literal['fixed', 'motion'] = 'fixed'
+    neighbour_motion_m: float = 0.5
+    neighbour_flow_px: float = 3.0
+    neighbour_max_gap: int = 10
     base_height: int = 96
     base_width: int = 256
     crop_height: int = 64
@@ -397,6 +404,9 @@ def validate(config: TrainConfig) -> TrainConfig:
                           '(non-empty, no 0)')
     if not d.sources:
         raise ConfigError('data.sources: at least one source is needed')
+    if d.neighbour_motion_m <= 0 or d.neighbour_flow_px <= 0 or d.neighbour_max_gap < 1:
+        raise ConfigError('data.neighbour_motion_m and neighbour_flow_px must be > 0 and '
+                          'neighbour_max_gap >= 1')
     if d.camera_height_m < 0:
         raise ConfigError(f'data.camera_height_m: must be >= 0 (0 = unknown), got '
                           f'{d.camera_height_m}')

@@ -26,8 +26,9 @@ METRICS_NAME = 'metrics.csv'
 LAST_CHECKPOINT = 'checkpoints/last.pt'
 MODEL_FILE = 'checkpoints/model.pt'    # deployable: weights + inference spec only
 TENSORBOARD_DIR = 'tensorboard'         # event files (tensorboard --logdir RUN)
+NEIGHBOURS_NAME = 'neighbours.json'     # the neighbour spacing chosen by motion
 RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval', 'stage1', 'masks',
-                'stage2', 'summary.json', 'bag_index', TENSORBOARD_DIR)
+                'stage2', 'summary.json', 'bag_index', TENSORBOARD_DIR, NEIGHBOURS_NAME)
 
 
 class RunDirError(ValueError):

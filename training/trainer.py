@@ -6,6 +6,7 @@ One process per device; under torchrun the networks are wrapped in DistributedDa
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -109,6 +110,15 @@ class Trainer:
         masks = MaskStore(config.masking.masks_dir) if config.masking.mode == 'spimo' else None
         clips = [c for s in config.data.sources for c in build_clips(s, out / 'bag_index')]
         self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks)
+        if config.data.neighbours == 'motion' and info.is_main:
+            spacing = self.dataset.spacing()
+            for name, s in spacing.items():
+                LOG.info('%s: %d targets, neighbour gaps (frames) min %s median %s max %s '
+                         '(by %s)', name, s['targets'], s['gap_min'], s['gap_median'],
+                         s['gap_max'], 'odometry' if s['unit'] == 'm' else 'optical flow')
+            if out.is_dir():
+                run_dir.atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
+                                           json.dumps(spacing, indent=2).encode())
         eval_clips = [c for s in config.data.eval_sources for c in build_clips(s)]
         self.eval_set = eval_frames(eval_clips, config.data, config.eval.max_frames)
         torch.manual_seed(config.optim.seed)

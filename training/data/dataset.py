@@ -22,6 +22,7 @@ from svde_training.data.augment import (
     sample_jitter,
 )
 from svde_training.data.clip import Clip, DataError
+from svde_training.data.neighbours import neighbour_offsets, spacing_summary
 
 if TYPE_CHECKING:
     from svde_training.masks import MaskStore
@@ -85,17 +86,25 @@ class TupleDataset(Dataset):
         self.masks = masks
         if masks is not None:
             masks.check(clips, config.base_width, config.base_height)
-        lo, hi = min(0, *config.frame_offsets), max(0, *config.frame_offsets)
         for clip in clips:
             K = clip.intrinsics(0)
             if K.width < config.crop_width or K.height < config.crop_height:
                 raise DataError(f'{clip.name}: frames are {K.width}x{K.height}, smaller than '
                                 f'the crop {config.crop_width}x{config.crop_height}')
-        self.items = [(c, t) for c, clip in enumerate(clips)
-                      for t in range(-lo, len(clip) - hi) if clip.is_target(t)]
+        self.offsets: dict[str, dict[int, tuple[int, ...]]] = {}
+        self.units: dict[str, str] = {}
+        for clip in clips:
+            self.offsets[clip.name], self.units[clip.name] = neighbour_offsets(clip, config)
+        self.items = [(c, t, offsets) for c, clip in enumerate(clips)
+                      for t, offsets in sorted(self.offsets[clip.name].items())
+                      if clip.is_target(t)]
         if not self.items:
             raise DataError(f'no frame has all neighbours {config.frame_offsets}: clips are too '
                             f'short ({", ".join(f"{c.name}: {len(c)}" for c in clips)})')
+
+    def spacing(self) -> dict[str, dict]:
+        """Per clip: targets and the neighbour gaps chosen (for the log and the run folder)."""
+        return spacing_summary(self.offsets, self.units)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random stream of `epoch`."""
@@ -107,10 +116,10 @@ class TupleDataset(Dataset):
     def __getitem__(self, index: int) -> TrainBatch:
         cfg = self.config
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        c, t = self.items[index]
+        c, t, offsets = self.items[index]
         clip = self.clips[c]
         frames, K_base = [], None
-        for offset in (0, *cfg.frame_offsets):
+        for offset in (0, *offsets):
             image, K = to_base(clip, t + offset, cfg.base_width, cfg.base_height)
             frames.append(image)
             K_base = K_base or K
@@ -128,7 +137,7 @@ class TupleDataset(Dataset):
         else:
             masks = torch.stack([torch.from_numpy(
                 crop_image(self.masks.mask(clip.name, t + o).astype(np.float32), crop) > 0.5)
-                for o in (0, *cfg.frame_offsets)]).float().unsqueeze(1)
+                for o in (0, *offsets)]).float().unsqueeze(1)
         return TrainBatch(
             images=torch.stack([_chw(x) for x in crops]),
             images_aug=torch.stack([_chw(apply_jitter(x, jitter)) for x in crops]),

@@ -191,7 +191,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss terms and the warping ablation switch."""
+    """Loss terms and the warping ablation switch.
+
+    hole_weight: forward warping charges each destination pixel that receives nothing the
+    photometric error of the unwarped frame there, times this (0 = holes are free, as before).
+    """
 
     warping: Literal['forward', 'backward'] = 'forward'
     ssim_weight: float = 0.85
@@ -199,6 +203,7 @@ class LossConfig:
     occlusion_sharpness: float = 20.0
     landed_min_mass: float = 0.25
     top_k: int = 0
+    hole_weight: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -136,14 +136,26 @@ class ForwardWarpSynthesis:
             image = synth.image[:, :3]
             valid = erode(synth.landed) if self.config.ssim_weight > 0 else synth.landed
             error = photometric_error(image, neighbour, self.config.ssim_weight)
+            identity = photometric_error(inputs.target, neighbour,
+                                         self.config.ssim_weight).detach()
             keep = valid
+            counted = torch.ones_like(valid)
             if inputs.masks is not None:
                 moving = (synth.image[:, 3:] > MOVING_SHARE) | (inputs.masks[j + 1] > 0.5)
                 keep = keep & ~moving
+                counted = ~(inputs.masks[j + 1] > 0.5)
             if self.auto_mask:
-                identity = photometric_error(inputs.target, neighbour, self.config.ssim_weight)
                 keep = keep & (error.detach() < identity)
-            terms.append(masked_mean(error, keep))
+            term = masked_mean(error, keep)
+            if self.config.hole_weight:
+                # A hole costs what a static camera would have cost there. Without this,
+                # leaving pixels unexplained is free, and a network can scatter every pixel
+                # out of view (all disparities at the near end) for a low loss on the few
+                # that still land: measured, stage 1 fell into that from step ~300 on the
+                # synthetic world and never left it (README).
+                holes = (1.0 - synth.coverage) * identity
+                term = term + self.config.hole_weight * masked_mean(holes, counted)
+            terms.append(term)
             usable.append(valid)
             kept.append(keep)
             if first is None:

@@ -26,12 +26,14 @@ class Synthesis:
     """A synthesised view.
 
     image: [B,C,H,W] (C as warped, zero where nothing landed); landed: [B,1,H,W] bool;
-    mass: [B,1,H,W] expected number of source pixels that landed on each destination pixel.
+    mass: [B,1,H,W] expected number of source pixels that landed on each destination pixel;
+    coverage: [B,1,H,W] min(1, mass / landed_min_mass) with gradient (1 = landed, 0 = hole).
     """
 
     image: torch.Tensor
     landed: torch.Tensor
     mass: torch.Tensor
+    coverage: torch.Tensor
 
 
 def _splat(values: torch.Tensor, weights: torch.Tensor, xy: torch.Tensor, valid: torch.Tensor,
@@ -112,7 +114,8 @@ def forward_warp(image: torch.Tensor, probs: torch.Tensor, levels: torch.Tensor,
         landed = (mass >= landed_min_mass) & (norm > 1e-12)
         synth = torch.where(landed, acc[:, :C] / norm.clamp(min=1e-12),
                             torch.zeros_like(acc[:, :C]))
-    return Synthesis(image=synth, landed=landed, mass=mass)
+        coverage = (acc[:, C + 1:] / landed_min_mass).clamp(max=1.0)
+    return Synthesis(image=synth, landed=landed, mass=mass, coverage=coverage)
 
 
 def backward_warp(image_src: torch.Tensor, disp_dst: torch.Tensor, K: torch.Tensor,
@@ -137,4 +140,4 @@ def backward_warp(image_src: torch.Tensor, disp_dst: torch.Tensor, K: torch.Tens
                           padding_mode='border', align_corners=False)
     inside = (grid.abs() <= 1).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
     inside = inside & (z.reshape(B, 1, H, W) > EPS)
-    return Synthesis(image=synth, landed=inside, mass=inside.float())
+    return Synthesis(image=synth, landed=inside, mass=inside.float(), coverage=inside.float())

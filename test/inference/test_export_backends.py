@@ -58,7 +58,7 @@ def test_sidecar_records_what_a_runtime_needs(exported, checkpoint):
     meta = json.loads(exported.with_suffix('.json').read_text())
     assert (meta['input_height'], meta['input_width']) == (96, 320)
     assert meta['outputs'] == ['depth', 'dispersion']
-    assert meta['spimo'] == {'delta': 0.1, 'scale': 0.5, 'threshold': 0.02}
+    assert meta['spimo'] == {'delta': 0.1, 'scale': 0.5, 'threshold': 0.02, 'axes': 'uv'}
     # The training clips (synthetic) have poses, so fit calibrated a metric scale.
     assert meta['opset'] == 17 and meta['scale_source'] == 'odometry'
     assert meta['depth_scale'] == load_depth_net(checkpoint)[1].depth_scale > 0
@@ -161,7 +161,7 @@ def test_spimo_settings_travel_with_the_model(checkpoint, tmp_path):
     out = tmp_path / 'own.onnx'
     meta = export_onnx(checkpoint, out, 96, 320, spimo=True)
     assert meta['spimo'] == {'delta': spec.spimo.delta, 'scale': spec.spimo.scale,
-                             'threshold': spec.spimo.threshold}
+                             'threshold': spec.spimo.threshold, 'axes': spec.spimo.axes}
     assert OnnxBackend(str(out), threads=1).spimo == spec.spimo
     backend, _ = create_backend('torch', checkpoint=str(checkpoint), spimo=True)
     assert backend.spimo == spec.spimo

@@ -112,8 +112,14 @@ def align_to_static(pseudo: torch.Tensor, disp: torch.Tensor,
     return pseudo * torch.stack(ratios).reshape(-1, 1, 1, 1)
 
 
-def boost_loss(disp: torch.Tensor, pseudo: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean |log disp - log pseudo| over masked pixels (0 when the batch has none)."""
+def boost_loss(disp: torch.Tensor, pseudo: torch.Tensor, mask: torch.Tensor,
+               over_all_pixels: bool = False) -> torch.Tensor:
+    """Boosting's error: |log disp - log pseudo| over the masked pixels.
+
+    Summed and divided by the masked pixels' count (0 when the batch has none) or, with
+    `over_all_pixels`, by the number of all pixels.
+    """
     weights = mask.to(disp.dtype)
     diff = (torch.log(disp.float().clamp(min=1e-7)) - torch.log(pseudo.clamp(min=1e-7))).abs()
-    return (diff * weights).sum() / weights.sum().clamp(min=1.0)
+    count = float(weights.numel()) if over_all_pixels else weights.sum().clamp(min=1.0)
+    return (diff * weights).sum() / count

@@ -227,12 +227,18 @@ class BoostConfig:
     (and mirrored when `flip`) of a teacher: the network frozen as it was at the start of the
     epoch. It starts at epoch `start_epoch` (0-based): the 1/s correction of an enlarged view
     is only right once the network has learned that enlarged crops look nearer.
+    teacher: 'epoch' refreshes the teacher at the start of every epoch; 'fixed' keeps the one
+    taken at start_epoch (the README's first lead against stage 2 flattening). average:
+    'moving' averages the boost term over the masked pixels; 'all' over every pixel, so its
+    weight does not grow as the masks shrink (the second lead).
     """
 
     weight: float = 0.0
     scales: tuple[float, ...] = (1.0, 1.25)
     flip: bool = True
     start_epoch: int = 0
+    teacher: Literal['epoch', 'fixed'] = 'epoch'
+    average: Literal['moving', 'all'] = 'moving'
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class Trainer:
                                           batch.cam, boost.scales, boost.flip)
                 moving, disp = batch.masks[:, 0] > 0.5, pred.full_disp()
                 pseudo = align_to_static(pseudo, disp, moving)
-                terms['boost'] = boost.weight * boost_loss(disp, pseudo, moving)
+                terms['boost'] = boost.weight * boost_loss(disp, pseudo, moving,
+                                                           boost.average == 'all')
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
@@ -314,8 +315,10 @@ class Trainer:
         optim, info = self.config.optim, self.info
         self.dataset.set_epoch(self.epoch)
         boost = self.config.boost
+        refresh = self.step_in_epoch == 0 and (boost.teacher == 'epoch' or
+                                               self.epoch == boost.start_epoch)
         if boost.weight > 0 and self.epoch >= boost.start_epoch and (
-                self.step_in_epoch == 0 or self.teacher is None):
+                refresh or self.teacher is None):
             # Boosting's teacher: the network as it starts this epoch, frozen (an epoch resumed
             # mid-way keeps the one its checkpoint holds). A label made by the network being
             # trained is met exactly by any flat output (every view of a constant depth map

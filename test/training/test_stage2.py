@@ -296,3 +296,27 @@ def test_pseudo_label_keeps_only_relative_depth():
     aligned = align_to_static(pseudo, disp, moving)
     assert torch.allclose(aligned[~moving], disp[~moving], rtol=1e-5)
     assert torch.allclose(aligned[moving], 1.5 * disp[moving], rtol=1e-5)
+
+
+def test_fixed_teacher_is_kept_after_start_epoch(full_run, tmp_path):
+    _, out = full_run
+    config = config_from_dict({**TINY, 'masking': {'mode': 'spimo',
+                                                   'masks_dir': str(out / 'masks')},
+                               'boost': {'weight': 0.1, 'start_epoch': 0, 'teacher': 'fixed'},
+                               'optim': {**TINY['optim'], 'epochs': 2, 'steps_per_epoch': 2}})
+    trainer = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    start = {k: v.clone() for k, v in trainer.depth_net.state_dict().items()}
+    trainer._run_epoch()
+    trainer._run_epoch()                   # an 'epoch' teacher would be refreshed here
+    for name, value in trainer.teacher.state_dict().items():
+        assert torch.equal(value, start[name]), name
+
+
+def test_boost_term_averaged_over_masked_or_all_pixels():
+    disp = torch.ones(1, 1, 4, 4)
+    pseudo = torch.ones(1, 1, 4, 4)
+    pseudo[..., 0, :2] = np.e                           # 2 masked pixels, |log| error 1
+    mask = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    mask[..., 0, :2] = True
+    assert boost_loss(disp, pseudo, mask).item() == pytest.approx(1.0)
+    assert boost_loss(disp, pseudo, mask, over_all_pixels=True).item() == pytest.approx(2 / 16)

@@ -14,6 +14,11 @@ Variants change one setting of the base config:
     stride1   the paper's full-resolution level head (model.head_stride 1)
     fixed     fixed exponential levels instead of AQUANet (model.quantization fixed)
     backward  Monodepth2-style backward warping (loss.warping backward)
+    noholes   forward warping with holes free (loss.hole_weight 0, the old loss)
+    oracle    stage 2 from scratch with the ground-truth moving masks (synthetic only)
+    oracle+boost              ... and boosting (weight 0.1 from the middle epoch)
+    oracle+boost-fixed-all    ... boosting with the teacher fixed at its first epoch and the
+                              term averaged over all pixels (the two leads in the README)
 """
 from __future__ import annotations
 
@@ -35,16 +40,45 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     'stride1': {'model': {'head_stride': 1}},
     'fixed': {'model': {'quantization': 'fixed'}},
     'backward': {'loss': {'warping': 'backward'}},
+    'noholes': {'loss': {'hole_weight': 0.0}},
+    'oracle': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'}},
+    'oracle+boost': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'},
+                     'boost': {'weight': 0.1, 'start_epoch': -1}},
+    'oracle+boost-fixed-all': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'},
+                               'boost': {'weight': 0.1, 'start_epoch': -1, 'teacher': 'fixed',
+                                         'average': 'all'}},
 }
 COLUMNS = ('eval_abs_rel', 'eval_static_abs_rel', 'eval_moving_abs_rel', 'eval_a1')
 
 
-def run_config(base: dict[str, Any], variant: str, seed: int) -> dict[str, Any]:
+def run_config(base: dict[str, Any], variant: str, seed: int, gt_masks: Path) -> dict[str, Any]:
+    """The base config with the variant's changes.
+
+    '<gt>' stands for the ground-truth masks folder, start_epoch -1 for the middle epoch.
+    """
     config = copy.deepcopy(base)
-    for section, values in VARIANTS[variant].items():
+    for section, values in copy.deepcopy(VARIANTS[variant]).items():
+        if values.get('masks_dir') == '<gt>':
+            values['masks_dir'] = str(gt_masks.resolve())
+        if values.get('start_epoch') == -1:
+            values['start_epoch'] = config['optim']['epochs'] // 2
         config.setdefault(section, {}).update(values)
     config.setdefault('optim', {})['seed'] = seed
     return config
+
+
+def ground_truth_masks(base: dict[str, Any], out: Path) -> Path:
+    """The training clips' ground-truth moving masks, written once under `out`."""
+    from svde_training.config import config_from_dict
+    from svde_training.data import build_clips
+    from svde_training.masks import write_gt_masks
+
+    folder = out / 'gt_masks'
+    if not (folder / 'manifest.json').is_file():
+        config = config_from_dict(base)
+        clips = [c for s in config.data.sources for c in build_clips(s)]
+        write_gt_masks(clips, folder, config.data.base_width, config.data.base_height)
+    return folder
 
 
 def train(config: dict[str, Any], out: Path) -> float:
@@ -83,12 +117,15 @@ def main() -> int:
               file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seeds.split(',')]
+    args.out.mkdir(parents=True, exist_ok=True)
+    gt_masks = ground_truth_masks(base, args.out) if any(
+        v.startswith('oracle') for v in variants) else args.out / 'gt_masks'
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for seed in seeds:                      # seed-major: a cut-short run still compares
         for variant in variants:
             out = args.out / f'{variant}-seed{seed}'
             print(f'{variant}, seed {seed}: training in {out} ...', file=sys.stderr)
-            seconds = train(run_config(base, variant, seed), out)
+            seconds = train(run_config(base, variant, seed, gt_masks), out)
             rows = [r for r in read_metrics(out) if r.get('epoch', 0) > 0]
             last = rows[-1]
             tail = rows[-3:]

@@ -209,6 +209,13 @@ def cmd_slim(args: argparse.Namespace) -> int:
         slim['inference'] = {**slim['inference'], 'depth_scale': scale,
                              'scale_source': 'odometry'}
         LOG.info('depth is metric: x%.3f from %d odometry pairs', scale, pairs)
+    if args.spimo_threshold is not None:
+        # The threshold validated for this model (benchmarks/static_false_positives.py); the
+        # node and export take it from the model file.
+        spec = InferenceSpec.from_dict(slim['inference'])
+        spimo = replace(spec.spimo_config, threshold=args.spimo_threshold)
+        slim['inference'] = replace(spec, spimo=spimo).to_dict()
+        LOG.info('SPIMO threshold in the model file: %g', args.spimo_threshold)
     run_dir.save_checkpoint(args.out, slim)
     load_depth_net(args.out)    # proves the file loads
     LOG.info('wrote %s (%.1f MB)', args.out, args.out.stat().st_size / 2 ** 20)
@@ -314,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument('--fp32', action='store_true', help='keep float32 weights')
     sl.add_argument('--metric-scale', choices=['none', 'odometry'], default='none',
                     help='odometry: metres per unit from the training clips\' poses')
+    sl.add_argument('--spimo-threshold', type=float,
+                    help='record this validated SPIMO threshold in the model file')
     sl.add_argument('--force', action='store_true')
     sl.set_defaults(func=cmd_slim)
     bi = sub.add_parser('bag-info', help='what a rosbag2 holds (read-only)')

@@ -212,3 +212,19 @@ def test_resume_without_a_run_says_so_and_snapshots_are_kept(tmp_path, caplog):
     assert f'--resume: {out} holds no run yet; starting a new one there' in caplog.text
     assert load_depth_net(out / 'checkpoints' / 'model_epoch_001.pt')[1].input_width == 128
     assert not (out / 'checkpoints' / 'model_epoch_002.pt').exists()
+
+
+def test_slim_writes_a_deployable_model_with_scale_and_threshold(tmp_path, caplog):
+    cfg = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}})
+    assert main(['fit', '--config', str(cfg), '--out', str(tmp_path / 'run')]) == 0
+    out = tmp_path / 'model.pt'
+    args = ['slim', '--checkpoint', str(tmp_path / 'run' / 'checkpoints' / 'last.pt'), '--out',
+            str(out), '--metric-scale', 'odometry', '--spimo-threshold', '0.07']
+    assert main(args) == 0
+    net, spec = load_depth_net(out)
+    assert spec.scale_source == 'odometry' and spec.depth_scale > 0
+    assert spec.spimo is not None and spec.spimo.threshold == 0.07
+    assert main(args) == 2 and 'exists; pass --force' in caplog.text
+    assert main(['slim', '--checkpoint', str(out), '--out', str(tmp_path / 'b.pt'),
+                 '--metric-scale', 'odometry']) == 2
+    assert 'has no PoseNet' in caplog.text

@@ -137,12 +137,17 @@ def evaluate_snapshot(path: Path, train_set: list[tuple[EvalFrame, np.ndarray]],
 
 
 def snapshots(run: Path) -> list[Path]:
-    """The run's kept deployable models, oldest first, then the final one."""
+    """The run's kept deployable models, oldest first, then the final one.
+
+    The final model.pt is left out when it is within 10% of the last snapshot's steps (a run
+    stopped early: it adds a point that says nothing new).
+    """
     paths = sorted((run / 'checkpoints').glob('model_epoch_*.pt'))
     final = run / 'checkpoints' / 'model.pt'
-    if final.is_file() and (not paths or read_checkpoint(final).get('global_step') !=
-                            read_checkpoint(paths[-1]).get('global_step')):
-        paths.append(final)
+    if final.is_file():
+        last = read_checkpoint(paths[-1]).get('global_step') or 0 if paths else 0
+        if not paths or (read_checkpoint(final).get('global_step') or 0) > 1.1 * last:
+            paths.append(final)
     return paths
 
 

@@ -36,11 +36,14 @@ def line_plot(series: dict[str, list[tuple[float, float]]], title: str, x_label:
         _, v = at(min(xs), y)
         cv2.line(img, (left - 4, v), (left, v), grey, 1)
         cv2.putText(img, f'{y:.2f}', (4, v + 4), font, 0.4, grey, 1, cv2.LINE_AA)
+    last_label = -10 ** 6
     for x in sorted(set(xs)):
         u, _ = at(x, y0)
         cv2.line(img, (u, height - bottom), (u, height - bottom + 4), grey, 1)
-        cv2.putText(img, f'{x:g}', (u - 14, height - bottom + 18), font, 0.4, grey, 1,
-                    cv2.LINE_AA)
+        if u - last_label >= 44:                  # labels that would overlap are left out
+            cv2.putText(img, f'{x:g}', (u - 14, height - bottom + 18), font, 0.4, grey, 1,
+                        cv2.LINE_AA)
+            last_label = u
     cv2.putText(img, title, (left, 22), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, x_label, (width // 2 - 40, height - 10), font, 0.45, grey, 1, cv2.LINE_AA)
     cv2.putText(img, y_label, (4, top - 6), font, 0.4, grey, 1, cv2.LINE_AA)

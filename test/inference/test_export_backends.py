@@ -208,3 +208,26 @@ def test_cache_round_trip_and_stale_entries(tmp_path, caplog):
     assert 'truncated or corrupt' in caplog.text
     path.with_suffix('.json').write_text('{not json')
     assert load_engine(tmp_path / 'engines', onnx, KEY) is None
+
+
+@pytest.mark.skipif(not gpu_present(), reason='needs a CUDA GPU (none on this machine)')
+def test_torch_cuda_matches_cpu_on_real_frames(checkpoint, kitti_raw_drive):
+    cpu, _ = create_backend('torch', checkpoint=str(checkpoint))
+    cuda = TorchBackend.from_checkpoint(str(checkpoint), 'cuda', fp16=False)
+    for image, K in _frames(kitti_raw_drive):
+        a, b = cpu.infer(image, K), cuda.infer(image, K)
+        assert np.max(np.abs(a.depth - b.depth) / a.depth) < 1e-3
+
+
+@pytest.mark.skipif(not (gpu_present() and tensorrt_present()),
+                    reason='needs a CUDA GPU and TensorRT (neither on this machine)')
+def test_tensorrt_matches_onnxruntime_and_skips_spimo_when_asked(exported, kitti_raw_drive,
+                                                                  tmp_path):
+    from svde_ros.inference.tensorrt_backend import TensorRTBackend
+    engine = TensorRTBackend(str(exported), 'fp32', str(tmp_path / 'engines'))
+    reference = OnnxBackend(str(exported), threads=1)
+    image, K = _frames(kitti_raw_drive)[0]
+    a, b = reference.infer(image, K), engine.infer(image, K)
+    assert np.max(np.abs(a.depth - b.depth) / a.depth) < 1e-2
+    assert np.allclose(a.dispersion, b.dispersion, rtol=1e-2, atol=1e-4)
+    assert engine.infer(image, K, with_mask=False).dispersion is None

@@ -15,15 +15,12 @@ import argparse
 import copy
 import csv
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
+from seeded_ablation import train
 from shared_data import SHARED_DATA, require
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,16 +78,8 @@ def main() -> int:
             config['data']['neighbours'] = mode
             config['optim']['seed'] = seed
             run = args.out / f'{mode}-seed{seed}'
-            path = args.out / f'{mode}-seed{seed}.yaml'
-            path.write_text(yaml.safe_dump(config, sort_keys=False))
             print(f'{mode} neighbours, seed {seed} ...', file=sys.stderr)
-            started = time.monotonic()
-            resume = ['--resume'] if (run / 'config.yaml').exists() else []
-            with open(args.out / f'{mode}-seed{seed}.log', 'a') as log:
-                subprocess.run([sys.executable, '-m', 'svde_training.cli', 'fit', '--config',
-                                str(path), '--out', str(run), *resume], check=True, stdout=log,
-                               stderr=log, env={**os.environ, 'OMP_NUM_THREADS': os.environ.get(
-                                   'OMP_NUM_THREADS', '1')})
+            minutes = train(config, run) / 60
             with open(run / 'metrics.csv') as f:
                 last = list(csv.DictReader(f))[-1]
             spacing = json.loads((run / 'neighbours.json').read_text()) if mode == 'motion' \
@@ -98,7 +87,7 @@ def main() -> int:
             gaps = next(iter(spacing.values()))['gap_median'] if spacing else [1, 1]
             rows.append({'mode': mode, 'seed': seed, 'abs_rel': float(last['eval_abs_rel']),
                          'a1': float(last['eval_a1']), 'gaps': gaps,
-                         'minutes': (time.monotonic() - started) / 60})
+                         'minutes': minutes})
             print(f'  AbsRel {rows[-1]["abs_rel"]:.4f}', file=sys.stderr)
     print(f'KITTI odometry clip as a 30 fps video (each frame x{HOLD}), {args.steps} steps, '
           'scored on drive 0023 (Garg crop, median-scaled)')

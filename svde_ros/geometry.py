@@ -185,11 +185,17 @@ def points_from_depth(depth: np.ndarray, K: np.ndarray, step: int = 1) -> np.nda
     Returns:
         ceil(H/step) x ceil(W/step) x 3 float32 camera-frame points.
     """
-    H, W = depth.shape
     z = depth[::step, ::step].astype(np.float32)
-    x = (np.arange(0, W, step, dtype=np.float32) - np.float32(K[0, 2])) / np.float32(K[0, 0])
-    y = (np.arange(0, H, step, dtype=np.float32) - np.float32(K[1, 2])) / np.float32(K[1, 1])
-    return np.stack([x[None, :] * z, y[:, None] * z, z], axis=-1)
+    x, y = pixel_rays(K, depth.shape[0], depth.shape[1], step)
+    return np.stack([x * z, y * z, z], axis=-1)
+
+
+def pixel_rays(K: np.ndarray, height: int, width: int,
+               step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """x/z of every `step`-th column [1,w] and y/z of every `step`-th row [h,1], float32."""
+    x = (np.arange(0, width, step, dtype=np.float32) - np.float32(K[0, 2])) / np.float32(K[0, 0])
+    y = (np.arange(0, height, step, dtype=np.float32) - np.float32(K[1, 2])) / np.float32(K[1, 1])
+    return x[None, :], y[:, None]
 
 
 def resize_intrinsics_matrix(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:

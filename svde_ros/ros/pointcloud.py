@@ -6,6 +6,8 @@ import sys
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 
+from svde_ros.geometry import pixel_rays
+
 
 def cloud_fields(with_rgb: bool) -> list[PointField]:
     """x, y, z float32 (and rgb: a float holding 0x00RRGGBB, as PCL and RViz expect)."""
@@ -39,11 +41,7 @@ class CloudPacker:
                   step: int) -> tuple[np.ndarray, np.ndarray]:
         key = (tuple(np.asarray(K, np.float64).ravel()), height, width, step)
         if key != self._rays_key:
-            x = (np.arange(0, width, step, dtype=np.float32) - np.float32(K[0, 2])) \
-                / np.float32(K[0, 0])
-            y = (np.arange(0, height, step, dtype=np.float32) - np.float32(K[1, 2])) \
-                / np.float32(K[1, 1])
-            self._rays_key, self._rays = key, (x[None, :], y[:, None])
+            self._rays_key, self._rays = key, pixel_rays(K, height, width, step)
         return self._rays
 
     def pack(self, depth_m: np.ndarray, K: np.ndarray, header: object,

@@ -3,8 +3,10 @@
 Each configuration runs in its own process, so peak memory is that configuration's alone:
     python benchmarks/train_step.py [--crop 192x64] [--batch 4] [--steps 6] [--device cpu]
 Prints step time, images/s and peak memory side by side for the paper's full-resolution level
-head (stride 1, the old path) and the shipped stride-2 head, plus bf16 autocast on the CPU;
-then images/s after / before (goal >= 2x) and the forward/backward ratio (goal <= 1.5x).
+head (stride 1, the old path) and the shipped stride-2 head, plus bf16 autocast on the CPU,
+and on top of that channels_last weights and torch.compile of the depth network (each step
+timed after compiling); then images/s after / before (goal >= 2x) and the forward/backward
+ratio (goal <= 1.5x).
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-# (warping, width, head stride, mixed precision)
-VARIANTS = [(w, width, stride, False) for stride in (1, 2) for width in (1.0, 0.5)
-            for w in ('forward', 'backward')] + [('forward', 0.5, 2, True),
-                                                  ('forward', 1.0, 2, True)]
+# (warping, width, head stride, mixed precision, optimisation: '' | channels_last | compile)
+VARIANTS = [(w, width, stride, False, '') for stride in (1, 2) for width in (1.0, 0.5)
+            for w in ('forward', 'backward')] + [
+    ('forward', width, 2, True, extra) for width in (0.5, 1.0)
+    for extra in ('', 'channels_last', 'compile')]
 SIZE_NAMES = {1.0: 'default', 0.5: 'small'}
 
 
@@ -48,13 +51,16 @@ def worker(args: argparse.Namespace) -> dict:
         'model': {'width': args.width, 'num_levels': args.levels,
                   'head_stride': args.head_stride},
         'loss': {'warping': args.warping, 'top_k': args.top_k},
-        'optim': {'batch_size': args.batch, 'mixed_precision': args.mixed_precision},
+        'optim': {'batch_size': args.batch, 'mixed_precision': args.mixed_precision,
+                  'channels_last': args.extra == 'channels_last',
+                  'compile': args.extra == 'compile'},
     })
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp), device, DistInfo())
         batch = collate([trainer.dataset[i % len(trainer.dataset)] for i in range(args.batch)])
-        trainer.train_step(batch)                        # warm-up: allocator, lazy init
+        trainer.train_step(batch)                        # warm-up: allocator, lazy init,
+        trainer.train_step(batch)                        # compilation (and recompilation)
         if device.type == 'cuda':
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -75,7 +81,8 @@ def worker(args: argparse.Namespace) -> dict:
     params = sum(p.numel() for p in trainer.depth_net.parameters())
     return {'warping': args.warping, 'width': args.width, 'stride': args.head_stride,
             'amp': str(trainer.amp_dtype).replace('torch.', '') if trainer.amp else 'fp32',
-            'mixed_precision': args.mixed_precision, 'params': params, 'step_s': step,
+            'mixed_precision': args.mixed_precision, 'extra': args.extra,
+            'params': params, 'step_s': step,
             'images_per_s': args.batch / step, 'peak_mb': peak}
 
 
@@ -95,6 +102,7 @@ def main() -> int:
     parser.add_argument('--width', type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument('--head-stride', type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument('--mixed-precision', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--extra', default='', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
@@ -103,11 +111,13 @@ def main() -> int:
     common = ['--crop', args.crop, '--batch', str(args.batch), '--steps', str(args.steps),
               '--levels', str(args.levels), '--top-k', str(args.top_k), '--device',
               args.device, '--threads', str(args.threads)]
-    for warping, width, stride, amp in VARIANTS:
+    for warping, width, stride, amp, extra in VARIANTS:
         print(f'running {warping} warping, {SIZE_NAMES[width]} model, head stride {stride}'
-              f'{", mixed precision" if amp else ""} ...', file=sys.stderr)
+              f'{", mixed precision" if amp else ""}{", " + extra if extra else ""} ...',
+              file=sys.stderr)
         out = subprocess.run([sys.executable, __file__, '--worker', '--warping', warping,
-                              '--width', str(width), '--head-stride', str(stride), *common]
+                              '--width', str(width), '--head-stride', str(stride),
+                              '--extra', extra, *common]
                              + (['--mixed-precision'] if amp else []), check=True,
                              capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
@@ -115,22 +125,31 @@ def main() -> int:
     print(f'\ntrain step, crop {args.crop}, batch {args.batch}, N={args.levels} levels, '
           f'top_k={args.top_k or "all"}, device {args.device}, {args.threads} threads, '
           f'median of {args.steps} steps')
-    print(f'| warping | model | head stride | precision | params | step s | images/s | '
-          f'{memory} |')
-    print('|---|---|---|---|---|---|---|---|')
+    print(f'| warping | model | head stride | precision | layout / compile | params | step s | '
+          f'images/s | {memory} |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         print(f'| {r["warping"]} | {SIZE_NAMES[r["width"]]} | {r["stride"]} | {r["amp"]} | '
-              f'{r["params"] / 1e6:.1f}M | {r["step_s"]:.3f} | {r["images_per_s"]:.2f} | '
-              f'{r["peak_mb"]:.0f} |')
+              f'{r["extra"] or "-"} | {r["params"] / 1e6:.1f}M | {r["step_s"]:.3f} | '
+              f'{r["images_per_s"]:.2f} | {r["peak_mb"]:.0f} |')
 
-    def row(warping: str, width: float, stride: int, amp: bool = False) -> dict:
+    def row(warping: str, width: float, stride: int, amp: bool = False,
+            extra: str = '') -> dict:
         return next(r for r in rows if (r['warping'], r['width'], r['stride'],
-                                        r['mixed_precision']) == (warping, width, stride, amp))
+                                        r['mixed_precision'], r['extra'])
+                    == (warping, width, stride, amp, extra))
     for width in (1.0, 0.5):
         old, new = row('forward', width, 1), row('forward', width, 2)
-        best = max(new, row('forward', width, 2, True), key=lambda r: r['images_per_s'])
+        amp = row('forward', width, 2, True)
+        best = max((r for r in rows if r['width'] == width and r['stride'] == 2
+                    and r['warping'] == 'forward'), key=lambda r: r['images_per_s'])
+        for extra in ('channels_last', 'compile'):
+            ratio = row('forward', width, 2, True, extra)['images_per_s'] / amp['images_per_s']
+            print(f'{SIZE_NAMES[width]} model, {amp["amp"]}: {extra} / plain {ratio:.2f}x '
+                  'images/s')
         print(f'{SIZE_NAMES[width]} model: forward-warping images/s, stride-2 head / stride-1 '
-              f'{new["images_per_s"] / old["images_per_s"]:.2f}x ({best["amp"]}: '
+              f'{new["images_per_s"] / old["images_per_s"]:.2f}x (best, {best["amp"]} '
+              f'{best["extra"] or "plain"}: '
               f'{best["images_per_s"] / old["images_per_s"]:.2f}x; goal >= 2x); forward/backward '
               f'step time {new["step_s"] / row("backward", width, 2)["step_s"]:.2f}x at stride 2,'
               f' {old["step_s"] / row("backward", width, 1)["step_s"]:.2f}x at stride 1 '

@@ -250,6 +250,9 @@ class OptimConfig:
     `checkpoint_every_steps` steps and at least every `checkpoint_every_minutes` of wall time
     (0: off), so a killed run loses little. `snapshot_epochs` lists the epochs whose deployable
     model is kept as `checkpoints/model_epoch_NNN.pt` (for learning curves).
+    `channels_last` stores the networks' weights and activations NHWC (oneDNN's and tensor
+    cores' preferred layout); `compile` runs the depth network through `torch.compile`. Both
+    are off by default: `benchmarks/train_step.py` measures what they buy on a machine.
     """
 
     batch_size: int = 4
@@ -265,6 +268,8 @@ class OptimConfig:
     checkpoint_every_steps: int = 50
     checkpoint_every_minutes: float = 10.0
     snapshot_epochs: tuple[int, ...] = ()
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass(frozen=True)

@@ -124,11 +124,17 @@ class Trainer:
         torch.manual_seed(config.optim.seed)
         self.depth_net = DepthNet(config.model).to(device)
         self.pose_net = PoseNet(config.pose_width).to(device)
+        if config.optim.channels_last:
+            self.depth_net.to(memory_format=torch.channels_last)
+            self.pose_net.to(memory_format=torch.channels_last)
         self.depth_train, self.pose_train = self.depth_net, self.pose_net
         if info.enabled:
             ids = [device.index] if device.type == 'cuda' else None
             self.depth_train = DistributedDataParallel(self.depth_net, device_ids=ids)
             self.pose_train = DistributedDataParallel(self.pose_net, device_ids=ids)
+        if config.optim.compile:
+            # Checkpoints keep depth_net's own state_dict keys; only the step runs compiled.
+            self.depth_train = torch.compile(self.depth_train)
         params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
         optim = config.optim
         self.optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)

@@ -228,3 +228,32 @@ def test_slim_writes_a_deployable_model_with_scale_and_threshold(tmp_path, caplo
     assert main(['slim', '--checkpoint', str(out), '--out', str(tmp_path / 'b.pt'),
                  '--metric-scale', 'odometry']) == 2
     assert 'has no PoseNet' in caplog.text
+
+
+@pytest.mark.parametrize('option', ['channels_last', 'compile'])
+def test_layout_and_compile_options_train_like_the_plain_step(tmp_path, option):
+    """channels_last weights and a compiled depth network give the plain step's losses.
+
+    Two fp32 steps on the same batch from the same seed: the second step sees the first
+    update, so this checks the backward pass as well. Checkpoints keep the plain keys.
+    """
+    from svde_training.config import config_from_dict
+    from svde_training.data.dataset import collate
+    from svde_training.distributed import DistInfo
+    from svde_training.trainer import Trainer
+
+    torch.set_num_threads(1)
+    losses, keys = {}, {}
+    for variant in ('plain', option):
+        config = config_from_dict({**TINY, 'optim': {
+            **TINY['optim'], 'mixed_precision': False, option: variant == option}})
+        trainer = Trainer(config, tmp_path / variant, torch.device('cpu'), DistInfo())
+        batch = collate([trainer.dataset[i] for i in range(2)])
+        losses[variant] = [trainer.train_step(batch)[0]['loss'] for _ in range(2)]
+        keys[variant] = sorted(trainer.state()['depth_net'])
+        if option == 'channels_last' and variant == option:
+            conv = next(m for m in trainer.depth_net.modules()
+                        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+            assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert losses[option] == pytest.approx(losses['plain'], rel=1e-4)
+    assert keys[option] == keys['plain']

@@ -7,7 +7,10 @@ reader can tell an effect from noise. Each run is a normal `svde-train fit` run 
 --out, resumed when it exists.
 
     python benchmarks/seeded_ablation.py --config config/ablation_seeds.yaml \
-        --variants stride2,stride1 --seeds 0,1 --out runs/seeded
+        --variants stride2,stride1 --seeds 0,1 --out runs/seeded [--png docs/ablation.png]
+
+--png draws every run's held-out AbsRel per epoch (one colour per variant, seed 0 thick,
+other seeds thin): the curves show the noise the table summarises.
 
 Variants change one setting of the base config:
     stride2   the base (shipped stride-2 level head)
@@ -110,6 +113,7 @@ def main() -> int:
     parser.add_argument('--variants', default='stride2,stride1')
     parser.add_argument('--seeds', default='0,1')
     parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--png', type=Path, help='write the per-epoch curves here')
     args = parser.parse_args()
     base = yaml.safe_load(args.config.read_text())
     variants = args.variants.split(',')
@@ -153,7 +157,38 @@ def main() -> int:
               f'{np.mean([r["eval_moving_abs_rel"] for r in runs]):.4f} | '
               f'{np.mean([r["eval_a1"] for r in runs]):.4f} | '
               + ', '.join(f'{v:.4f}' for v in values) + ' |')
+    if args.png:
+        write_curves(args.png, args.out, variants, seeds, args.config.stem)
     return 0
+
+
+def write_curves(png: Path, out: Path, variants: list[str], seeds: list[int],
+                 title: str) -> None:
+    """Every run's held-out AbsRel against steps, one colour per variant, and the constant."""
+    from svde_training.plots import line_plot
+    from svde_training.preview import write_png
+
+    series, colours, thin = {}, {}, set()
+    for k, variant in enumerate(variants):
+        for seed in seeds:
+            name = f'{variant} s{seed}'
+            series[name] = [(r['step'], r['eval_abs_rel'])
+                            for r in read_metrics(out / f'{variant}-seed{seed}')
+                            if r.get('epoch', 0) > 0]
+            colours[name] = k
+            if seed != seeds[0]:
+                thin.add(name)
+    first = read_metrics(out / f'{variants[0]}-seed{seeds[0]}')
+    steps = [x for points in series.values() for x, _ in points]
+    if 'const_abs_rel' in first[0]:
+        series['constant depth'] = [(min(steps), first[0]['const_abs_rel']),
+                                    (max(steps), first[0]['const_abs_rel'])]
+        colours['constant depth'] = len(variants)
+        thin.add('constant depth')
+    write_png(png, line_plot(series, f'held-out AbsRel per epoch ({title})', 'training steps',
+                             'AbsRel', color_index=colours, thin=frozenset(thin),
+                             size=(720, 420)))
+    print(f'wrote {png}', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -12,8 +12,14 @@ COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 10
 
 def line_plot(series: dict[str, list[tuple[float, float]]], title: str, x_label: str,
               y_label: str, log_x: bool = False, y_range: tuple[float, float] | None = None,
-              size: tuple[int, int] = (640, 400)) -> np.ndarray:
-    """An RGB uint8 image of one line per series (points marked), with axes and a legend."""
+              size: tuple[int, int] = (640, 400),
+              color_index: dict[str, int] | None = None,
+              thin: frozenset[str] = frozenset()) -> np.ndarray:
+    """An RGB uint8 image of one line per series (points marked), with axes and a legend.
+
+    color_index gives series their colour (by default each its own), so related series (the
+    seeds of one variant) can share one; series named in `thin` are drawn with a thin line.
+    """
     width, height = size
     left, right, top, bottom = 64, 16, 36, 48
     xs = [x for pts in series.values() for x, _ in pts]
@@ -48,10 +54,10 @@ def line_plot(series: dict[str, list[tuple[float, float]]], title: str, x_label:
     cv2.putText(img, x_label, (width // 2 - 40, height - 10), font, 0.45, grey, 1, cv2.LINE_AA)
     cv2.putText(img, y_label, (4, top - 6), font, 0.4, grey, 1, cv2.LINE_AA)
     for k, (name, pts) in enumerate(series.items()):
-        color = COLORS[k % len(COLORS)]
+        color = COLORS[(color_index or {}).get(name, k) % len(COLORS)]
         points = [at(x, y) for x, y in sorted(pts)]
         for a, b in zip(points, points[1:]):
-            cv2.line(img, a, b, color, 2, cv2.LINE_AA)
+            cv2.line(img, a, b, color, 1 if name in thin else 2, cv2.LINE_AA)
         for p in points:
             cv2.circle(img, p, 3, color, -1, cv2.LINE_AA)
         cv2.putText(img, name, (left + 8, top + 16 + 16 * k), font, 0.42, color, 1,

@@ -114,6 +114,8 @@ def main() -> int:
     parser.add_argument('--seeds', default='0,1')
     parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--png', type=Path, help='write the per-epoch curves here')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: tabulate (and plot) the finished runs under --out')
     args = parser.parse_args()
     base = yaml.safe_load(args.config.read_text())
     variants = args.variants.split(',')
@@ -125,13 +127,21 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(',')]
     args.out.mkdir(parents=True, exist_ok=True)
     gt_masks = ground_truth_masks(base, args.out) if any(
-        v.startswith('oracle') for v in variants) else args.out / 'gt_masks'
+        v.startswith('oracle') for v in variants) and not args.report_only \
+        else args.out / 'gt_masks'
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for seed in seeds:                      # seed-major: a cut-short run still compares
         for variant in variants:
             out = args.out / f'{variant}-seed{seed}'
-            print(f'{variant}, seed {seed}: training in {out} ...', file=sys.stderr)
-            seconds = train(run_config(base, variant, seed, gt_masks), out)
+            if args.report_only:
+                if not (out / 'metrics.csv').is_file():
+                    print(f'{out}: no finished run to report; run without --report-only',
+                          file=sys.stderr)
+                    return 2
+                seconds = float('nan')
+            else:
+                print(f'{variant}, seed {seed}: training in {out} ...', file=sys.stderr)
+                seconds = train(run_config(base, variant, seed, gt_masks), out)
             rows = [r for r in read_metrics(out) if r.get('epoch', 0) > 0]
             last = rows[-1]
             tail = rows[-3:]
@@ -141,10 +151,11 @@ def main() -> int:
                 'tail_spread': float(np.mean([max(r['eval_abs_rel'] for r in tail) -
                                               min(r['eval_abs_rel'] for r in tail)]))})
             result = results[variant][-1]
-            print(f'  AbsRel {result["eval_abs_rel"]:.4f} (static '
-                  f'{result["eval_static_abs_rel"]:.4f}, moving '
-                  f'{result["eval_moving_abs_rel"]:.4f}) in {seconds / 60:.1f} min',
-                  file=sys.stderr)
+            if not args.report_only:
+                print(f'  AbsRel {result["eval_abs_rel"]:.4f} (static '
+                      f'{result["eval_static_abs_rel"]:.4f}, moving '
+                      f'{result["eval_moving_abs_rel"]:.4f}) in {seconds / 60:.1f} min',
+                      file=sys.stderr)
     print('| variant | seeds | AbsRel mean | across seeds (max-min) | last-3-epoch spread | '
           'static | moving | d1 | per seed |')
     print('|---|---|---|---|---|---|---|---|---|')

@@ -21,6 +21,7 @@ Variants change one setting of the base config:
     topk8     forward warping splats only the 8 most probable levels per pixel (loss.top_k 8)
     oracle    stage 2 from scratch with the ground-truth moving masks (synthetic only)
     oracle+boost              ... and boosting (weight 0.1 from the middle epoch)
+    oracle+boost-fixed        ... boosting with the teacher fixed at its first epoch
     oracle+boost-fixed-all    ... boosting with the teacher fixed at its first epoch and the
                               term averaged over all pixels (the two leads in the README)
 """
@@ -49,6 +50,8 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     'oracle': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'}},
     'oracle+boost': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'},
                      'boost': {'weight': 0.1, 'start_epoch': -1}},
+    'oracle+boost-fixed': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'},
+                           'boost': {'weight': 0.1, 'start_epoch': -1, 'teacher': 'fixed'}},
     'oracle+boost-fixed-all': {'masking': {'mode': 'spimo', 'masks_dir': '<gt>'},
                                'boost': {'weight': 0.1, 'start_epoch': -1, 'teacher': 'fixed',
                                          'average': 'all'}},

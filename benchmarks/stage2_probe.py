@@ -81,7 +81,7 @@ def label(args: argparse.Namespace) -> None:
     h, w = frame.image.shape[1:]
     with torch.no_grad():
         pred = net(frame.image[None], positional_grid_torch(1, h, w), frame.cam[None])
-    q5, q50, q95 = torch.quantile(pred.disp(0).flatten(), torch.tensor([0.05, 0.5, 0.95]))
+    q5, q50, q95 = torch.quantile(pred.full_disp().flatten(), torch.tensor([0.05, 0.5, 0.95]))
     print(f'{args.checkpoint}: disparity p5/p50/p95 {q5:.3f}/{q50:.3f}/{q95:.3f} of '
           f'{config.model.disp_range}, level entropy {entropy(pred.probs(0)):.2f} '
           f'(uniform {torch.log(torch.tensor(float(config.model.num_levels))):.2f})')
@@ -92,19 +92,23 @@ def label(args: argparse.Namespace) -> None:
                            MaskStore(config.masking.masks_dir))
     batch = collate([dataset[i] for i in range(0, len(dataset), max(1, len(dataset) // 16))])
     moving = batch.masks[:, 0] > 0.5
-    with torch.no_grad():
-        disp = net(batch.images_aug[:, 0], batch.pos, batch.cam).disp(0)
     boost = config.boost
     print(f'boosting label vs prediction, log(label / prediction) on {len(batch.index)} crops, '
-          f'scales {boost.scales}, flip {boost.flip}:')
-    for mode in ('train', 'eval'):
-        teacher = copy.deepcopy(net).train(mode == 'train')
-        raw = pseudo_disparity(teacher, batch.images_aug[:, 0], batch.pos, batch.cam,
-                               boost.scales, boost.flip)
-        ratio = torch.log(align_to_static(raw, disp, moving) / disp)
-        print(f'  teacher in {mode} mode: moving mean {ratio[moving].mean():+.3f}, static mean '
-              f'{ratio[~moving].mean():+.3f}; before alignment the static median ratio is '
-              f'{(raw / disp)[~moving].median():.3f}')
+          f'scales {boost.scales}, flip {boost.flip} (the trainer\'s student runs in train '
+          'mode):')
+    for student_mode in ('train', 'eval'):
+        with torch.no_grad():
+            disp = copy.deepcopy(net).train(student_mode == 'train')(
+                batch.images_aug[:, 0], batch.pos, batch.cam).full_disp()
+        for mode in ('train', 'eval'):
+            teacher = copy.deepcopy(net).train(mode == 'train')
+            raw = pseudo_disparity(teacher, batch.images_aug[:, 0], batch.pos, batch.cam,
+                                   boost.scales, boost.flip)
+            ratio = torch.log(align_to_static(raw, disp, moving) / disp)
+            print(f'  student in {student_mode} mode, teacher in {mode} mode: moving mean '
+                  f'{ratio[moving].mean():+.3f} (mean |.| {ratio[moving].abs().mean():.3f}), '
+                  f'static mean {ratio[~moving].mean():+.3f}; before alignment the static '
+                  f'median ratio is {(raw / disp)[~moving].median():.3f}')
 
 
 def main() -> None:

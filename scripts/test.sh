@@ -6,8 +6,8 @@ bash scripts/setup.sh
 . .venv/bin/activate
 echo '== ruff'
 ruff check .
-echo '== mypy (TensorRT code against tensorrt-stubs)'
+echo '== mypy (runtime, benchmarks, experiments; TensorRT code against tensorrt-stubs)'
 python scripts/tensorrt_stubs.py .mypy_stubs
-MYPYPATH=.mypy_stubs mypy svde_ros/
+MYPYPATH=.mypy_stubs mypy svde_ros/ benchmarks/ experiments/
 echo '== pytest'
 python -m pytest -q "$@"

@@ -168,12 +168,6 @@ def scale_translation(T: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def mirror_pose(T: np.ndarray) -> np.ndarray:
-    """Relative pose seen through a horizontally mirrored camera: M T M with M = diag(-1,1,1,1)."""
-    M = np.diag([-1.0, 1.0, 1.0, 1.0])
-    return M @ T @ M
-
-
 def points_from_depth(depth: np.ndarray, K: np.ndarray, step: int = 1) -> np.ndarray:
     """Back-project every `step`-th pixel (each direction) of an HxW depth map.
 

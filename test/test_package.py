@@ -63,7 +63,7 @@ def test_setup_declares_what_the_code_imports():
     normal = {r.lower().replace('_', '-') for r in required | extras}
     missing = []
     for module in sorted(_imported_modules(REPO / 'svde_ros') |
-                         _imported_modules(REPO / 'training')):
+                         _imported_modules(REPO / 'svde_training')):
         if module in sys.stdlib_module_names or module in ('svde_ros', 'svde_training'):
             continue
         if module in ros or module in ('builtin_interfaces', 'rcl_interfaces'):

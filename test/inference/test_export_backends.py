@@ -11,6 +11,7 @@ import yaml
 
 from svde_ros.inference.backend import BackendError
 from svde_ros.inference.engine_cache import EngineKey, load_engine, store_engine
+from svde_ros.inference.export import ExportError, export_onnx
 from svde_ros.inference.factory import (
     create_backend,
     gpu_present,
@@ -24,7 +25,6 @@ from svde_ros.model.inference_model import DepthInference
 from svde_ros.spimo import SpimoConfig, spimo_dispersion
 from svde_training.cli import main
 from svde_training.data.kitti import KittiRawClip
-from svde_training.export import ExportError, export_onnx
 
 from ..training.test_trainer import TINY
 
@@ -132,7 +132,7 @@ def test_backend_bad_input(exported, tmp_path):
 
 @pytest.mark.parametrize('cuda, tensorrt, files, expected', [
     (False, False, ('ckpt', 'onnx'), 'onnxruntime'),
-    (False, False, ('ckpt',), 'torch'),
+    (False, False, ('ckpt',), 'onnxruntime'),             # exported once into the cache
     (False, True, ('ckpt', 'onnx'), 'onnxruntime'),      # TensorRT without a GPU is no use
     (True, False, ('ckpt', 'onnx'), 'torch'),
     (True, True, ('ckpt', 'onnx'), 'tensorrt'),
@@ -159,6 +159,28 @@ def test_auto_selection_on_this_machine(exported, checkpoint):
 def test_missing_tensorrt_says_how_to_install_it(exported):
     with pytest.raises(BackendError, match='TensorRT is not installed.*pip install tensorrt'):
         create_backend('tensorrt', onnx=str(exported))
+
+
+def test_auto_without_gpu_exports_the_checkpoint_once_and_reuses_it(checkpoint, tmp_path):
+    if gpu_present():
+        pytest.skip('a CUDA GPU is present: auto picks torch or TensorRT there')
+    cache = tmp_path / 'cache'
+    backend, why = create_backend('auto', checkpoint=str(checkpoint), spimo=True,
+                                  cache_dir=str(cache), threads=1)
+    assert backend.name.startswith('onnxruntime') and 'exported the checkpoint once' in why
+    files = sorted(p.name for p in cache.iterdir())
+    assert len([f for f in files if f.endswith('.onnx')]) == 2   # + the depth-only graph
+    frame = np.random.default_rng(0).integers(0, 255, (96, 320, 3), np.uint8)
+    from svde_ros.geometry import Intrinsics
+    K = Intrinsics(180, 180, 160, 48, 320, 96)
+    first = backend.infer(frame, K, with_mask=True)
+    again, why = create_backend('auto', checkpoint=str(checkpoint), spimo=True,
+                                cache_dir=str(cache), threads=1)
+    assert 'cached export' in why and sorted(p.name for p in cache.iterdir()) == files
+    second = again.infer(frame, K, with_mask=True)
+    assert np.array_equal(first.depth, second.depth)
+    torch_depth = create_backend('torch', checkpoint=str(checkpoint))[0].infer(frame, K).depth
+    assert np.allclose(first.depth, torch_depth, rtol=1e-3)
 
 
 def test_spimo_settings_travel_with_the_model(checkpoint, tmp_path):

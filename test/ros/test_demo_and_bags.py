@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from svde_ros.inference.factory import gpu_present
 from svde_ros.ros.demo import DEFAULT_BAG, DEFAULT_MODEL
 from svde_ros.ros.demo import main as demo
 from svde_training.cli import main as cli
@@ -44,11 +45,15 @@ def test_make_bag_round_trip_is_frame_exact(tmp_path, kitti_odometry, storage):
 @pytest.mark.slow
 def test_readme_demo_runs_end_to_end(tmp_path):
     assert DEFAULT_BAG.exists() and DEFAULT_MODEL.exists()
-    assert demo(['--out', str(tmp_path), '--rate', '2', '--domain-id', '91']) == 0
+    cache = tmp_path.parent / f'{tmp_path.name}-cache'
+    assert demo(['--out', str(tmp_path), '--rate', '2', '--domain-id', '91', '--cache-dir',
+                 str(cache)]) == 0
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['frames_processed'] > 0 and summary['frames_rejected'] == 0
     assert summary['recorded']['/camera/depth'] == summary['frames_processed']
-    assert list(tmp_path.glob('panel_*.png'))
+    assert summary['panels_written'] == len(list(tmp_path.glob('panel_*.png'))) > 0
+    if not gpu_present():       # auto without a GPU: the checkpoint exported for onnxruntime
+        assert summary['backend'].startswith('onnxruntime') and list(cache.glob('*.onnx'))
     from rosbags.highlevel import AnyReader
     with AnyReader([tmp_path / 'outputs']) as reader:
         depth = [c for c in reader.connections if c.topic == '/camera/depth'][0]

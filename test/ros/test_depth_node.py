@@ -275,7 +275,7 @@ def test_late_camera_info_reuses_a_constant_k_and_rejects_a_changed_one(checkpoi
         assert h.wait(lambda: h.node.processed == 1)
         h.send(image, None, stamp_s=20)       # its camera_info never comes; K is constant
         assert h.wait(lambda: h.node.processed == 2), h.node.rejected
-        assert h.node.info_reused == 1 and h.node.rejected == 0
+        assert h.node.sync.reused == 1 and h.node.rejected == 0
         changed = CameraInfo(width=info.width, height=info.height,
                              k=[v * 1.1 if v not in (0.0, 1.0) else v for v in info.k])
         h.send(image, changed, stamp_s=30)     # K changed (zoom)

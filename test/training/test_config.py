@@ -4,15 +4,46 @@ from svde_training.config import ConfigError, config_from_dict, load_config
 
 from ..conftest import REPO
 
+NODE_PARAMETERS = ('depth.yaml',)            # ROS parameters, tested with the node
+CAMERAS = ('kitti_odometry_camera.yaml',)    # a camera YAML, read by the sources
 
-def test_defaults_and_shipped_configs_load():
+
+def test_defaults_and_every_shipped_config_load():
     assert config_from_dict({}).model.num_levels == 33
-    shipped = [p for pattern in ('train_*.yaml', 'pipeline_*.yaml', 'eval_*.yaml')
-               for p in sorted((REPO / 'config').glob(pattern))]
-    assert len(shipped) >= 5
+    shipped = [p for p in sorted((REPO / 'config').glob('*.yaml'))
+               if p.name not in NODE_PARAMETERS + CAMERAS]
+    assert len(shipped) >= 10
     for path in shipped:
         load_config(path)
     assert load_config(REPO / 'config' / 'pipeline_synthetic.yaml').pipeline == 'full'
+    video = load_config(REPO / 'config' / 'real_video.yaml')
+    assert [s.type for s in video.data.sources] == ['kitti_odometry', 'video', 'folder']
+    assert video.data.base_width == 320         # from its base, ablation_kitti.yaml
+    assert video.data.sources[2].cuts == (53, 54, 70)
+
+
+def test_base_files_merge_and_set_overrides(tmp_path):
+    (tmp_path / 'parent.yaml').write_text(
+        'model: {width: 0.5, num_levels: 17}\noptim: {lr: 1.0e-3, epochs: 3}\n')
+    (tmp_path / 'child.yaml').write_text('base: parent.yaml\noptim: {epochs: 5}\n')
+    config = load_config(tmp_path / 'child.yaml', ('model.num_levels=9', 'loss.top_k=4'))
+    assert (config.model.width, config.model.num_levels) == (0.5, 9)
+    assert (config.optim.lr, config.optim.epochs, config.loss.top_k) == (1e-3, 5, 4)
+    # Errors name the file that holds the key, or the override.
+    (tmp_path / 'parent.yaml').write_text('model: {widht: 0.5}\n')
+    with pytest.raises(ConfigError, match=r"parent.yaml: unknown key 'model.widht'"):
+        load_config(tmp_path / 'child.yaml')
+    (tmp_path / 'parent.yaml').write_text('model: {width: 0.5}\n')
+    with pytest.raises(ConfigError, match=r"--set model.num_levels=one.*expected an integer"):
+        load_config(tmp_path / 'child.yaml', ('model.num_levels=one',))
+    with pytest.raises(ConfigError, match='expected key.path=value'):
+        load_config(tmp_path / 'child.yaml', ('model.width',))
+    (tmp_path / 'loop.yaml').write_text('base: loop.yaml\n')
+    with pytest.raises(ConfigError, match='chain loops'):
+        load_config(tmp_path / 'loop.yaml')
+    (tmp_path / 'orphan.yaml').write_text('base: absent.yaml\n')
+    with pytest.raises(ConfigError, match='absent.yaml \\(the base of'):
+        load_config(tmp_path / 'orphan.yaml')
 
 
 @pytest.mark.parametrize('data, message', [

@@ -1,4 +1,4 @@
-"""`svde-train evaluate` and `ablate`: Garg crop, RGB-D ground truth, split metrics, masks."""
+"""`svde-train evaluate` and `ablate`: Garg crop, RGB-D ground truth, split metrics, seeds."""
 import json
 
 import cv2
@@ -13,7 +13,6 @@ from svde_training.data.synthetic import SyntheticClip
 from svde_training.evaluate import garg_mask
 from svde_training.metrics import MaskScore
 
-from .test_stage2 import FULL
 from .test_trainer import TINY, _write
 
 
@@ -111,29 +110,34 @@ def test_evaluate_on_rgbd_folder(tmp_path):
     assert report['frames'] == 3 and 'split' not in report
 
 
-def test_ablate_trains_the_variants_and_writes_one_table(tmp_path):
-    config = {**FULL, 'pipeline': 'stage1', 'masking': {'mode': 'none'},
-              'boost': {'weight': 0.0}}
+def test_ablate_runs_variants_by_seed_resumes_and_tabulates(tmp_path):
+    base = {**TINY, 'optim': {**TINY['optim'], 'epochs': 2, 'steps_per_epoch': 2}}
+    config = _write(tmp_path, base)
     out = tmp_path / 'ablation'
-    assert main(['ablate', '--config', str(_write(tmp_path, config)), '--out', str(out),
-                 '--only', 'spimo+boost,oracle+boost']) == 0
+    args = ['ablate', '--config', str(config), '--out', str(out), '--seeds', '0,1']
+    assert main([*args, '--variants', 'base,fixed+oracle', '--jobs', '2']) == 0
     table = json.loads((out / 'ablation.json').read_text())
-    assert list(table['variants']) == ['stage1', 'spimo+boost', 'oracle+boost']
-    # The oracle trains with the generator's own moving-object masks.
-    oracle = yaml.safe_load((out / 'oracle+boost' / 'config.yaml').read_text())
-    assert oracle['masking'] == {'mode': 'spimo', 'masks_dir': str(out / 'gt_masks')}
+    assert set(table['runs']) == {'base s0', 'base s1', 'fixed+oracle s0', 'fixed+oracle s1'}
+    # Each run is a normal fit folder with the variant's changes and its seed.
+    run = yaml.safe_load((out / 'fixed+oracle-seed1' / 'config.yaml').read_text())
+    assert run['model']['quantization'] == 'fixed' and run['optim']['seed'] == 1
+    assert run['masking'] == {'mode': 'spimo', 'masks_dir': str((out / 'gt_masks').resolve())}
     gt = cv2.imread(str(out / 'gt_masks' / 'synthetic-0' / '000003.png'), cv2.IMREAD_GRAYSCALE)
     expected = SyntheticClip(0, 8, 64, 128).moving_mask(3)
     assert gt.shape == expected.shape and ((gt > 127) == expected).all()
-    assert set(table['masks']) >= {'spimo', 'none'}
-    for name in ('stage1', 'spimo+boost'):
-        assert (out / name / 'checkpoints' / 'last.pt').is_file()
-    assert (out / 'masks' / 'manifest.json').is_file()
+    base_runs = [table['runs'][f'base s{s}'] for s in (0, 1)]
+    assert base_runs[0]['eval_abs_rel'] != base_runs[1]['eval_abs_rel']   # seeds differ
+    assert all(r['images_per_s'] > 0 and r['collapsed'] in (0, 1) for r in base_runs)
     md = (out / 'ablation.md').read_text()
-    assert '| spimo+boost |' in md and '| stage1 |' in md
+    assert '| base | 2 |' in md and '| fixed+oracle | 2 |' in md and 'constant depth' in md
     assert cv2.imread(str(out / 'ablation.png')) is not None
-    assert main(['ablate', '--config', str(_write(tmp_path, config)), '--out', str(out),
-                 '--only', 'nonsense']) == 2
+    # A second call trains nothing more: every run is finished and resumes as done.
+    steps = (out / 'base-seed0' / 'metrics.csv').read_text()
+    assert main([*args, '--variants', 'base']) == 0
+    assert (out / 'base-seed0' / 'metrics.csv').read_text() == steps
+    assert main([*args, '--variants', 'base', '--report-only']) == 0
+    assert main([*args, '--variants', 'nonsense']) == 2
+    assert main([*args, '--variants', 'lite0', '--report-only']) == 2
 
 
 def test_evaluate_never_overwrites_a_report_unasked(tmp_path):

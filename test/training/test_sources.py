@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from svde_training.config import DataConfig
+from svde_training.config import DataConfig, FolderSource, Margins
+from svde_training.data import build_clips
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import DataError
 from svde_training.data.dataset import TupleDataset, collate
-from svde_training.data.folder import FolderClip, VideoClip, load_intrinsics_yaml
+from svde_training.data.folder import FolderClip, VideoClip, load_camera
 from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
 from svde_training.data.synthetic import SyntheticClip
 
@@ -63,19 +64,104 @@ def test_folder_clip_with_ros_camera_yaml_at_another_resolution(tmp_path, kitti_
 def test_plain_intrinsics_yaml_and_errors(tmp_path):
     good = tmp_path / 'k.yaml'
     good.write_text('fx: 100\nfy: 100\ncx: 50\ncy: 20\nwidth: 100\nheight: 40\n')
-    assert load_intrinsics_yaml(good).fx == 100
+    camera = load_camera(good, 'here')
+    assert camera.intrinsics.fx == 100 and camera.maps is None
+    assert load_camera(good, 'here', (50, 20)).intrinsics.fx == 50
+    with pytest.raises(DataError, match='another aspect ratio'):
+        load_camera(good, 'here', (50, 50))
     bad = tmp_path / 'bad.yaml'
     bad.write_text('fx: 100\ncx: 50\n')
     with pytest.raises(DataError, match="missing key 'fy'"):
-        load_intrinsics_yaml(bad)
+        load_camera(bad, 'here')
     bad.write_text('fx: [1, 2\n')
     with pytest.raises(DataError, match='not valid YAML'):
-        load_intrinsics_yaml(bad)
+        load_camera(bad, 'here')
     bad.write_text('fx: -3\nfy: 1\ncx: 0\ncy: 0\nwidth: 10\nheight: 10\n')
     with pytest.raises(DataError, match='malformed intrinsics'):
-        load_intrinsics_yaml(bad)
+        load_camera(bad, 'here')
     with pytest.raises(DataError, match='not found'):
-        load_intrinsics_yaml(tmp_path / 'absent.yaml')
+        load_camera(tmp_path / 'absent.yaml', 'here')
+    bad.write_text(yaml.safe_dump({
+        'image_width': 10, 'image_height': 10, 'distortion_model': 'kannala_brandt',
+        'camera_matrix': {'data': [5, 0, 5, 0, 5, 5, 0, 0, 1]},
+        'distortion_coefficients': {'data': [0.1, 0, 0, 0]}}))
+    with pytest.raises(DataError, match="unsupported distortion model 'kannala_brandt'"):
+        load_camera(bad, 'here')
+
+
+def _distorted_camera(path, width, height, k1):
+    f = 0.9 * width
+    path.write_text(yaml.safe_dump({
+        'image_width': width, 'image_height': height,
+        'camera_matrix': {'data': [f, 0, width / 2, 0, f, height / 2, 0, 0, 1]},
+        'distortion_model': 'plumb_bob',
+        'distortion_coefficients': {'data': [k1, 0.0, 0.0, 0.0, 0.0]}}))
+    return f
+
+
+def _grid_image(width, height):
+    """A white grid on black: straight lines a distortion visibly bends."""
+    image = np.zeros((height, width, 3), np.uint8)
+    for start in range(4):
+        image[start::16] = 255
+        image[:, start::16] = 255
+    return cv2.GaussianBlur(image, (5, 5), 1.5)
+
+
+def test_video_and_folder_frames_are_undistorted_by_the_camera_yaml(tmp_path):
+    width, height = 160, 96
+    f = _distorted_camera(tmp_path / 'camera.yaml', width, height, -0.3)
+    straight = _grid_image(width, height)
+    # Distort the grid the way the lens does: each distorted pixel samples the ideal image.
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    ideal = cv2.undistortPoints(np.stack([x, y], -1).reshape(-1, 1, 2),
+                                np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]]),
+                                np.array([-0.3, 0, 0, 0, 0])).reshape(height, width, 2)
+    distorted = cv2.remap(straight, ideal[..., 0] * f + width / 2,
+                          ideal[..., 1] * f + height / 2, cv2.INTER_LINEAR)
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    writer = cv2.VideoWriter(str(tmp_path / 'clip.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 10,
+                             (width, height))
+    for i in range(3):
+        cv2.imwrite(str(folder / f'{i:03d}.png'), distorted[..., ::-1])
+        writer.write(distorted[..., ::-1])
+    writer.release()
+    centre = (slice(16, height - 16), slice(24, width - 24))
+
+    def error(image):
+        return np.abs(image[centre].astype(float) - straight[centre]).mean()
+
+    for clip in (FolderClip(folder, tmp_path / 'camera.yaml'),
+                 VideoClip(tmp_path / 'clip.avi', tmp_path / 'camera.yaml')):
+        assert error(clip.image(1)) < 0.3 * error(distorted), clip.name
+        assert clip.intrinsics(0).fx == pytest.approx(f)
+
+
+def test_crop_and_cuts_frame_a_source(tmp_path):
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i in range(8):
+        cv2.imwrite(str(folder / f'{i:03d}.png'), np.full((80, 200, 3), i * 20, np.uint8))
+    (tmp_path / 'k.yaml').write_text('fx: 80\nfy: 80\ncx: 100\ncy: 40\nwidth: 200\nheight: 80\n')
+    source = FolderSource(str(folder), str(tmp_path / 'k.yaml'),
+                          crop=Margins(top=8, bottom=20, left=4), cuts=(3, 4))
+    clips = build_clips(source)
+    # Shots 0-2, 3 (one frame: left out), 4-7.
+    assert [(c.name, len(c)) for c in clips] == [('frames[0:3]', 3), ('frames[4:8]', 4)]
+    shot = clips[1]
+    assert shot.image(0).shape == (52, 196, 3) and shot.image(0)[0, 0, 0] == 80
+    K = shot.intrinsics(0)
+    assert (K.cx, K.cy, K.width, K.height) == (96, 32, 196, 52)
+    dataset = TupleDataset(clips, DataConfig(base_height=32, base_width=96, crop_height=32,
+                                             crop_width=64), seed=0)
+    # No pair spans a cut: every target's neighbours lie in its own shot.
+    assert [(c, t) for c, t, _ in dataset.items] == [(0, 1), (1, 1), (1, 2)]
+    with pytest.raises(DataError, match=r'cuts \[9\] outside'):
+        build_clips(FolderSource(str(folder), str(tmp_path / 'k.yaml'), cuts=(9,)))
+    with pytest.raises(DataError, match='leaves nothing'):
+        build_clips(FolderSource(str(folder), str(tmp_path / 'k.yaml'),
+                                 crop=Margins(top=40, bottom=40)))
 
 
 def test_folder_errors(tmp_path):

@@ -196,7 +196,7 @@ def test_masks_command_resumes_and_refuses_other_masks(full_run):
         [s for f, s in zip(files, stamps) if f != files[3]]
     # Other settings into the same folder: refused, nothing touched.
     assert main(['masks', '--checkpoint', checkpoint, '--out', str(masks),
-                 '--threshold', '0.5']) == 2
+                 '--spimo-threshold', '0.5']) == 2
     assert files[0].stat().st_mtime_ns == stamps[0]
 
 

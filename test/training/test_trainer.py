@@ -54,6 +54,12 @@ def test_fit_writes_a_complete_run_and_loss_falls(tmp_path):
     losses = [float(r.split(',')[header.index('loss')]) for r in rows[2:]]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
+    # Health statistics and the collapse verdict of every epoch, and the priors beside them.
+    assert {'disp_pos', 'near_end', 'log_disp_std', 'entropy', 'saturated', 'logit_range', 'trans',
+            'rot_deg', 'collapsed'} <= set(header)
+    assert {'const_abs_rel', 'prior_abs_rel'} <= set(header)
+    ranges = [float(r.split(',')[header.index('logit_range')]) for r in rows[2:]]
+    assert max(ranges) <= 2 * 8.0 + 1e-3          # the default logit cap holds in training
     assert sorted(p.name for p in (out / 'previews').iterdir()) == [
         f'epoch_{e:03d}.png' for e in range(1, 6)]
     net, spec = load_depth_net(out / 'checkpoints' / 'last.pt')

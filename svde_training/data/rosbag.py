@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from svde_ros.camera_model import CameraModel, camera_model
+from svde_ros.camera_model import camera_model
+from svde_ros.files import atomic_write_bytes
 from svde_ros.geometry import Intrinsics, matrix_to_quaternion, quaternion_to_matrix
 from svde_ros.image_codec import (
     COLOR_ENCODINGS,
@@ -28,7 +29,6 @@ from svde_ros.image_codec import (
     image_to_rgb8,
 )
 from svde_training.data.clip import Clip, DataError
-from svde_training.run_dir import atomic_write_bytes
 
 LOG = logging.getLogger(__name__)
 STORAGES = ('mcap', 'sqlite3')
@@ -74,10 +74,6 @@ def open_bag(path: Path):  # noqa: ANN201 - rosbags' AnyReader (opened, read-onl
                             '`ros2 bag reindex` rebuilds it') from None
         raise DataError(f'{path} is not a readable rosbag2: {err}') from None
     return reader
-
-
-def _stamp_ns(header: object) -> int:
-    return int(header.stamp.sec) * 10 ** 9 + int(header.stamp.nanosec)  # type: ignore[attr-defined]
 
 
 def _pose_matrix(msg: object, msgtype: str) -> np.ndarray:
@@ -126,10 +122,10 @@ class RosbagClip(Clip):
 
     An index of the topic's message timestamps (after `stride` and the time window) is built
     once; frames are then read by timestamp, so epochs never rescan the bag. Each process opens
-    its own reader (DataLoader workers fork). K comes from the camera_info topic (and images are
-    undistorted when its D is non-zero: plumb_bob / rational_polynomial or equidistant) or from a
-    camera YAML. With an odometry topic (Odometry, PoseStamped or TransformStamped) each frame
-    gets the pose nearest in time.
+    its own reader (DataLoader workers fork). K and D come from the camera_info topic or a camera
+    YAML; images are undistorted when D is non-zero (plumb_bob / rational_polynomial or
+    equidistant). With an odometry topic (Odometry, PoseStamped or TransformStamped) each
+    frame gets the pose nearest in time.
     """
 
     def __init__(self, path: str | Path, image_topic: str, camera_info_topic: str = '',
@@ -223,10 +219,10 @@ class RosbagClip(Clip):
         self.stamps, self.topic = stamps, topic
 
     def _camera(self, reader, topic: str, intrinsics_path: str):  # noqa: ANN001, ANN202
-        from svde_training.data.folder import load_intrinsics_yaml
+        from svde_training.data.folder import load_camera
 
         if intrinsics_path:
-            return CameraModel(load_intrinsics_yaml(intrinsics_path))
+            return load_camera(intrinsics_path, self.name)
         if not topic:
             candidates = self._topics(reader, ('sensor_msgs/msg/CameraInfo',))
             if len(candidates) != 1:

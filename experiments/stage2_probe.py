@@ -5,14 +5,14 @@ the masked share, disparity quantiles, the mean entropy of the level softmax (0 
 one level, where gradients vanish) and PoseNet's translation. Run it with and without warm-up
 to see a saturating start:
 
-    python benchmarks/stage2_probe.py trace --config config/pipeline_synthetic.yaml \
+    python experiments/stage2_probe.py trace --config config/pipeline_synthetic.yaml \
         --masks runs/ablation/masks --steps 40 --warmup 0      # and --warmup 50
 
 `label` loads a trained checkpoint and prints its disparity spread and level entropy, and the
 boosting label's log ratio to the prediction on moving and static training pixels, with the
 teacher in train mode (BatchNorm on batch statistics) and in eval mode:
 
-    python benchmarks/stage2_probe.py label --checkpoint runs/ablation/oracle/checkpoints/last.pt
+    python experiments/stage2_probe.py label --checkpoint runs/ablation/oracle/checkpoints/last.pt
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def trace(args: argparse.Namespace) -> None:
                 continue
             with torch.no_grad():
                 disp = pred.disp(0)
-                t = trainer._pose(batch, 1, config.data.frame_offsets[1])[:, :3, 3]
+                t = trainer.pose(batch, 1, config.data.frame_offsets[1])[:, :3, 3]
             q10, q50, q90 = torch.quantile(disp.flatten(), torch.tensor([0.1, 0.5, 0.9]))
             print(f'step {step:3d}  photo {logged["photo"]:.4f}  masked '
                   f'{logged.get("masked_share", 0.0):.3f}  disparity p10/p50/p90 '

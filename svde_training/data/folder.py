@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from tqdm import tqdm
 
+from svde_ros.camera_model import CalibrationError, CameraModel, camera_model, load_camera_yaml
 from svde_ros.geometry import Intrinsics
 from svde_training.data.clip import (
     Clip,
@@ -24,51 +24,39 @@ LOG = logging.getLogger(__name__)
 MAX_ASPECT_CHANGE = 0.03
 
 
-def load_intrinsics_yaml(path: str | Path) -> Intrinsics:
-    """Read intrinsics from a ROS camera_info YAML or a plain fx/fy/cx/cy/width/height YAML.
+def load_camera(path: str | Path, where: str,
+                size: tuple[int, int] | None = None) -> CameraModel:
+    """The camera model of frames of `size` (width, height) from a camera YAML.
 
-    The ROS form is what `camera_calibration` writes (image_width, image_height,
-    camera_matrix.data); the plain form is `{fx, fy, cx, cy, width, height}`.
+    The model undistorts when the YAML has a non-zero D. Without `size`, the frames are as
+    large as the YAML says. A YAML describing the same camera at another resolution is
+    rescaled (D is in normalised coordinates and does not change). Up to MAX_ASPECT_CHANGE of
+    aspect is accepted (codecs round sizes to even pixels; KITTI is often resized 1242x375 ->
+    640x192); more means a crop or another camera, which scaling cannot fix.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f'intrinsics file not found: {path}')
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise DataError(f'{path}: not valid YAML: {err}') from None
-    if not isinstance(data, dict):
-        raise DataError(f'{path}: expected a mapping of intrinsics, got {type(data).__name__}')
+        calibration = load_camera_yaml(path)
+    except CalibrationError as err:
+        raise DataError(str(err)) from None
+    width, height = size or (calibration.width, calibration.height)
+    if (calibration.width, calibration.height) != (width, height):
+        aspect = calibration.width / calibration.height
+        if abs(width / height - aspect) / aspect > MAX_ASPECT_CHANGE:
+            raise DataError(f'{where}: frames are {width}x{height} but the intrinsics describe '
+                            f'{calibration.width}x{calibration.height} (another aspect ratio)')
+        calibration = calibration.resized(width, height)
     try:
-        if 'camera_matrix' in data:
-            K = np.asarray(data['camera_matrix']['data'], dtype=np.float64).reshape(3, 3)
-            return Intrinsics.from_matrix(K, int(data['image_width']), int(data['image_height']))
-        return Intrinsics(float(data['fx']), float(data['fy']), float(data['cx']),
-                          float(data['cy']), int(data['width']), int(data['height']))
-    except KeyError as err:
-        raise DataError(f'{path}: missing key {err.args[0]!r}; give either fx, fy, cx, cy, '
-                        'width, height or a ROS camera_info YAML') from None
-    except (TypeError, ValueError) as err:
-        raise DataError(f'{path}: malformed intrinsics: {err}') from None
-
-
-def _fit(intrinsics: Intrinsics, width: int, height: int, where: str) -> Intrinsics:
-    """Intrinsics at the frame size, rescaled if the YAML describes the same camera resized.
-
-    Up to MAX_ASPECT_CHANGE is accepted (codecs round sizes to even pixels; KITTI is often
-    resized 1242x375 -> 640x192); more means a crop or another camera, which scaling cannot fix.
-    """
-    if (intrinsics.width, intrinsics.height) == (width, height):
-        return intrinsics
-    aspect = intrinsics.width / intrinsics.height
-    if abs(width / height - aspect) / aspect > MAX_ASPECT_CHANGE:
-        raise DataError(f'{where}: frames are {width}x{height} but the intrinsics describe '
-                        f'{intrinsics.width}x{intrinsics.height} (another aspect ratio)')
-    return intrinsics.resized(width, height)
+        model = camera_model(calibration)
+    except ValueError as err:
+        raise DataError(f'{path}: {err}') from None
+    if model.maps is not None:
+        LOG.info('%s: undistorting with %s D=%s', where, model.distortion_model,
+                 np.round(calibration.d, 4).tolist())
+    return model
 
 
 class FolderClip(FileClip):
-    """Frames in a folder, in name order, from one camera."""
+    """Frames in a folder, in name order, from one camera; undistorted when the YAML has a D."""
 
     def __init__(self, folder: str | Path, intrinsics_path: str | Path,
                  poses_path: str | Path | None = None) -> None:
@@ -76,8 +64,8 @@ class FolderClip(FileClip):
         self.files = list_images(self.folder)
         self.name = self.folder.name
         width, height = image_size(self.files[0])
-        self._intrinsics = _fit(load_intrinsics_yaml(intrinsics_path), width, height,
-                                str(self.folder))
+        self.camera = load_camera(intrinsics_path, str(self.folder), (width, height))
+        self._intrinsics = self.camera.intrinsics
         self._poses = None
         if poses_path:
             self._poses = read_poses(Path(poses_path), None)
@@ -93,7 +81,7 @@ class FolderClip(FileClip):
             raise DataError(f'{self.files[index]} is {image.shape[1]}x{image.shape[0]}, the '
                             f'folder\'s first frame is {self._intrinsics.width}x'
                             f'{self._intrinsics.height}')
-        return image
+        return self.camera.undistort(image)
 
 
 class RgbdClip(FolderClip):
@@ -126,11 +114,11 @@ class RgbdClip(FolderClip):
                             f'frame {self.files[index].name} is {K.width}x{K.height}')
         depth = raw.astype(np.float32) / self.depth_scale
         depth[(raw == 0) | (raw == 65535)] = 0.0
-        return depth
+        return self.camera.undistort(depth, cv2.INTER_NEAREST)
 
 
 class VideoClip(Clip):
-    """Frames of a video file, decoded once into memory (every `stride`-th frame)."""
+    """Frames of a video file, decoded (and undistorted) once into memory, every `stride`-th."""
 
     def __init__(self, path: str | Path, intrinsics_path: str | Path, stride: int = 1,
                  max_frames: int = 0) -> None:
@@ -142,6 +130,9 @@ class VideoClip(Clip):
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
             raise DataError(f'cannot open video {path} (unsupported codec or not a video)')
+        size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        camera = load_camera(intrinsics_path, str(path), size)
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
         frames: list[np.ndarray] = []
         with tqdm(total=total, desc=f'decoding {path.name}', unit='frame') as bar:
@@ -151,7 +142,7 @@ class VideoClip(Clip):
                 if not ok:
                     break
                 if index % stride == 0:
-                    frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                    frames.append(camera.undistort(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
                 index += 1
                 bar.update()
                 if max_frames and len(frames) >= max_frames:
@@ -162,8 +153,7 @@ class VideoClip(Clip):
         LOG.info('%s: %d frames decoded (stride %d)', path.name, len(frames), stride)
         self.frames = frames
         self.name = path.stem
-        h, w = frames[0].shape[:2]
-        self._intrinsics = _fit(load_intrinsics_yaml(intrinsics_path), w, h, str(path))
+        self._intrinsics = camera.intrinsics
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -133,3 +133,66 @@ def read_poses(path: Path, count: int | None) -> list[np.ndarray] | None:
     if count is not None and len(poses) != count:
         raise DataError(f'{path}: {len(poses)} poses for {count} frames')
     return poses
+
+
+class ClipView(Clip):
+    """Frames [start, stop) of a clip with `crop` (top, bottom, left, right) pixels cut off.
+
+    K, depth and masks follow the crop, so a hood left out of the frames is left out of the
+    geometry too; poses and the split pass through.
+    """
+
+    def __init__(self, clip: Clip, start: int, stop: int,
+                 crop: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
+        self.clip, self.start, self.stop, self.crop = clip, start, stop, crop
+        whole = (start, stop) == (0, len(clip))
+        self.name = clip.name if whole else f'{clip.name}[{start}:{stop}]'
+        K = clip.intrinsics(start)
+        top, bottom, left, right = crop
+        if min(crop) < 0 or top + bottom >= K.height or left + right >= K.width:
+            raise DataError(f'{clip.name}: crop (top {top}, bottom {bottom}, left {left}, '
+                            f'right {right}) leaves nothing of {K.width}x{K.height} frames')
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def _cut(self, array: np.ndarray) -> np.ndarray:
+        top, bottom, left, right = self.crop
+        h, w = array.shape[:2]
+        return np.ascontiguousarray(array[top:h - bottom, left:w - right])
+
+    def image(self, index: int) -> np.ndarray:
+        return self._cut(self.clip.image(self.start + index))
+
+    def intrinsics(self, index: int) -> Intrinsics:
+        K = self.clip.intrinsics(self.start + index)
+        top, bottom, left, right = self.crop
+        return K.cropped(left, top, K.width - left - right, K.height - top - bottom)
+
+    def depth(self, index: int) -> np.ndarray | None:
+        depth = self.clip.depth(self.start + index)
+        return None if depth is None else self._cut(depth)
+
+    def pose(self, index: int) -> np.ndarray | None:
+        return self.clip.pose(self.start + index)
+
+    def moving_mask(self, index: int) -> np.ndarray | None:
+        mask = self.clip.moving_mask(self.start + index)
+        return None if mask is None else self._cut(mask)
+
+    def is_target(self, index: int) -> bool:
+        return self.clip.is_target(self.start + index)
+
+
+def frame_clip(clip: Clip, crop: tuple[int, int, int, int], cuts: tuple[int, ...]) -> list[Clip]:
+    """The shots of `clip` between `cuts` (frame indices that start a new shot), cropped.
+
+    Shots shorter than two frames cannot pair and are left out.
+    """
+    bad = [c for c in cuts if not 0 < c < len(clip)]
+    if bad:
+        raise DataError(f'{clip.name}: cuts {bad} outside its frames 1..{len(clip) - 1}')
+    if not any(crop) and not cuts:
+        return [clip]
+    bounds = [0, *sorted(set(cuts)), len(clip)]
+    return [ClipView(clip, a, b, crop) for a, b in zip(bounds, bounds[1:]) if b - a >= 2]

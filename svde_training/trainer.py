@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from svde_ros.files import atomic_write_bytes
 from svde_ros.geometry import scale_translation
 from svde_ros.model import DepthNet, PoseNet
 from svde_ros.model.checkpoint import (
@@ -34,8 +35,9 @@ from svde_training.config import OptimConfig, TrainConfig
 from svde_training.data import build_clips
 from svde_training.data.clip import DataError
 from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_frames
+from svde_training.diagnostics import collapse_reason, step_stats
 from svde_training.distributed import DistInfo
-from svde_training.evaluate import constant_depth_baseline, evaluate_frames
+from svde_training.evaluate import constant_depth_baseline, evaluate_frames, row_prior_baseline
 from svde_training.losses import build_view_synthesis, self_supervised_loss
 from svde_training.masks import MaskStore
 from svde_training.preview import preview_panel, write_png
@@ -51,7 +53,7 @@ def learning_rate(optim: OptimConfig, epoch: int, step: int) -> float:
     The linear warm-up is not a nicety here. At full rate, Adam's first steps (each parameter
     moves by about lr, whatever its gradient) can throw the level softmax of a fresh network
     onto the far end of the disparity range, where it saturates and its gradients vanish:
-    measured (benchmarks/stage2_probe.py trace), stage 2 with SPIMO masks sat at disparity
+    measured (experiments/stage2_probe.py trace), stage 2 with SPIMO masks sat at disparity
     0.014 of [0.01, 10] from step 8 on and never learnt; warmed up over 50 steps the same run
     learns.
     """
@@ -117,12 +119,16 @@ class Trainer:
                          '(by %s)', name, s['targets'], s['gap_min'], s['gap_median'],
                          s['gap_max'], 'odometry' if s['unit'] == 'm' else 'optical flow')
             if out.is_dir():
-                run_dir.atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
+                atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
         eval_clips = [c for s in config.data.eval_sources for c in build_clips(s)]
         self.eval_set = eval_frames(eval_clips, config.data, config.eval.max_frames)
         torch.manual_seed(config.optim.seed)
-        self.depth_net = DepthNet(config.model).to(device)
+        self.depth_net = DepthNet(config.model)
+        if config.model.encoder != 'paper':
+            source = self.depth_net.encoder.load_imagenet(config.model.encoder_weights or None)
+            LOG.info('encoder %s: weights from %s', config.model.encoder, source)
+        self.depth_net.to(device)
         self.pose_net = PoseNet(config.pose_width).to(device)
         if config.optim.channels_last:
             self.depth_net.to(memory_format=torch.channels_last)
@@ -161,12 +167,14 @@ class Trainer:
             pred = self.depth_train(batch.images_aug[:, 0], batch.pos, batch.cam)
             # PoseNet sees full frames at s = 1; the crop is enlarged by s, so its scene is
             # 1/s as deep and the translation used for warping shrinks by 1/s (geometry.py).
-            poses = [scale_translation(self._pose(batch, j, offset), 1.0 / batch.scale)
+            poses = [scale_translation(self.pose(batch, j, offset), 1.0 / batch.scale)
                      for j, offset in enumerate(self.config.data.frame_offsets, start=1)]
             masks = batch.masks if self.config.masking.mode == 'spimo' else None
-            terms, shown = self_supervised_loss(batch.images, batch.K, pred, poses,
-                                                self.synthesis,
-                                                self.config.loss.smoothness_weight, masks)
+            terms, shown = self_supervised_loss(
+                batch.images, batch.K, pred, poses, self.synthesis,
+                self.config.loss.smoothness_weight, masks,
+                (self.config.loss.gauge_weight, self.config.loss.gauge_target,
+                 *self.config.model.disp_range))
             boost = self.config.boost
             if self.teacher is not None:
                 pseudo = pseudo_disparity(self.teacher, batch.images_aug[:, 0], batch.pos,
@@ -187,11 +195,12 @@ class Trainer:
         self.scaler.update()
         logged = {k: float(v.detach()) for k, v in terms.items()}
         logged['loss'] = float(loss.detach())
+        logged.update(step_stats(pred, poses, *self.config.model.disp_range))
         if self.config.masking.mode != 'none':
             logged['masked_share'] = float(shown.masked)
         return logged, (batch, pred, shown)
 
-    def _pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
+    def pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
         """T_nbr_t for neighbour j (PoseNet asked in temporal order, see temporal_pose)."""
         return temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
                              batch.cam, offset)
@@ -272,10 +281,13 @@ class Trainer:
             untrained = self.evaluate()
             constant = {f'const_{k}': v for k, v in
                         constant_depth_baseline(self.eval_set, self.config.eval).items()}
-            self.history.append({'epoch': 0, 'step': 0, **untrained, **constant})
+            prior = {f'prior_{k}': v for k, v in
+                     row_prior_baseline(self.eval_set, self.config.eval).items()}
+            self.history.append({'epoch': 0, 'step': 0, **untrained, **constant, **prior})
             if untrained:
-                LOG.info('eval AbsRel: untrained network %.4f, constant depth %.4f',
-                         untrained['eval_abs_rel'], constant['const_abs_rel'])
+                LOG.info('eval AbsRel: untrained network %.4f, constant depth %.4f, depth by '
+                         'row %.4f', untrained['eval_abs_rel'], constant['const_abs_rel'],
+                         prior.get('prior_abs_rel', float('nan')))
         while self.epoch < optim.epochs:
             self._run_epoch()
         if self.info.is_main and self.scale_source == 'none':
@@ -367,7 +379,11 @@ class Trainer:
                                'lr': self.optimizer.param_groups[0]['lr'],
                                **{k: v / steps for k, v in sums.items()},
                                'time_s': time.monotonic() - started, **self.evaluate()}
+        reason = collapse_reason({**self.history[0], **row})
+        row['collapsed'] = int(reason is not None)
         self.history.append(row)
+        if reason:
+            LOG.warning('epoch %d: training has collapsed: %s', self.epoch, reason)
         if last is not None:
             self._write_preview(*last)
         self.save(also_epoch=self.epoch == optim.epochs)

@@ -5,6 +5,7 @@ Each term is a function of tensors; the strategy is picked once from the config
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +60,21 @@ def edge_aware_smoothness(disp: torch.Tensor, image: torch.Tensor) -> torch.Tens
     ix = (image[..., :, 1:] - image[..., :, :-1]).abs().mean(dim=1, keepdim=True)
     iy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean(dim=1, keepdim=True)
     return (dx * torch.exp(-ix)).mean() + (dy * torch.exp(-iy)).mean()
+
+
+def gauge_term(disp: torch.Tensor, disp_min: float, disp_max: float,
+               target: float = 0.5) -> torch.Tensor:
+    """(mean normalised log disparity - target)^2 over the batch: pins the free scale.
+
+    View synthesis cannot see the scale shared by depth and pose translation (scaling both
+    moves no pixel), but the levels span a fixed [disp_min, disp_max], and PoseNet's small
+    initial translations drag depth to the near end: measured, runs sat at 0.82-0.91 of the
+    log range, clipping near surfaces at disp_max (docs/results.md). This term holds the
+    batch's mean at `target` of the range; the photometric terms are unchanged by it.
+    """
+    position = (torch.log(disp.float().clamp(min=1e-12)) - math.log(disp_min)) / (
+        math.log(disp_max) - math.log(disp_min))
+    return (position.mean() - target) ** 2
 
 
 @dataclass
@@ -218,6 +234,7 @@ def build_view_synthesis(config: LossConfig, disp_min: float, disp_max: float,
 def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPrediction,
                          poses: list[torch.Tensor], synthesis: ViewSynthesis,
                          smoothness_weight: float, masks: torch.Tensor | None = None,
+                         gauge: tuple[float, float, float, float] | None = None,
                          ) -> tuple[dict[str, torch.Tensor], PhotometricResult]:
     """The stage-1 objective: multi-scale view synthesis + edge-aware smoothness.
 
@@ -230,6 +247,8 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
         smoothness_weight: weight of the smoothness term at full resolution.
         masks: [B,F,1,H,W] moving-object masks (1 = moving) of the same frames (stage 2), or
             None; at coarser scales a pixel is moving when any of its area is.
+        gauge: (weight, target, disp_min, disp_max) of the gauge term on the finest scale, or
+            None.
 
     Returns:
         Named loss terms (summed by the caller) and the finest scale's synthesis for previews.
@@ -257,4 +276,7 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
     assert finest is not None
     terms = {'photo': torch.stack(photo).mean(),
              'smooth': smoothness_weight * torch.stack(smooth).mean()}
+    if gauge is not None and gauge[0] > 0:
+        weight, target, disp_min, disp_max = gauge
+        terms['gauge'] = weight * gauge_term(pred.disp(0), disp_min, disp_max, target)
     return terms, finest

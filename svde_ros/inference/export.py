@@ -3,12 +3,15 @@
 The graph takes `image` [1,3,H,W] float RGB in [0,1] and `K` [1,3,3] (pixels at H x W) and returns
 `depth` [1,1,H,W] (and `dispersion` with SPIMO). A JSON sidecar beside the model records what a
 runtime must know: input size, normalisation, metric scale, disparity range, SPIMO settings and
-the source checkpoint's sha256.
+the source checkpoint's sha256. It lives in the runtime because the node exports a model file
+for onnxruntime on its first start (`cached_onnx`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -18,11 +21,11 @@ import numpy as np
 import torch
 
 from svde_ros import __version__
+from svde_ros.files import atomic_write_bytes, sha256_file
 from svde_ros.model.checkpoint import load_depth_net
 from svde_ros.model.depth_net import OUTPUT_STRIDE
 from svde_ros.model.inference_model import DepthInference
 from svde_ros.spimo import SpimoConfig
-from svde_training.run_dir import atomic_write_bytes, sha256_file
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
@@ -121,3 +124,40 @@ def verify_with_onnxruntime(path: Path, model: torch.nn.Module, image: torch.Ten
     with torch.no_grad():
         torch_depth = model(image, K)[0].numpy()
     return float(np.max(np.abs(ort_depth - torch_depth) / np.abs(torch_depth)))
+
+
+def default_cache_dir() -> Path:
+    """Where exported models and engines are cached: $XDG_CACHE_HOME/svde_ros (~/.cache)."""
+    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+    return Path(base) / 'svde_ros'
+
+
+def cached_onnx(checkpoint: str | Path, cache_dir: Path, spimo: bool | SpimoConfig = False,
+                input_size: tuple[int, int] | None = None) -> tuple[Path, bool]:
+    """The checkpoint exported to ONNX in `cache_dir`, exported now if not there yet.
+
+    Keyed as engines are, by everything the file depends on: the checkpoint's sha256, the
+    input size (height, width; default as trained), the SPIMO settings, the opset and this
+    package's version; an entry whose sidecar names another checkpoint is exported again.
+
+    Returns:
+        The ONNX path and whether it was exported by this call.
+    """
+    checkpoint = Path(checkpoint)
+    _, spec = load_depth_net(checkpoint)
+    height, width = input_size or (spec.input_height, spec.input_width)
+    settings = spec.spimo_config if spimo is True else (spimo or None)
+    digest = sha256_file(checkpoint)
+    key = json.dumps({'checkpoint_sha256': digest, 'size': [height, width], 'opset': OPSET,
+                      'spimo': None if settings is None else asdict(settings),
+                      'svde_ros_version': __version__}, sort_keys=True)
+    stem = f'{checkpoint.stem}-{width}x{height}-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
+    path = cache_dir / f'{stem}.onnx'
+    try:
+        sidecar = json.loads(path.with_suffix('.json').read_text())
+    except (OSError, json.JSONDecodeError):
+        sidecar = {}
+    if path.is_file() and sidecar.get('checkpoint_sha256') == digest:
+        return path, False
+    export_onnx(checkpoint, path, height, width, settings or False, force=True)
+    return path, True

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from svde_ros.files import atomic_write_bytes, sha256_file
 from svde_ros.model.checkpoint import load_depth_net
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
 from svde_training.metrics import MaskScore
-from svde_training.run_dir import RunDirError, atomic_write_bytes, sha256_file
+from svde_training.run_dir import RunDirError
 
 LOG = logging.getLogger(__name__)
 MANIFEST = 'manifest.json'

@@ -57,7 +57,7 @@ def pseudo_disparity(net: DepthNet, image: torch.Tensor, pos: torch.Tensor, cam:
     Args:
         net: the teacher, in eval mode. In train mode BatchNorm would normalise each view by
             the statistics of its own enlarged, padded batch (and update its running
-            statistics with them); measured (benchmarks/stage2_probe.py label) on an oracle
+            statistics with them); measured (experiments/stage2_probe.py label) on an oracle
             stage-2 network, that put the label on moving pixels 3% farther than the
             prediction, against 0.3% nearer in eval mode.
         image: [B,3,h,w] network input crop.
@@ -100,7 +100,7 @@ def align_to_static(pseudo: torch.Tensor, disp: torch.Tensor,
     A network that does not (yet) follow the 1/s rule gives enlarged views another global
     scale (measured on a 320-step oracle network: the label of its 1x and 1.25x views came
     back at 0.82 of the prediction on static pixels, i.e. it ignored the enlargement; see
-    benchmarks/stage2_probe.py), which would pull every masked pixel by that factor. The
+    experiments/stage2_probe.py), which would pull every masked pixel by that factor. The
     per-image median ratio on static pixels removes it.
     """
     ratios = []

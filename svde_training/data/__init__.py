@@ -6,6 +6,7 @@ from pathlib import Path
 from svde_training.config import (
     CityscapesSource,
     FolderSource,
+    Framing,
     KittiOdometrySource,
     KittiRawSource,
     KittiSplitSource,
@@ -16,17 +17,26 @@ from svde_training.config import (
     VideoSource,
 )
 from svde_training.data.cityscapes import cityscapes_clips
-from svde_training.data.clip import Clip, DataError
+from svde_training.data.clip import Clip, DataError, frame_clip
 from svde_training.data.folder import FolderClip, RgbdClip, VideoClip
 from svde_training.data.kitti import KittiOdometryClip, KittiRawClip, split_clips
 from svde_training.data.synthetic import synthetic_clips
 
 
 def build_clips(source: SourceConfig, index_dir: Path | None = None) -> list[Clip]:
-    """Open the clips a configured source describes.
+    """Open the clips a configured source describes, cut into shots and cropped (Framing).
 
     `index_dir` is where bag sources cache their frame index (a run's folder); None = no cache.
     """
+    clips = _open_clips(source, index_dir)
+    if not isinstance(source, Framing):
+        return clips
+    crop = source.crop
+    return [shot for clip in clips for shot in frame_clip(
+        clip, (crop.top, crop.bottom, crop.left, crop.right), source.cuts)]
+
+
+def _open_clips(source: SourceConfig, index_dir: Path | None) -> list[Clip]:
     if isinstance(source, FolderSource):
         return [FolderClip(source.path, source.intrinsics, source.poses or None)]
     if isinstance(source, RgbdSource):

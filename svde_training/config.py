@@ -1,6 +1,7 @@
 """Training configuration: frozen dataclasses per concern, loaded from YAML and validated.
 
-Defaults live in the dataclasses; a YAML file lists only what differs. Unknown keys and wrong
+Defaults live in the dataclasses; a YAML file lists only what differs, from the defaults or from
+the file its `base:` names (merged key by key; lists are replaced whole). Unknown keys and wrong
 types are rejected with the key path and the file named. Data sources are a tagged union on
 `type` (see SOURCE_TYPES).
 """
@@ -17,6 +18,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from svde_ros.model.config import ModelConfig
+from svde_ros.model.depth_net import OUTPUT_STRIDE
 from svde_ros.spimo import SpimoConfig
 
 
@@ -25,11 +27,35 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class FolderSource:
+class Margins:
+    """Pixels left out on each side of a source's frames (after undistortion), e.g. a hood."""
+
+    top: int = 0
+    bottom: int = 0
+    left: int = 0
+    right: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Framing:
+    """What of a single-camera source is scene and which frames may pair.
+
+    crop: margins left out of every frame (a hood, a logo, a black border); K follows the crop.
+    cuts: indices of the frames where a new shot starts (scene cuts, gaps in a recording). No
+    training pair spans a cut; a piece shorter than two frames is left out.
+    """
+
+    crop: Margins = field(default_factory=Margins)
+    cuts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class FolderSource(Framing):
     """A folder of frames (sorted by name) with a camera YAML.
 
-    The YAML is a ROS camera_info file or fx/fy/cx/cy/width/height; `poses` optionally names
-    KITTI-style camera-to-world poses (12 values a line).
+    The YAML is a ROS camera_info file (frames are undistorted when its D is non-zero) or
+    fx/fy/cx/cy/width/height; `poses` optionally names KITTI-style camera-to-world poses (12
+    values a line). Every single-camera source also takes `crop` and `cuts` (Framing).
     """
 
     path: str
@@ -39,8 +65,11 @@ class FolderSource:
 
 
 @dataclass(frozen=True)
-class VideoSource:
-    """A video file decoded with OpenCV: every `stride`-th frame, up to `max_frames` (0 = all)."""
+class VideoSource(Framing):
+    """A video file decoded with OpenCV: every `stride`-th frame, up to `max_frames` (0 = all).
+
+    Frames are undistorted when the camera YAML has a non-zero D; `cuts` count decoded frames.
+    """
 
     path: str
     intrinsics: str
@@ -76,7 +105,7 @@ class KittiSplitSource:
 
 
 @dataclass(frozen=True)
-class KittiOdometrySource:
+class KittiOdometrySource(Framing):
     """A KITTI odometry sequence folder (calib.txt, poses.txt, image folder)."""
 
     path: str
@@ -94,7 +123,7 @@ class CityscapesSource:
 
 
 @dataclass(frozen=True)
-class RosbagSource:
+class RosbagSource(Framing):
     """An image topic of a rosbag2 (sqlite3 or mcap).
 
     K comes from camera_info (auto-detected when the bag has one) or a camera YAML; odometry is
@@ -115,7 +144,7 @@ class RosbagSource:
 
 
 @dataclass(frozen=True)
-class RgbdSource:
+class RgbdSource(Framing):
     """An RGB-D folder pair: colour frames and uint16 depth PNGs of the same names.
 
     Depth is `value / depth_scale` metres (e.g. 1000 per metre); 0 and 65535 are invalid.
@@ -163,7 +192,7 @@ class DataConfig:
     neighbours: motion only their directions count, and each target takes the nearest frame in
     that direction at least neighbour_motion_m away by odometry (neighbour_flow_px of median
     optical flow at the base width without poses), at most neighbour_max_gap frames away
-    (training/data/neighbours.py). camera_height_m: the camera's height above a flat ground
+    (svde_training/data/neighbours.py). camera_height_m: the camera's height above a flat ground
     (0 = unknown); the metric-scale source when the clips have no odometry.
     """
 
@@ -195,6 +224,9 @@ class LossConfig:
 
     hole_weight: forward warping charges each destination pixel that receives nothing the
     photometric error of the unwarped frame there, times this (0 = holes are free, as before).
+    gauge_weight: weight of the term that holds the batch's mean log disparity at
+    `gauge_target` of the level range (0 far end, 1 near end; losses.gauge_term; weight 0 =
+    off, the scale free to drift to the near end).
     """
 
     warping: Literal['forward', 'backward'] = 'forward'
@@ -204,6 +236,8 @@ class LossConfig:
     landed_min_mass: float = 0.25
     top_k: int = 0
     hole_weight: float = 1.0
+    gauge_weight: float = 0.1
+    gauge_target: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -405,7 +439,7 @@ def _build(cls: type, data: Any, key: str) -> Any:
 def validate(config: TrainConfig) -> TrainConfig:
     """Cross-field checks that single keys cannot express."""
     d = config.data
-    stride = 32
+    stride = OUTPUT_STRIDE
     for name in ('crop_height', 'crop_width', 'base_height', 'base_width'):
         if getattr(d, name) <= 0 or getattr(d, name) % stride:
             raise ConfigError(f'data.{name}: must be a positive multiple of {stride}, '
@@ -459,16 +493,67 @@ def config_from_dict(data: dict[str, Any] | None, origin: str = '<dict>') -> Tra
         raise ConfigError(f'{origin}: {err}') from None
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a training YAML file."""
-    path = Path(path)
+BASE_KEY = 'base'
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` merged into `base`: mappings key by key, anything else (lists too) replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's mapping with its `base:` files merged under it (checked file by file)."""
     if not path.is_file():
-        raise ConfigError(f'config file not found: {path}')
+        raise ConfigError(f'config file not found: {path}' + (
+            f' (the base of {chain[-1]})' if chain else ''))
+    if path.resolve() in chain:
+        raise ConfigError(f'{path}: `base` chain loops ({" -> ".join(map(str, chain))})')
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f'{path}: not valid YAML: {err}') from None
-    return config_from_dict(data, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: expected a mapping, got {_describe(data)}')
+    base = data.pop(BASE_KEY, None)
+    try:
+        _build(TrainConfig, data, '')     # unknown keys and wrong types, named in this file
+    except ConfigError as err:
+        raise ConfigError(f'{path}: {err}') from None
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f'{path}: base: expected a file name, got {_describe(base)}')
+    return merge(read_config_yaml(path.parent / base, (*chain, path.resolve())), data)
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`key.path=value` (value in YAML syntax) as a nested mapping for `merge`."""
+    key, sep, value = text.partition('=')
+    if not sep or not key.strip():
+        raise ConfigError(f'--set {text!r}: expected key.path=value, e.g. optim.lr=1e-4')
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise ConfigError(f'--set {text!r}: value is not valid YAML: {err}') from None
+    for part in reversed(key.strip().split('.')):
+        parsed = {part: parsed}
+    return parsed
+
+
+def load_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TrainConfig:
+    """Read a training YAML file, its `base:` chain, and `key.path=value` overrides."""
+    path = Path(path)
+    data = read_config_yaml(path)
+    for text in overrides:
+        data = merge(data, parse_override(text))
+    origin = f'{path} with --set {", ".join(overrides)}' if overrides else str(path)
+    return config_from_dict(data, origin)
 
 
 def normalized(data: dict[str, Any]) -> dict[str, Any]:

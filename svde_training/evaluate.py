@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from svde_ros.colorize import colorize
+from svde_ros.files import atomic_write_bytes
 from svde_ros.geometry import positional_grid_torch
 from svde_ros.model import DepthNet, PoseNet
 from svde_ros.model.checkpoint import depth_net_from_state, read_checkpoint
@@ -31,7 +32,6 @@ from svde_training.losses import photometric_error
 from svde_training.masks import resize_mask
 from svde_training.metrics import METRIC_NAMES, MaskScore, evaluate_depth, mean_metrics
 from svde_training.preview import write_png
-from svde_training.run_dir import atomic_write_bytes
 from svde_training.warping import backward_warp
 
 # Garg et al. 2016 crop of KITTI frames: rows, then columns, as fractions of the image size.

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from svde_ros.files import atomic_write_bytes
 from svde_training import distributed, run_dir
 from svde_training.config import MaskingConfig, TrainConfig, normalized
 from svde_training.distributed import DistInfo
@@ -93,8 +94,8 @@ def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info
     summary['stage2'] = stage2.history[-1]
     if info.is_main:
         model = (out / 'stage2' / run_dir.MODEL_FILE).read_bytes()
-        run_dir.atomic_write_bytes(out / run_dir.MODEL_FILE, model)
-        run_dir.atomic_write_bytes(out / 'summary.json',
+        atomic_write_bytes(out / run_dir.MODEL_FILE, model)
+        atomic_write_bytes(out / 'summary.json',
                                    json.dumps(summary, indent=2, default=float).encode())
     return summary, {'stage1': stage1.history, 'stage2': stage2.history}
 

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from svde_ros.inference.backend import BackendError
+from svde_ros.inference.export import ExportError
 from svde_ros.model.checkpoint import (
     CheckpointError,
     InferenceSpec,
     load_depth_net,
     read_checkpoint,
 )
+from svde_ros.model.encoders import EncoderWeightsError
 from svde_training import distributed, run_dir
 from svde_training.config import (
     ConfigError,
@@ -23,21 +25,27 @@ from svde_training.config import (
     RosbagSource,
     config_from_dict,
     load_config,
-    normalized,
+    merge,
+    parse_override,
 )
 from svde_training.data import DataError, build_clips
-from svde_training.export import ExportError
 
 LOG = logging.getLogger('svde_train')
 USER_ERRORS = (ConfigError, DataError, CheckpointError, run_dir.RunDirError, BackendError,
-               ExportError)
+               ExportError, EncoderWeightsError)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Train from a YAML config into a run folder: stage 1, or the full pipeline."""
     from svde_training.pipeline import run_full_pipeline, train_stage
 
-    config = load_config(args.config) if args.config else config_from_dict({}, 'defaults')
+    if args.config:
+        config = load_config(args.config, tuple(args.set))
+    else:
+        overrides: dict[str, Any] = {}
+        for text in args.set:
+            overrides = merge(overrides, parse_override(text))
+        config = config_from_dict(overrides, 'defaults' + (' with --set' if args.set else ''))
     if args.bag:
         source = RosbagSource(str(args.bag), args.image_topic, args.camera_info_topic,
                               str(args.intrinsics or ''), args.odom_topic)
@@ -86,6 +94,20 @@ def _summarise(history: list[dict], out: Path) -> None:
     LOG.info('summary:\n  %s', '\n  '.join(lines))
 
 
+def _pick_device(requested: str) -> Any:
+    """--device auto | cpu | cuda as a torch device (single process)."""
+    return distributed.pick_device(distributed.DistInfo(), requested)
+
+
+def _spimo_settings(args: argparse.Namespace, own: Any) -> Any:
+    """SPIMO settings `own` with the --spimo-delta/-scale/-threshold given on the command line."""
+    from svde_ros.spimo import SpimoConfig
+
+    return SpimoConfig(*(own_v if v is None else v for v, own_v in zip(
+        (args.spimo_delta, args.spimo_scale, args.spimo_threshold),
+        (own.delta, own.scale, own.threshold))))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Eigen metrics (and mask scores) of a checkpoint on its config's eval data.
 
@@ -111,7 +133,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         config = replace(config, data=replace(config.data, eval_sources=(source,)),
                          eval=replace(config.eval, max_frames=0, garg_crop=True,
                                       min_depth=1e-3, max_depth=80.0))
-    report = evaluate_checkpoint(args.checkpoint, config, args.max_frames, args.device)
+    report = evaluate_checkpoint(args.checkpoint, config, args.max_frames,
+                                 _pick_device(args.device))
     print(report_markdown(report), end='')
     if args.out:
         write_report(report, args.out)
@@ -122,32 +145,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_masks(args: argparse.Namespace) -> int:
     """SPIMO masks of every frame of the training data, from a trained checkpoint."""
-    from svde_ros.spimo import SpimoConfig
     from svde_training.masks import write_masks
 
     config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
-    spimo = SpimoConfig(args.delta if args.delta is not None else config.spimo.delta,
-                        args.scale if args.scale is not None else config.spimo.scale,
-                        args.threshold if args.threshold is not None else config.spimo.threshold)
+    spimo = _spimo_settings(args, config.spimo)
     clips = [c for s in config.data.sources for c in build_clips(s)]
     summary = write_masks(args.checkpoint, clips, args.out, spimo, args.force,
-                          device=args.device)
+                          device=_pick_device(args.device))
     LOG.info('masks in %s: %s', args.out, ', '.join(
         f'{k} {v:.4g}' for k, v in summary.items()))
     return 0
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    """Train the ablation variants with one budget and print the table."""
+    """Train variants x seeds at one budget (resuming), print and write the table."""
     from svde_training.ablate import ablation_markdown, run_ablation
 
-    config = load_config(args.config)
-    run_dir.prepare(args.out, config.to_dict(), resume=True, force=args.force,
-                    normalize=normalized)
-    only = tuple(n.strip() for n in args.only.split(',') if n.strip())
-    device = distributed.pick_device(distributed.DistInfo(), args.device)
-    table = run_ablation(config, args.out, device, only)
+    variants = [v.strip() for v in args.variants.split(',') if v.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
+    except ValueError:
+        raise ConfigError(f'--seeds: expected comma-separated integers, got '
+                          f'{args.seeds!r}') from None
+    if not variants or not seeds:
+        raise ConfigError('--variants and --seeds need at least one entry each')
+    table = run_ablation(args.config, args.out, variants, seeds, args.jobs, args.report_only,
+                         args.device)
     print(ablation_markdown(table), end='')
     LOG.info('wrote %s', ', '.join(str(args.out / f'ablation.{e}') for e in ('md', 'json', 'png')))
     return 0
@@ -155,15 +179,14 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """ONNX export with a JSON sidecar."""
+    from svde_ros.inference.export import export_onnx
     from svde_ros.spimo import SpimoConfig
-    from svde_training.export import export_onnx
 
     spimo: bool | SpimoConfig = args.spimo
     overrides = (args.spimo_delta, args.spimo_scale, args.spimo_threshold)
     if args.spimo and any(v is not None for v in overrides):
         own = InferenceSpec.from_dict(read_checkpoint(args.checkpoint)['inference']).spimo_config
-        spimo = SpimoConfig(*(own_v if v is None else v for v, own_v in
-                              zip(overrides, (own.delta, own.scale, own.threshold))))
+        spimo = _spimo_settings(args, own)
     export_onnx(args.checkpoint, args.out, args.height, args.width, spimo, args.force)
     return 0
 
@@ -230,13 +253,22 @@ def cmd_bag_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Sub-commands and their arguments."""
-    parser = argparse.ArgumentParser(prog='svde-train', description=__doc__)
-    parser.add_argument('--log-level', default='INFO', choices=['DEBUG', 'INFO', 'WARNING'])
-    sub = parser.add_subparsers(dest='command', required=True)
+def _device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'],
+                        help='auto: CUDA when torch sees a GPU, else the CPU')
+
+
+def _spimo(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument('--spimo-delta', type=float, help=f'positional shift (default: {what})')
+    parser.add_argument('--spimo-scale', type=float, help='pass resolution factor')
+    parser.add_argument('--spimo-threshold', type=float, help='dispersion threshold')
+
+
+def _fit_parser(sub: Any) -> None:
     fit = sub.add_parser('fit', help='train from a YAML config')
     fit.add_argument('--config', type=Path, help='training YAML (defaults if omitted)')
+    fit.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                     help='override one config key, e.g. --set optim.lr=1e-4 (repeatable)')
     fit.add_argument('--bag', type=Path, help='train on this rosbag2 (replaces data.sources)')
     fit.add_argument('--image-topic', default='', help='with --bag')
     fit.add_argument('--camera-info-topic', default='', help='with --bag (auto when unique)')
@@ -248,25 +280,29 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument('--out', type=Path, required=True, help='run folder')
     fit.add_argument('--resume', action='store_true', help='continue the run in --out')
     fit.add_argument('--force', action='store_true', help='replace the run in --out')
-    fit.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    _device(fit)
     fit.set_defaults(func=cmd_fit)
+
+
+def _masks_parser(sub: Any) -> None:
     ma = sub.add_parser('masks', help='SPIMO moving-object masks of the training frames')
     ma.add_argument('--checkpoint', type=Path, required=True, help='a stage-1 checkpoint')
     ma.add_argument('--config', type=Path, help='data (data.sources) and spimo settings; '
                     'default: the checkpoint\'s own training config')
     ma.add_argument('--out', type=Path, required=True, help='masks folder (resumable)')
-    ma.add_argument('--delta', type=float, help='positional shift (default: config spimo)')
-    ma.add_argument('--scale', type=float, help='pass resolution factor')
-    ma.add_argument('--threshold', type=float, help='dispersion threshold')
-    ma.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    _spimo(ma, 'the config\'s spimo section')
+    _device(ma)
     ma.add_argument('--force', action='store_true', help='replace masks made differently')
     ma.set_defaults(func=cmd_masks)
+
+
+def _evaluate_parser(sub: Any) -> None:
     ev = sub.add_parser('evaluate', help='depth metrics of a checkpoint')
     ev.add_argument('--checkpoint', type=Path, required=True)
     ev.add_argument('--config', type=Path, help='take the data from this config instead')
     ev.add_argument('--max-frames', type=int, default=0)
     ev.add_argument('--out', type=Path, help='write metrics.json, metrics.md and grid.png here')
-    ev.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    _device(ev)
     ev.add_argument('--force', action='store_true', help='replace a report already in --out')
     ev.add_argument('--split', type=Path, help='KITTI split file (<date>/<drive> <frame> l|r '
                     'lines, e.g. the Eigen test split), with --kitti-root')
@@ -274,32 +310,45 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--depth', default='velodyne', choices=['velodyne', 'groundtruth', 'auto'],
                     help='with --split: raw scans (Eigen) or the annotated depth maps')
     ev.set_defaults(func=cmd_evaluate)
-    ab = sub.add_parser('ablate', help='train the ablation variants and print one table')
-    ab.add_argument('--config', type=Path, required=True,
-                    help='base config (synthetic data with GT masks; its spimo and boost)')
-    ab.add_argument('--out', type=Path, required=True, help='folder of the variant runs')
-    ab.add_argument('--only', default='', help='comma-separated variants (default: all)')
-    ab.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    ab.add_argument('--force', action='store_true', help='start the ablation over')
+
+
+def _ablate_parser(sub: Any) -> None:
+    ab = sub.add_parser('ablate', help='variants x seeds at one budget, one table')
+    ab.add_argument('--config', type=Path, required=True, help='base training YAML')
+    ab.add_argument('--out', type=Path, required=True, help='folder of the runs (resumed)')
+    ab.add_argument('--variants', default='base',
+                    help='comma-separated variants, + combines (svde_training/ablate.py)')
+    ab.add_argument('--seeds', default='0,1', help='comma-separated seeds')
+    ab.add_argument('--jobs', type=int, default=1,
+                    help='runs at once, each with cores/jobs threads')
+    ab.add_argument('--report-only', action='store_true',
+                    help='train nothing: tabulate the runs under --out')
+    _device(ab)
     ab.set_defaults(func=cmd_ablate)
+
+
+def _export_parser(sub: Any) -> None:
     ex = sub.add_parser('export', help='ONNX model (+ JSON sidecar) from a checkpoint')
     ex.add_argument('--checkpoint', type=Path, required=True)
     ex.add_argument('--out', type=Path, required=True)
     ex.add_argument('--height', type=int, required=True, help='multiple of 32')
     ex.add_argument('--width', type=int, required=True, help='multiple of 32')
     ex.add_argument('--spimo', action='store_true', help='add the SPIMO dispersion output')
-    ex.add_argument('--spimo-delta', type=float,
-                    help='override the checkpoint\'s own SPIMO shift')
-    ex.add_argument('--spimo-scale', type=float, help='override the pass scale')
-    ex.add_argument('--spimo-threshold', type=float, help='override the threshold')
+    _spimo(ex, 'the checkpoint\'s own')
     ex.add_argument('--force', action='store_true', help='replace an existing model')
     ex.set_defaults(func=cmd_export)
+
+
+def _build_engine_parser(sub: Any) -> None:
     be = sub.add_parser('build-engine', help='TensorRT engine for an exported model')
     be.add_argument('--onnx', type=Path, required=True)
     be.add_argument('--precision', default='fp16', choices=['fp16', 'fp32'])
     be.add_argument('--workspace-mb', type=int, default=1024)
     be.add_argument('--cache-dir', type=Path, help='default: <onnx folder>/engines')
     be.set_defaults(func=cmd_build_engine)
+
+
+def _make_bag_parser(sub: Any) -> None:
     mb = sub.add_parser('make-bag', help='rosbag2 from an image folder (+ poses)')
     mb.add_argument('--images', type=Path, required=True, help='folder of frames, name order')
     mb.add_argument('--intrinsics', type=Path, required=True,
@@ -315,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     mb.add_argument('--odom-topic', default='/odom')
     mb.add_argument('--frame-id', default='camera_optical')
     mb.set_defaults(func=cmd_make_bag)
+
+
+def _slim_parser(sub: Any) -> None:
     sl = sub.add_parser('slim', help='deployable model file from a training checkpoint')
     sl.add_argument('--checkpoint', type=Path, required=True)
     sl.add_argument('--out', type=Path, required=True)
@@ -325,9 +377,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help='record this validated SPIMO threshold in the model file')
     sl.add_argument('--force', action='store_true')
     sl.set_defaults(func=cmd_slim)
+
+
+def _bag_info_parser(sub: Any) -> None:
     bi = sub.add_parser('bag-info', help='what a rosbag2 holds (read-only)')
     bi.add_argument('bag', type=Path)
     bi.set_defaults(func=cmd_bag_info)
+
+
+SUBCOMMANDS = (_fit_parser, _masks_parser, _evaluate_parser, _ablate_parser, _export_parser,
+               _build_engine_parser, _make_bag_parser, _slim_parser, _bag_info_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `svde-train` parser: one function per subcommand adds its own."""
+    parser = argparse.ArgumentParser(prog='svde-train', description=__doc__)
+    parser.add_argument('--log-level', default='INFO', choices=['DEBUG', 'INFO', 'WARNING'])
+    sub = parser.add_subparsers(dest='command', required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 

@@ -1,0 +1,275 @@
+"""`svde-train ablate`: variants x seeds at one budget, with mean, spread and collapses.
+
+Each (variant, seed) is a normal `svde-train fit` run folder under --out, resumed when it
+exists, so an ablation cut short continues where it stopped. Variants are named changes of the
+base config; `+` combines them (`video+lite0` = all real video with the pretrained encoder).
+The table gives, per variant, the held-out AbsRel mean over seeds, the spread across seeds, the
+mean spread over each run's last three evaluations (the noise an effect must beat), the runs
+that collapsed (svde_training.diagnostics), and training images/s; the constant-depth and
+depth-by-row priors of the same data stand beside them. `ablation.png` draws every run's
+AbsRel per epoch.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from svde_ros.files import atomic_write_bytes
+from svde_training import run_dir
+from svde_training.config import ConfigError, config_from_dict, merge, read_config_yaml
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One named change of the base config.
+
+    set: dotted keys and values, as `svde-train fit --set` takes them; sources: a config file
+    (beside the base config) whose data.sources replace the base's. The value '<gt>' of
+    masking.masks_dir stands for the training clips' ground-truth masks (synthetic data),
+    start_epoch -1 for the middle epoch.
+    """
+
+    help: str
+    set: dict[str, Any] = field(default_factory=dict)
+    sources: str = ''
+
+
+ORACLE = {'masking.mode': 'spimo', 'masking.masks_dir': '<gt>'}
+BOOST = {'boost.weight': 0.1, 'boost.start_epoch': -1}
+VARIANTS: dict[str, Variant] = {
+    'base': Variant('the base config as it is'),
+    'lite0': Variant('ImageNet-pretrained EfficientNet-Lite0 encoder',
+                     {'model.encoder': 'efficientnet_lite0'}),
+    'video': Variant('every real clip in ../shared/data, neighbours by motion '
+                     '(config/real_video.yaml)', {'data.neighbours': 'motion'},
+                     sources='real_video.yaml'),
+    'unbounded': Variant('level logits without the norm cap (as before it)',
+                         {'model.logit_norm': 0.0}),
+    'free-gauge': Variant('no gauge term: the depth/pose scale free (as before it)',
+                          {'loss.gauge_weight': 0.0}),
+    'before': Variant('as before the collapse fixes: unbounded logits, free gauge, '
+                      'neighbours at fixed offsets',
+                      {'model.logit_norm': 0.0, 'loss.gauge_weight': 0.0,
+                       'data.neighbours': 'fixed'}),
+    'backward': Variant('Monodepth2-style backward warping', {'loss.warping': 'backward'}),
+    'fixed': Variant('fixed exponential levels instead of AQUANet',
+                     {'model.quantization': 'fixed'}),
+    'stride1': Variant("the paper's full-resolution level head", {'model.head_stride': 1}),
+    'noholes': Variant('forward warping with holes free', {'loss.hole_weight': 0.0}),
+    'topk8': Variant('splat only the 8 most probable levels', {'loss.top_k': 8}),
+    'automask': Variant('Monodepth2 auto-masking', {'masking.mode': 'auto'}),
+    'motion': Variant('neighbours chosen by motion', {'data.neighbours': 'motion'}),
+    'oracle': Variant('stage 2 with ground-truth moving masks (synthetic)', ORACLE),
+    'oracle+boost': Variant('... and boosting from the middle epoch', {**ORACLE, **BOOST}),
+    'oracle+boost-fixed': Variant('... boosting with a teacher fixed at its first epoch',
+                                  {**ORACLE, **BOOST, 'boost.teacher': 'fixed'}),
+    'oracle+boost-fixed-all': Variant('... and the boost term averaged over all pixels',
+                                      {**ORACLE, **BOOST, 'boost.teacher': 'fixed',
+                                       'boost.average': 'all'}),
+}
+COLUMNS = ('eval_abs_rel', 'eval_static_abs_rel', 'eval_moving_abs_rel', 'eval_a1')
+
+
+def _parts(name: str) -> list[str]:
+    """A variant name's registry entries: itself if registered, else its `+` parts."""
+    if name in VARIANTS:
+        return [name]
+    parts = name.split('+')
+    unknown = [p for p in parts if p not in VARIANTS]
+    if unknown:
+        raise ConfigError(f'unknown variant(s) {", ".join(unknown)}; choose from '
+                          f'{", ".join(VARIANTS)} (combine with +)')
+    return parts
+
+
+def variant_config(base: dict[str, Any], name: str, seed: int, gt_masks: Path,
+                   config_dir: Path) -> dict[str, Any]:
+    """The base config (a plain mapping) with variant `name` applied and the seed set.
+
+    config_dir: the base config's folder, where a variant's `sources` file lies.
+    """
+    config = dict(base)
+    for part in _parts(name):
+        variant = VARIANTS[part]
+        if variant.sources:
+            sources = read_config_yaml(config_dir / variant.sources)['data']['sources']
+            config = merge(config, {'data': {'sources': sources}})
+        for key, value in variant.set.items():
+            if value == '<gt>':
+                value = str(gt_masks.resolve())
+            if key == 'boost.start_epoch' and value == -1:
+                value = config.get('optim', {}).get('epochs', 10) // 2
+            for part_key in reversed(key.split('.')):
+                value = {part_key: value}
+            config = merge(config, value)
+    return merge(config, {'optim': {'seed': seed}})
+
+
+def _train(config: dict[str, Any], out: Path, threads: int, device: str) -> None:
+    """Run (or resume) one training in a subprocess; its log goes to <out>.log."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f'{out.name}.yaml'
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    resume = ['--resume'] if (out / 'config.yaml').exists() else []
+    with open(out.parent / f'{out.name}.log', 'a') as log:
+        done = subprocess.run([sys.executable, '-m', 'svde_training.cli', 'fit', '--config',
+                               str(path), '--out', str(out), '--device', device, *resume],
+                              stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
+    if done.returncode:
+        raise run_dir.RunDirError(f'{out}: training failed (exit {done.returncode}); see '
+                                  f'{out.parent / f"{out.name}.log"}')
+
+
+def read_metrics(out: Path) -> list[dict[str, float]]:
+    """A run's metrics.csv rows as numbers (epoch 0 holds the untrained net and the priors)."""
+    with open(out / run_dir.METRICS_NAME) as f:
+        return [{k: float(v) for k, v in row.items() if v not in ('', None)}
+                for row in csv.DictReader(f)]
+
+
+def summarise(rows: list[dict[str, float]], batch_size: int) -> dict[str, float]:
+    """One run's figures: last epoch's metrics, last-3 spread, collapses and images/s."""
+    trained = [r for r in rows if r.get('epoch', 0) > 0]
+    last, tail = trained[-1], [r['eval_abs_rel'] for r in trained[-3:] if 'eval_abs_rel' in r]
+    steps = sum(r['step'] - p['step'] for p, r in zip(rows, rows[1:]))
+    seconds = sum(r.get('time_s', 0.0) for r in trained)
+    return {**{c: last.get(c, float('nan')) for c in COLUMNS},
+            'tail_spread': max(tail) - min(tail) if tail else float('nan'),
+            'collapsed': last.get('collapsed', 0.0),
+            'collapsed_epochs': sum(r.get('collapsed', 0.0) for r in trained),
+            'images_per_s': steps * batch_size / seconds if seconds else float('nan')}
+
+
+def run_ablation(base_path: Path, out: Path, variants: list[str], seeds: list[int],
+                 jobs: int = 1, report_only: bool = False,
+                 device: str = 'auto') -> dict[str, Any]:
+    """Train (or resume) every variant x seed, then tabulate; returns the table as data."""
+    base = read_config_yaml(base_path)
+    for name in variants:
+        _parts(name)
+    gt_masks = out / 'gt_masks'
+    configs = {(v, s): variant_config(base, v, s, gt_masks, base_path.parent)
+               for s in seeds for v in variants}
+    for (v, _), config in configs.items():       # every run valid before any starts
+        config_from_dict(config, f'{base_path} + variant {v}')
+    if not report_only:
+        if any('<gt>' in str(VARIANTS[p].set) for v in variants for p in _parts(v)):
+            _write_gt_masks(base, gt_masks)
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        # Seed-major, so a cut-short ablation still compares every variant at seed 0.
+        order = [(v, s) for s in seeds for v in variants]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for number, _ in enumerate(pool.map(
+                    lambda key: _train(configs[key], out / f'{key[0]}-seed{key[1]}', threads,
+                                       device),
+                    order), start=1):
+                LOG.info('ablation: %d/%d runs done (%.0f min)', number, len(order),
+                         (time.monotonic() - started) / 60)
+    runs, curves = {}, {}
+    for (v, s), config in configs.items():
+        folder = out / f'{v}-seed{s}'
+        if not (folder / run_dir.METRICS_NAME).is_file():
+            raise run_dir.RunDirError(f'{folder}: no finished run to report; run without '
+                                      '--report-only')
+        rows = read_metrics(folder)
+        curves[f'{v} s{s}'] = rows
+        runs[f'{v} s{s}'] = {'variant': v, 'seed': s,
+                             **summarise(rows, config.get('optim', {}).get('batch_size', 4))}
+    first = curves[f'{variants[0]} s{seeds[0]}'][0]
+    table = {'base': str(base_path), 'variants': variants, 'seeds': seeds, 'runs': runs,
+             'priors': {k: first[k] for k in ('const_abs_rel', 'prior_abs_rel') if k in first},
+             'budget': {k: base.get('optim', {}).get(k) for k in
+                        ('epochs', 'steps_per_epoch', 'batch_size')}}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / 'ablation.json', json.dumps(table, indent=2).encode())
+    atomic_write_bytes(out / 'ablation.md', ablation_markdown(table).encode())
+    _write_curves(out / 'ablation.png', curves, variants, seeds, first, base_path.stem)
+    return table
+
+
+def _write_gt_masks(base: dict[str, Any], folder: Path) -> None:
+    from svde_training.data import build_clips
+    from svde_training.masks import write_gt_masks
+
+    if (folder / 'manifest.json').is_file():
+        return
+    config = config_from_dict(base)
+    clips = [c for s in config.data.sources for c in build_clips(s)]
+    write_gt_masks(clips, folder, config.data.base_width, config.data.base_height)
+
+
+def _fmt(value: float) -> str:
+    return 'n/a' if value != value else f'{value:.4f}'
+
+
+def ablation_markdown(table: dict[str, Any]) -> str:
+    """The table: per variant, mean and spreads of held-out AbsRel, collapses, speed."""
+    lines = ['| variant | seeds | AbsRel mean | across seeds (max-min) | last-3 spread | '
+             'static | moving | d1 | collapsed (runs) | images/s | per seed |',
+             '|---' * 11 + '|']
+    for variant in table['variants']:
+        runs = [r for r in table['runs'].values() if r['variant'] == variant]
+        values = [r['eval_abs_rel'] for r in runs]
+
+        def mean(key: str, rs: list[dict] = runs) -> float:
+            return float(np.mean([r[key] for r in rs]))
+        lines.append(
+            f'| {variant} | {len(runs)} | {_fmt(mean("eval_abs_rel"))} | '
+            f'{_fmt(max(values) - min(values))} | {_fmt(mean("tail_spread"))} | '
+            f'{_fmt(mean("eval_static_abs_rel"))} | {_fmt(mean("eval_moving_abs_rel"))} | '
+            f'{_fmt(mean("eval_a1"))} | {int(sum(r["collapsed"] for r in runs))}/{len(runs)} | '
+            f'{mean("images_per_s"):.1f} | ' + ', '.join(_fmt(v) for v in values) + ' |')
+    priors = table['priors']
+    budget = table['budget']
+    lines += ['', f'Base {table["base"]}; seeds {", ".join(map(str, table["seeds"]))}; '
+              f'{budget["epochs"]} epochs x {budget["steps_per_epoch"]} steps, batch '
+              f'{budget["batch_size"]}. Priors on the same frames: constant depth '
+              f'{_fmt(priors.get("const_abs_rel", float("nan")))}, depth by row '
+              f'{_fmt(priors.get("prior_abs_rel", float("nan")))}. A run counts as collapsed '
+              'when its last epoch is (flat map, or AbsRel no better than constant depth).']
+    return '\n'.join(lines) + '\n'
+
+
+def _write_curves(png: Path, curves: dict[str, list[dict[str, float]]], variants: list[str],
+                  seeds: list[int], first: dict[str, float], title: str) -> None:
+    """Every run's held-out AbsRel per epoch: a colour per variant, seeds after the first thin."""
+    from svde_training.plots import line_plot
+    from svde_training.preview import write_png
+
+    series, colours, thin = {}, {}, set()
+    for k, variant in enumerate(variants):
+        for seed in seeds:
+            name = f'{variant} s{seed}'
+            series[name] = [(r['step'], r['eval_abs_rel']) for r in curves[name]
+                            if r.get('epoch', 0) > 0 and 'eval_abs_rel' in r]
+            colours[name] = k
+            if seed != seeds[0]:
+                thin.add(name)
+    steps = [x for points in series.values() for x, _ in points]
+    if not steps:
+        return
+    for k, (key, label) in enumerate((('const_abs_rel', 'constant depth'),
+                                      ('prior_abs_rel', 'depth by row'))):
+        if key in first:
+            series[label] = [(min(steps), first[key]), (max(steps), first[key])]
+            colours[label] = len(variants) + k
+            thin.add(label)
+    write_png(png, line_plot(series, f'held-out AbsRel per epoch ({title})', 'training steps',
+                             'AbsRel', color_index=colours, thin=frozenset(thin),
+                             size=(760, 440)))

@@ -23,9 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from shared_data import require
+from shared_data import read_rgb, require
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
@@ -105,10 +106,10 @@ def _rss_mb() -> float:
 
 def worker(args: argparse.Namespace) -> dict:
     """Time one (model, spimo, resolution, backend) configuration through a Backend."""
-    import cv2
     import torch
 
     from svde_ros.geometry import Intrinsics
+    from svde_ros.inference.backend import Backend
     from svde_ros.inference.export import export_model
     from svde_ros.inference.onnx_backend import OnnxBackend
     from svde_ros.inference.torch_backend import TorchBackend
@@ -119,7 +120,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    image = cv2.cvtColor(cv2.imread(str(FRAME)), cv2.COLOR_BGR2RGB)
+    image = read_rgb(FRAME)
     K = Intrinsics(721.5377, 721.5377, 609.5593, 172.854, image.shape[1], image.shape[0])
     width, height = args.width, args.height
     label, net_width, stride, spimo_scale, with_mask = MODELS[args.model]
@@ -136,13 +137,13 @@ def worker(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if args.backend == 'onnxruntime':
             onnx = Path(tmp) / 'model.onnx'
-            sidecar = {'spimo': None if spimo is None else vars(spimo)}
+            sidecar: dict[str, Any] = {'spimo': None if spimo is None else vars(spimo)}
             if spimo is not None and depth_only is not None:
                 export_model(depth_only, Path(tmp) / 'depth.onnx', height, width, {},
                              write_sidecar=False)
                 sidecar['depth_only_model'] = 'depth.onnx'
             export_model(model, onnx, height, width, sidecar)
-            backend = OnnxBackend(str(onnx), use_cuda=args.device == 'cuda',
+            backend: Backend = OnnxBackend(str(onnx), use_cuda=args.device == 'cuda',
                                   threads=args.threads)
         else:
             backend = TorchBackend(model, height, width, args.device, args.device == 'cuda',

@@ -25,9 +25,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import cv2
 import numpy as np
-from shared_data import require
+from shared_data import read_rgb, require
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
@@ -82,7 +81,7 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
     executor.add_node(node)
     executor.add_node(peer)
     threading.Thread(target=executor.spin, daemon=True).start()
-    rgb = cv2.cvtColor(cv2.imread(str(FRAME)), cv2.COLOR_BGR2RGB)
+    rgb = read_rgb(FRAME)
     image = array_to_image(rgb, 'rgb8')
     K = [721.5377, 0, 609.5593, 0, 721.5377, 172.854, 0, 0, 1]
     info = CameraInfo(width=rgb.shape[1], height=rgb.shape[0], k=K)
@@ -165,7 +164,7 @@ def main() -> int:
         onnx = {}
         for spimo in (False, True):
             path = Path(tmp) / f'model_{int(spimo)}.onnx'
-            export_onnx(MODEL, path, height, width, SpimoConfig() if spimo else None)
+            export_onnx(MODEL, path, height, width, SpimoConfig() if spimo else False)
             onnx[spimo] = path
         for backend in ([] if args.soak_only else args.backends.split(',')):
             for spimo in (False, True):

@@ -28,12 +28,13 @@ import numpy as np
 import torch
 
 from svde_ros.model.checkpoint import load_depth_net, read_checkpoint
+from svde_ros.model.depth_net import DepthNet
 from svde_ros.model.predict import predict_depth
 from svde_ros.spimo import SpimoConfig, spimo_dispersion
 from svde_training.config import load_config
 from svde_training.data import build_clips
 from svde_training.data.dataset import EvalFrame, eval_frames
-from svde_training.data.synthetic import MOVER_KINDS
+from svde_training.data.synthetic import MOVER_KINDS, SyntheticClip
 from svde_training.masks import resize_mask
 from svde_training.metrics import MaskScore
 from svde_training.plots import line_plot
@@ -57,19 +58,22 @@ def _frames(config_path: Path, which: str, spec_size: tuple[int, int],
     for f in eval_frames(list(clips.values()), data, max_frames):
         name, index = f.name.rsplit('#', 1)
         if f.moving is not None:
-            frames.append((f, clips[name].mover_kinds(int(index))))
+            clip = clips[name]
+            assert isinstance(clip, SyntheticClip), 'mover kinds come from the synthetic world'
+            frames.append((f, clip.mover_kinds(int(index))))
     return frames
 
 
 @torch.no_grad()
-def _dispersions(net: torch.nn.Module, frames: list[EvalFrame],
+def _dispersions(net: DepthNet, frames: list[EvalFrame],
                  spimo: SpimoConfig) -> list[np.ndarray]:
     return [spimo_dispersion(net, f.image[None], f.cam[None], spimo)[0, 0].numpy()
             for f in frames]
 
 
 def _gts(frames: list[EvalFrame]) -> list[np.ndarray]:
-    return [resize_mask(f.moving, f.image.shape[2], f.image.shape[1]) for f in frames]
+    return [resize_mask(f.moving, f.image.shape[2], f.image.shape[1]) for f in frames
+            if f.moving is not None]
 
 
 def _score(maps: list[np.ndarray], gts: list[np.ndarray], threshold: float) -> dict:
@@ -82,7 +86,7 @@ def _score(maps: list[np.ndarray], gts: list[np.ndarray], threshold: float) -> d
 
 
 @torch.no_grad()
-def _mover_depth(net: torch.nn.Module,
+def _mover_depth(net: DepthNet,
                  frames: list[tuple[EvalFrame, np.ndarray]]) -> dict[str, float]:
     """Median prediction / truth per kind of pixel, median-scaled on static ones.
 

@@ -140,12 +140,12 @@ def main() -> int:
                     == (warping, width, stride, amp, extra))
     for width in (1.0, 0.5):
         old, new = row('forward', width, 1), row('forward', width, 2)
-        amp = row('forward', width, 2, True)
+        amp_row = row('forward', width, 2, True)
         best = max((r for r in rows if r['width'] == width and r['stride'] == 2
                     and r['warping'] == 'forward'), key=lambda r: r['images_per_s'])
         for extra in ('channels_last', 'compile'):
-            ratio = row('forward', width, 2, True, extra)['images_per_s'] / amp['images_per_s']
-            print(f'{SIZE_NAMES[width]} model, {amp["amp"]}: {extra} / plain {ratio:.2f}x '
+            ratio = row('forward', width, 2, True, extra)['images_per_s'] / amp_row['images_per_s']
+            print(f'{SIZE_NAMES[width]} model, {amp_row["amp"]}: {extra} / plain {ratio:.2f}x '
                   'images/s')
         print(f'{SIZE_NAMES[width]} model: forward-warping images/s, stride-2 head / stride-1 '
               f'{new["images_per_s"] / old["images_per_s"]:.2f}x (best, {best["amp"]} '

@@ -29,6 +29,7 @@ import yaml
 from svde_ros.files import atomic_write_bytes
 from svde_training import run_dir
 from svde_training.config import ConfigError, config_from_dict, merge, read_config_yaml
+from svde_training.diagnostics import collapse_reason
 
 LOG = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ ORACLE = {'masking.mode': 'spimo', 'masking.masks_dir': '<gt>'}
 BOOST = {'boost.weight': 0.1, 'boost.start_epoch': -1}
 VARIANTS: dict[str, Variant] = {
     'base': Variant('the base config as it is'),
-    'lite0': Variant('ImageNet-pretrained EfficientNet-Lite0 encoder',
+    'lite0': Variant('ImageNet-pretrained EfficientNet-Lite0 encoder (it learns at '
+                     'optim.encoder_lr_scale of the rate)',
                      {'model.encoder': 'efficientnet_lite0'}),
     'video': Variant('every real clip in ../shared/data, neighbours by motion '
                      '(config/real_video.yaml)', {'data.neighbours': 'motion'},
@@ -82,6 +84,7 @@ VARIANTS: dict[str, Variant] = {
                                        'boost.average': 'all'}),
 }
 COLUMNS = ('eval_abs_rel', 'eval_static_abs_rel', 'eval_moving_abs_rel', 'eval_a1')
+TAIL = 3            # a run's figure: the mean of its last TAIL evaluations
 
 
 def _parts(name: str) -> list[str]:
@@ -143,14 +146,24 @@ def read_metrics(out: Path) -> list[dict[str, float]]:
 
 
 def summarise(rows: list[dict[str, float]], batch_size: int) -> dict[str, float]:
-    """One run's figures: last epoch's metrics, last-3 spread, collapses and images/s."""
+    """One run's figures from its metrics rows (epoch 0 holds the priors).
+
+    A run's metrics are the mean over its last TAIL evaluations: on a held-out set of a few
+    frames one epoch's AbsRel moves by more than the effects an ablation looks for. The run
+    counts as collapsed when its last epoch is flat or that mean is no better than constant
+    depth (diagnostics.collapse_reason).
+    """
     trained = [r for r in rows if r.get('epoch', 0) > 0]
-    last, tail = trained[-1], [r['eval_abs_rel'] for r in trained[-3:] if 'eval_abs_rel' in r]
+    tail = trained[-TAIL:]
+    scored = [r['eval_abs_rel'] for r in tail if 'eval_abs_rel' in r]
+    figures = {c: float(np.mean([r.get(c, float('nan')) for r in tail])) for c in COLUMNS}
+    verdict = collapse_reason({**rows[0], **trained[-1], 'eval_abs_rel':
+                               figures['eval_abs_rel']})
     steps = sum(r['step'] - p['step'] for p, r in zip(rows, rows[1:]))
     seconds = sum(r.get('time_s', 0.0) for r in trained)
-    return {**{c: last.get(c, float('nan')) for c in COLUMNS},
-            'tail_spread': max(tail) - min(tail) if tail else float('nan'),
-            'collapsed': last.get('collapsed', 0.0),
+    return {**figures, 'last_abs_rel': trained[-1].get('eval_abs_rel', float('nan')),
+            'tail_spread': max(scored) - min(scored) if scored else float('nan'),
+            'collapsed': float(verdict is not None),
             'collapsed_epochs': sum(r.get('collapsed', 0.0) for r in trained),
             'images_per_s': steps * batch_size / seconds if seconds else float('nan')}
 
@@ -221,7 +234,7 @@ def _fmt(value: float) -> str:
 def ablation_markdown(table: dict[str, Any]) -> str:
     """The table: per variant, mean and spreads of held-out AbsRel, collapses, speed."""
     lines = ['| variant | seeds | AbsRel mean | across seeds (max-min) | last-3 spread | '
-             'static | moving | d1 | collapsed (runs) | images/s | per seed |',
+             'static | moving | d1 | collapsed (runs) | images/s | per seed (last epoch) |',
              '|---' * 11 + '|']
     for variant in table['variants']:
         runs = [r for r in table['runs'].values() if r['variant'] == variant]
@@ -234,15 +247,17 @@ def ablation_markdown(table: dict[str, Any]) -> str:
             f'{_fmt(max(values) - min(values))} | {_fmt(mean("tail_spread"))} | '
             f'{_fmt(mean("eval_static_abs_rel"))} | {_fmt(mean("eval_moving_abs_rel"))} | '
             f'{_fmt(mean("eval_a1"))} | {int(sum(r["collapsed"] for r in runs))}/{len(runs)} | '
-            f'{mean("images_per_s"):.1f} | ' + ', '.join(_fmt(v) for v in values) + ' |')
+            f'{mean("images_per_s"):.1f} | ' + ', '.join(
+                f'{_fmt(r["eval_abs_rel"])} ({_fmt(r["last_abs_rel"])})' for r in runs) + ' |')
     priors = table['priors']
     budget = table['budget']
     lines += ['', f'Base {table["base"]}; seeds {", ".join(map(str, table["seeds"]))}; '
               f'{budget["epochs"]} epochs x {budget["steps_per_epoch"]} steps, batch '
               f'{budget["batch_size"]}. Priors on the same frames: constant depth '
               f'{_fmt(priors.get("const_abs_rel", float("nan")))}, depth by row '
-              f'{_fmt(priors.get("prior_abs_rel", float("nan")))}. A run counts as collapsed '
-              'when its last epoch is (flat map, or AbsRel no better than constant depth).']
+              f'{_fmt(priors.get("prior_abs_rel", float("nan")))}. Each run\'s figures are the '
+              f'mean of its last {TAIL} evaluations; it counts as collapsed when its last '
+              'epoch is a flat map or that mean is no better than constant depth.']
     return '\n'.join(lines) + '\n'
 
 

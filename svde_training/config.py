@@ -237,7 +237,7 @@ class LossConfig:
     top_k: int = 0
     hole_weight: float = 1.0
     gauge_weight: float = 0.1
-    gauge_target: float = 0.75
+    gauge_target: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -280,21 +280,23 @@ class OptimConfig:
     """Optimisation schedule. steps_per_epoch 0 means one pass over the data.
 
     The learning rate rises linearly over the first `warmup_steps` steps, then is multiplied
-    by `lr_gamma` every `lr_step_epochs` epochs (0: never). `last.pt` is written every
-    `checkpoint_every_steps` steps and at least every `checkpoint_every_minutes` of wall time
-    (0: off), so a killed run loses little. `snapshot_epochs` lists the epochs whose deployable
-    model is kept as `checkpoints/model_epoch_NNN.pt` (for learning curves).
-    `channels_last` stores the networks' weights and activations NHWC (oneDNN's and tensor
-    cores' preferred layout; on by default: 9-17% more images/s for the small network on a
-    2-core AVX512 CPU, within noise for the default one, same losses); `compile` runs the
-    depth network through `torch.compile` (off: 3-6% there, within noise, for a minute of
-    compiling and a larger footprint). `benchmarks/train_step.py` measures both.
+    by `lr_gamma` every `lr_step_epochs` epochs (0: never). A pretrained encoder
+    (model.encoder other than 'paper') learns at `encoder_lr_scale` x that rate. `last.pt` is
+    written every `checkpoint_every_steps` steps and at least every
+    `checkpoint_every_minutes` of wall time (0: off), so a killed run loses little.
+    `snapshot_epochs` lists the epochs whose deployable model is kept as
+    `checkpoints/model_epoch_NNN.pt` (for learning curves). `channels_last` stores the
+    networks' weights and activations NHWC (oneDNN's and tensor cores' preferred layout; on by
+    default, same losses); `compile` runs the depth network through `torch.compile` (off: a
+    minute of compiling and a larger footprint for a gain within noise).
+    `benchmarks/train_step.py` measures both (docs/results.md).
     """
 
     batch_size: int = 4
     epochs: int = 10
     steps_per_epoch: int = 0
     lr: float = 1e-4
+    encoder_lr_scale: float = 0.2
     lr_step_epochs: int = 0
     lr_gamma: float = 0.5
     warmup_steps: int = 50
@@ -324,11 +326,14 @@ class TrainConfig:
 
     pipeline: stage1 trains one network as `masking` and `boost` say; full runs stage 1
     (no mask) -> SPIMO masks -> stage 2 from scratch (masking.mode, boost) in one run folder.
+    pose_translation_scale: PoseNet's output factor for translation (svde_ros.model.pose_net):
+    it sets the depth gauge a fresh network starts in.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pose_width: float = 1.0
+    pose_translation_scale: float = 0.1
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -464,6 +469,9 @@ def validate(config: TrainConfig) -> TrainConfig:
                           f'{d.camera_height_m}')
     if config.optim.batch_size < 1 or config.optim.epochs < 1:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
+    if config.optim.encoder_lr_scale <= 0:
+        raise ConfigError(f'optim.encoder_lr_scale: must be > 0, got '
+                          f'{config.optim.encoder_lr_scale}')
     if config.optim.warmup_steps < 0:
         raise ConfigError(f'optim.warmup_steps: must be >= 0, got {config.optim.warmup_steps}')
     if config.loss.top_k < 0 or config.loss.top_k > config.model.num_levels:
@@ -556,6 +564,17 @@ def load_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TrainConfi
     return config_from_dict(data, origin)
 
 
+def stored_config(data: dict[str, Any], origin: str = 'stored config') -> TrainConfig:
+    """A config read back from a run or checkpoint, with today's defaults for newer keys.
+
+    Keys whose default changed when they were introduced get the value that runs before them
+    had: PoseNet's translation factor was 0.01.
+    """
+    data = dict(data)
+    data.setdefault('pose_translation_scale', 0.01)
+    return config_from_dict(data, origin)
+
+
 def normalized(data: dict[str, Any]) -> dict[str, Any]:
     """A stored config with today's defaults filled in (for comparing runs)."""
-    return config_from_dict(data, 'stored config').to_dict()
+    return stored_config(data).to_dict()

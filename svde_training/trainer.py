@@ -129,7 +129,7 @@ class Trainer:
             source = self.depth_net.encoder.load_imagenet(config.model.encoder_weights or None)
             LOG.info('encoder %s: weights from %s', config.model.encoder, source)
         self.depth_net.to(device)
-        self.pose_net = PoseNet(config.pose_width).to(device)
+        self.pose_net = PoseNet(config.pose_width, config.pose_translation_scale).to(device)
         if config.optim.channels_last:
             self.depth_net.to(memory_format=torch.channels_last)
             self.pose_net.to(memory_format=torch.channels_last)
@@ -141,9 +141,17 @@ class Trainer:
         if config.optim.compile:
             # Checkpoints keep depth_net's own state_dict keys; only the step runs compiled.
             self.depth_train = torch.compile(self.depth_train)
-        params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
         optim = config.optim
-        self.optimizer = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
+        groups = [{'params': params}]
+        if config.model.encoder != 'paper':
+            # A pretrained encoder learns at encoder_lr_scale x the rate of the fresh parts,
+            # so its ImageNet features are refined rather than overwritten in the first steps.
+            encoder = {id(p) for p in self.depth_net.encoder.parameters()}
+            groups = [{'params': [p for p in params if id(p) not in encoder]},
+                      {'params': list(self.depth_net.encoder.parameters()),
+                       'lr_scale': optim.encoder_lr_scale}]
+        self.optimizer = torch.optim.Adam(groups, lr=optim.lr, weight_decay=optim.weight_decay)
         self.amp_dtype = autocast_dtype(device, optim.mixed_precision)
         self.amp = self.amp_dtype is not None
         # fp16 needs loss scaling; bf16 has fp32's exponent range and does not.
@@ -187,8 +195,9 @@ class Trainer:
         if not torch.isfinite(loss):
             raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
                                      f'{ {k: v.item() for k, v in terms.items()} }')
+        lr = learning_rate(self.config.optim, self.epoch, self.global_step)
         for group in self.optimizer.param_groups:
-            group['lr'] = learning_rate(self.config.optim, self.epoch, self.global_step)
+            group['lr'] = lr * group.get('lr_scale', 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)

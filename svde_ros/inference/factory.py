@@ -1,4 +1,4 @@
-"""Create a backend by name; `auto` picks tensorrt > torch-cuda > onnxruntime-cpu > torch-cpu."""
+"""Create a backend by name; `auto` picks tensorrt > torch-cuda > onnxruntime-cpu."""
 from __future__ import annotations
 
 import logging

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from svde_ros.model.config import ModelConfig
-from svde_ros.model.encoders import PaperEncoder, build_encoder
+from svde_ros.model.encoders import Encoder, PaperEncoder, build_encoder
 from svde_ros.model.quantization import (
     AquaNetHead,
     FixedLevels,
@@ -91,7 +91,7 @@ class DepthNet(nn.Module):
                              persistent=False)
         # One lift of (u, v, fx/W0, fy/H0) per encoder stage input.
         self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5))
-        self.encoder = build_encoder(config.encoder, config.width, pc)
+        self.encoder: Encoder = build_encoder(config.encoder, config.width, pc)
         enc = list(self.encoder.channels)
         self.upconv_a = nn.ModuleList()
         self.upconv_b = nn.ModuleList()

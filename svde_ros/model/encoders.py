@@ -57,7 +57,7 @@ class PaperEncoder(nn.Module):
     def __init__(self, width: float, pos_channels: int) -> None:
         super().__init__()
         enc = [max(8, int(round(c * width))) for c in PAPER_CHANNELS]
-        self.channels = tuple(enc)
+        self.channels: tuple[int, ...] = tuple(enc)
         self.stem = nn.Sequential(nn.Conv2d(3 + pos_channels, enc[0], 7, 2, 3, bias=False),
                                   nn.BatchNorm2d(enc[0]), nn.ReLU(inplace=True))
         self.stages = nn.ModuleList()
@@ -93,7 +93,7 @@ class EfficientNetLite0Encoder(nn.Module):
     Stochastic depth (drop connect) is off: a depth decoder needs every block's output.
     """
 
-    channels = EFFICIENTNET_LITE0_CHANNELS
+    channels: tuple[int, ...] = EFFICIENTNET_LITE0_CHANNELS
     image_std: torch.Tensor
 
     def __init__(self, pos_channels: int) -> None:
@@ -173,7 +173,10 @@ class EfficientNetLite0Encoder(nn.Module):
         return str(path)
 
 
-def build_encoder(kind: str, width: float, pos_channels: int) -> nn.Module:
+Encoder = PaperEncoder | EfficientNetLite0Encoder
+
+
+def build_encoder(kind: str, width: float, pos_channels: int) -> Encoder:
     """The encoder named by ModelConfig.encoder."""
     if kind == 'efficientnet_lite0':
         return EfficientNetLite0Encoder(pos_channels)

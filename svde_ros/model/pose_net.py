@@ -1,7 +1,10 @@
 """PoseNet: two frames (+ camera channels) -> 6-DoF relative pose.
 
-Design choice: direct regression of an axis-angle rotation and a translation, scaled by 0.01 at
-the output so training starts near the identity pose (as SfMLearner and Monodepth2 do). The
+Design choice: direct regression of an axis-angle rotation and a translation. The rotation is
+scaled by 0.01 at the output so training starts near the identity (as SfMLearner and Monodepth2
+do); the translation by `translation_scale`, which sets the depth gauge a fresh network starts
+in: view synthesis fixes only the ratio of translation to depth, so small initial translations
+put depth at the near end of the level range, where near surfaces clip (docs/results.md). The
 translation is in the gauge of the full, un-augmented frame (scale s = 1); see geometry.py for
 how it is rescaled for resized crops.
 """
@@ -14,14 +17,15 @@ from torch import nn
 from svde_ros.geometry import pose_to_matrix
 
 POSE_CHANNELS = (16, 32, 64, 128, 256, 256, 256)
-POSE_OUTPUT_SCALE = 0.01
+ROTATION_SCALE = 0.01
 
 
 class PoseNet(nn.Module):
     """Relative pose T_dst_src from images of the src and dst cameras."""
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float = 1.0, translation_scale: float = 0.1) -> None:
         super().__init__()
+        self.translation_scale = translation_scale
         layers: list[nn.Module] = []
         in_ch = 6 + 2
         for i, c in enumerate(POSE_CHANNELS):
@@ -54,9 +58,9 @@ class PoseNet(nn.Module):
         B, _, H, W = image_src.shape
         cam_maps = cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(image_src.dtype)
         x = torch.cat([image_src - 0.45, image_dst - 0.45, cam_maps], dim=1)
-        params = POSE_OUTPUT_SCALE * F.adaptive_avg_pool2d(self.head(self.encoder(x)), 1)
-        params = params.reshape(B, 6).float()
-        return pose_to_matrix(params[:, :3], params[:, 3:])
+        params = F.adaptive_avg_pool2d(self.head(self.encoder(x)), 1).reshape(B, 6).float()
+        return pose_to_matrix(ROTATION_SCALE * params[:, :3],
+                              self.translation_scale * params[:, 3:])
 
 
 def temporal_pose(pose_net: nn.Module, image_t: torch.Tensor, image_nbr: torch.Tensor,

@@ -79,6 +79,17 @@ def test_pose_net_starts_near_identity():
     assert (T[:, :3, :3] - torch.eye(3)).abs().max() < 0.05
 
 
+def test_pose_translation_factor_sets_the_gauge_and_not_the_rotation():
+    torch.manual_seed(0)
+    net = PoseNet(width=0.5, translation_scale=0.01)
+    frames = (torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96), torch.ones(1, 2))
+    small = net(*frames)
+    net.translation_scale = 0.1
+    large = net(*frames)
+    assert torch.allclose(large[:, :3, 3], 10 * small[:, :3, 3], rtol=1e-5)
+    assert torch.equal(large[:, :3, :3], small[:, :3, :3])
+
+
 def test_pose_depends_on_the_images():
     torch.manual_seed(0)
     net = PoseNet(width=1.0)

@@ -61,11 +61,11 @@ VARIANTS: dict[str, Variant] = {
                      sources='real_video.yaml'),
     'unbounded': Variant('level logits without the norm cap (as before it)',
                          {'model.logit_norm': 0.0}),
-    'free-gauge': Variant('no gauge term: the depth/pose scale free (as before it)',
-                          {'loss.gauge_weight': 0.0}),
-    'before': Variant('as before the collapse fixes: unbounded logits, free gauge, '
+    'gauge': Variant('PoseNet translation factor 0.1 and the gauge held at mid-range',
+                     {'pose_translation_scale': 0.1, 'loss.gauge_weight': 0.1}),
+    'before': Variant('as before the collapse fixes: unbounded logits, one learning rate, '
                       'neighbours at fixed offsets',
-                      {'model.logit_norm': 0.0, 'loss.gauge_weight': 0.0,
+                      {'model.logit_norm': 0.0, 'optim.encoder_lr_scale': 1.0,
                        'data.neighbours': 'fixed'}),
     'backward': Variant('Monodepth2-style backward warping', {'loss.warping': 'backward'}),
     'fixed': Variant('fixed exponential levels instead of AQUANet',

@@ -27,7 +27,6 @@ from svde_training.config import (
     load_config,
     merge,
     parse_override,
-    stored_config,
 )
 from svde_training.data import DataError, build_clips
 
@@ -123,7 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if existing:
             raise run_dir.RunDirError(f'{", ".join(existing)} exist; pass --force to replace '
                                       'them or choose another --out')
-    config = load_config(args.config) if args.config else stored_config(
+    config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     if args.split or args.kitti_root:
         if not (args.split and args.kitti_root):
@@ -148,7 +147,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     """SPIMO masks of every frame of the training data, from a trained checkpoint."""
     from svde_training.masks import write_masks
 
-    config = load_config(args.config) if args.config else stored_config(
+    config = load_config(args.config) if args.config else config_from_dict(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     spimo = _spimo_settings(args, config.spimo)
     clips = [c for s in config.data.sources for c in build_clips(s)]

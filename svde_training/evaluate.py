@@ -25,7 +25,7 @@ from svde_ros.model.checkpoint import depth_net_from_state, read_checkpoint
 from svde_ros.model.pose_net import temporal_pose
 from svde_ros.model.predict import predict_depth
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
-from svde_training.config import EvalConfig, TrainConfig, stored_config
+from svde_training.config import EvalConfig, TrainConfig, config_from_dict
 from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import EvalFrame, eval_frames
 from svde_training.losses import photometric_error
@@ -266,7 +266,7 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
         report['split'] = split
         pose_net = None
         if 'pose_net' in state:
-            train_config = stored_config(state['config'], str(checkpoint))
+            train_config = config_from_dict(state['config'], str(checkpoint))
             pose_net = PoseNet(train_config.pose_width,
                                train_config.pose_translation_scale).to(device).eval()
             pose_net.load_state_dict(state['pose_net'])

@@ -68,9 +68,9 @@ def gauge_term(disp: torch.Tensor, disp_min: float, disp_max: float,
 
     View synthesis cannot see the scale shared by depth and pose translation (scaling both
     moves no pixel), but the levels span a fixed [disp_min, disp_max], and PoseNet's small
-    initial translations drag depth to the near end: measured, runs sat at 0.82-0.91 of the
-    log range, clipping near surfaces at disp_max (docs/results.md). This term holds the
-    batch's mean at `target` of the range; the photometric terms are unchanged by it.
+    initial translations drag depth toward the near end, where near surfaces clip. This term
+    holds the batch's mean at `target` of the range; the photometric terms are unchanged by
+    it. Off by default: measured, it did not improve depth (docs/results.md).
     """
     position = (torch.log(disp.float().clamp(min=1e-12)) - math.log(disp_min)) / (
         math.log(disp_max) - math.log(disp_min))

@@ -31,17 +31,20 @@ from ..training.test_trainer import TINY
 SPIMO = SpimoConfig(delta=0.1, scale=0.5, threshold=0.02)
 
 
-@pytest.fixture(scope='module', params=[1, 2], ids=['head-stride-1', 'head-stride-2'])
+@pytest.fixture(scope='module', params=[(1, 'paper'), (2, 'paper'), (2, 'efficientnet_lite0')],
+                ids=['head-stride-1', 'head-stride-2', 'lite0'])
 def checkpoint(request, tmp_path_factory) -> Path:
     """A real checkpoint written by `svde-train fit` (a few steps on synthetic clips).
 
     Both level heads: the paper's full-resolution one and the 1/2-resolution one the shipped
-    models use (its disparity is upsampled in log space inside the exported graph).
+    models use (its disparity is upsampled in log space inside the exported graph); and the
+    ImageNet-pretrained encoder, which must export and run like the paper's trunk.
     """
     tmp = tmp_path_factory.mktemp('ckpt')
     config = tmp / 'c.yaml'
-    config.write_text(yaml.safe_dump({**TINY, 'model': {**TINY['model'],
-                                                        'head_stride': request.param},
+    stride, encoder = request.param
+    config.write_text(yaml.safe_dump({**TINY, 'model': {**TINY['model'], 'encoder': encoder,
+                                                        'head_stride': stride},
                                       'optim': {**TINY['optim'], 'epochs': 1,
                                                 'steps_per_epoch': 2}}))
     assert main(['fit', '--config', str(config), '--out', str(tmp / 'run')]) == 0

@@ -71,14 +71,6 @@ def test_bad_values_name_their_key(data, message):
     assert str(err.value).startswith('my.yaml: ')
 
 
-def test_stored_configs_keep_the_pose_factor_they_were_trained_with():
-    from svde_training.config import stored_config
-    old = config_from_dict({}).to_dict()
-    del old['pose_translation_scale']              # written before the key existed
-    assert stored_config(old).pose_translation_scale == 0.01
-    assert config_from_dict({}).pose_translation_scale == 0.1
-
-
 def test_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match='config file not found'):
         load_config(tmp_path / 'absent.yaml')

@@ -28,7 +28,13 @@ import yaml
 
 from svde_ros.files import atomic_write_bytes
 from svde_training import run_dir
-from svde_training.config import ConfigError, config_from_dict, merge, read_config_yaml
+from svde_training.config import (
+    ConfigError,
+    config_from_dict,
+    merge,
+    nested,
+    read_config_yaml,
+)
 from svde_training.diagnostics import collapse_reason
 
 LOG = logging.getLogger(__name__)
@@ -116,9 +122,7 @@ def variant_config(base: dict[str, Any], name: str, seed: int, gt_masks: Path,
                 value = str(gt_masks.resolve())
             if key == 'boost.start_epoch' and value == -1:
                 value = config.get('optim', {}).get('epochs', 10) // 2
-            for part_key in reversed(key.split('.')):
-                value = {part_key: value}
-            config = merge(config, value)
+            config = merge(config, nested(key, value))
     return merge(config, {'optim': {'seed': seed}})
 
 

@@ -541,6 +541,13 @@ def read_config_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]
     return merge(read_config_yaml(path.parent / base, (*chain, path.resolve())), data)
 
 
+def nested(key: str, value: Any) -> dict[str, Any]:
+    """`a.b.c`, v as {'a': {'b': {'c': v}}}, for `merge`."""
+    for part in reversed(key.split('.')):
+        value = {part: value}
+    return value
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """`key.path=value` (value in YAML syntax) as a nested mapping for `merge`."""
     key, sep, value = text.partition('=')
@@ -550,9 +557,7 @@ def parse_override(text: str) -> dict[str, Any]:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError as err:
         raise ConfigError(f'--set {text!r}: value is not valid YAML: {err}') from None
-    for part in reversed(key.strip().split('.')):
-        parsed = {part: parsed}
-    return parsed
+    return nested(key.strip(), parsed)
 
 
 def load_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TrainConfig:

@@ -388,7 +388,8 @@ class Trainer:
                                'lr': self.optimizer.param_groups[0]['lr'],
                                **{k: v / steps for k, v in sums.items()},
                                'time_s': time.monotonic() - started, **self.evaluate()}
-        reason = collapse_reason({**self.history[0], **row})
+        priors = self.history[0] if self.history else {}     # epoch 0: the baselines
+        reason = collapse_reason({**priors, **row})
         row['collapsed'] = int(reason is not None)
         self.history.append(row)
         if reason:

@@ -165,7 +165,8 @@ def summarise(rows: list[dict[str, float]], batch_size: int) -> dict[str, float]
                                figures['eval_abs_rel']})
     steps = sum(r['step'] - p['step'] for p, r in zip(rows, rows[1:]))
     seconds = sum(r.get('time_s', 0.0) for r in trained)
-    return {**figures, 'last_abs_rel': trained[-1].get('eval_abs_rel', float('nan')),
+    return {**figures, 'epochs': float(trained[-1]['epoch']),
+            'last_abs_rel': trained[-1].get('eval_abs_rel', float('nan')),
             'tail_spread': max(scored) - min(scored) if scored else float('nan'),
             'collapsed': float(verdict is not None),
             'collapsed_epochs': sum(r.get('collapsed', 0.0) for r in trained),
@@ -237,6 +238,7 @@ def _fmt(value: float) -> str:
 
 def ablation_markdown(table: dict[str, Any]) -> str:
     """The table: per variant, mean and spreads of held-out AbsRel, collapses, speed."""
+    budget = table['budget']
     lines = ['| variant | seeds | AbsRel mean | across seeds (max-min) | last-3 spread | '
              'static | moving | d1 | collapsed (runs) | images/s | per seed (last epoch) |',
              '|---' * 11 + '|']
@@ -252,9 +254,10 @@ def ablation_markdown(table: dict[str, Any]) -> str:
             f'{_fmt(mean("eval_static_abs_rel"))} | {_fmt(mean("eval_moving_abs_rel"))} | '
             f'{_fmt(mean("eval_a1"))} | {int(sum(r["collapsed"] for r in runs))}/{len(runs)} | '
             f'{mean("images_per_s"):.1f} | ' + ', '.join(
-                f'{_fmt(r["eval_abs_rel"])} ({_fmt(r["last_abs_rel"])})' for r in runs) + ' |')
+                f'{_fmt(r["eval_abs_rel"])} ({_fmt(r["last_abs_rel"])})'
+                + ('' if r['epochs'] >= budget['epochs'] else f' after {int(r["epochs"])} epochs')
+                for r in runs) + ' |')
     priors = table['priors']
-    budget = table['budget']
     lines += ['', f'Base {table["base"]}; seeds {", ".join(map(str, table["seeds"]))}; '
               f'{budget["epochs"]} epochs x {budget["steps_per_epoch"]} steps, batch '
               f'{budget["batch_size"]}. Priors on the same frames: constant depth '

@@ -34,6 +34,8 @@ def step_stats(pred: DepthPrediction, poses: list[torch.Tensor], disp_min: float
     Returns:
         disp_pos: mean log disparity as a position in the range (0 = disp_min, far; 1 near).
         near_end: share of pixels in the top NEAR_END of the range (clipped near surfaces).
+        level_span: share of the log range between a pixel's nearest and farthest level
+            (AQUANet squeezing every level to one end gives a flat map too).
         log_disp_std: per-image std of log disparity, averaged (0 = a flat map).
         entropy: level-softmax entropy over log N (1 = uniform, 0 = one level).
         saturated: share of pixels whose most likely level holds > SATURATED_PROB.
@@ -46,12 +48,15 @@ def step_stats(pred: DepthPrediction, poses: list[torch.Tensor], disp_min: float
     position = (log_disp - math.log(disp_min)) / (math.log(disp_max) - math.log(disp_min))
     entropy = -(probs * torch.log(probs.clamp(min=1e-12))).sum(dim=1) / math.log(
         probs.shape[1])
+    levels = torch.log(pred.levels[0].float().clamp(min=1e-12))
+    span = (levels[:, -1] - levels[:, 0]) / (math.log(disp_max) - math.log(disp_min))
     T = torch.stack(poses).float()                           # [J,B,4,4]
     trace = T[..., 0, 0] + T[..., 1, 1] + T[..., 2, 2]
     angle = torch.rad2deg(torch.acos(((trace - 1) / 2).clamp(-1.0, 1.0)))
     return {
         'disp_pos': float(position.mean()),
         'near_end': float((position > 1 - NEAR_END).float().mean()),
+        'level_span': float(span.mean()),
         'log_disp_std': float(log_disp.flatten(1).std(dim=1).mean()),
         'entropy': float(entropy.mean()),
         'saturated': float((probs.amax(dim=1) > SATURATED_PROB).float().mean()),

@@ -36,8 +36,8 @@ class ModelConfig:
             forward-warping cost. Its accuracy is within seed noise of stride 1
             (docs/results.md).
         logit_norm: cap on the L2 norm (over levels) of each pixel's centred level logits,
-            which bounds how peaked the level softmax can get and keeps it from saturating
-            (quantization.bounded_logits); 0 = no cap.
+            and of AQUANet's increment logits, which bounds how peaked either softmax can get
+            and keeps it from saturating (quantization.bounded_logits); 0 = no cap.
         image_input: False zeroes the image (after mean subtraction), leaving only positional
             and camera channels: the position-only baseline that tells whether a data set
             can be solved without looking at the image.

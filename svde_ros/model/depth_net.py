@@ -106,7 +106,8 @@ class DepthNet(nn.Module):
         head_channels = [dec[first + s] for s in range(config.num_scales)]
         self.logit_heads = nn.ModuleList(nn.Conv2d(c, N, 3, padding=1) for c in head_channels)
         if config.quantization == 'aquanet':
-            self.quantizers = nn.ModuleList(AquaNetHead(c, N, disp_min, disp_max)
+            self.quantizers = nn.ModuleList(AquaNetHead(c, N, disp_min, disp_max,
+                                                        config.logit_norm)
                                             for c in head_channels)
         else:
             fixed = FixedLevels(N, disp_min, disp_max)

@@ -29,6 +29,25 @@ def channel_softmax(x: torch.Tensor) -> torch.Tensor:
     return e / e.sum(dim=1, keepdim=True)
 
 
+def bounded_logits(raw: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """Level logits [B,N,H,W] centred, with their L2 norm over levels capped at `max_norm`.
+
+    Unbounded, the level logits of a fresh network grow until the softmax is one-hot: the
+    forward warp rewards sharp distributions everywhere, sharp or not in the right place, and
+    Adam moves the head's weights by about lr per step whatever the gradient. A one-hot softmax
+    passes no gradient to the other levels, so a pixel can no longer move, and the map freezes
+    flat (docs/results.md, the collapse matrix). Capping the norm bounds how peaked a pixel can
+    be (a logit spread of about max_norm: at most e^m / (e^m + N - 1) on one level) while the
+    shape of the distribution keeps its full gradient. 0 turns the cap off (model files
+    trained before it existed).
+    """
+    if max_norm <= 0:
+        return raw
+    centred = raw.float() - raw.float().mean(dim=1, keepdim=True)
+    norm = torch.sqrt((centred * centred).sum(dim=1, keepdim=True) + 1e-12)
+    return centred * (max_norm / norm.clamp(min=max_norm))
+
+
 class FixedLevels(nn.Module):
     """Exponentially spaced levels in [disp_min, disp_max], identical for every pixel."""
 
@@ -54,12 +73,15 @@ class AquaNetHead(nn.Module):
     strictly inside (0, 1), mapped to [log disp_min, log disp_max]. Each increment keeps a floor
     of MIN_SPACING of the uniform spacing, so saturated logits cannot merge levels: the curve is
     strictly increasing whatever the head outputs. With zero logits the levels start evenly
-    spaced in log disparity, like the fixed baseline.
+    spaced in log disparity, like the fixed baseline. `logit_norm` caps the increments' logits
+    as bounded_logits does the level logits: unbounded, they too saturated, squeezing every
+    level to the far end of the range (a flat map however the level softmax looked).
     """
 
     def __init__(self, in_channels: int, num_levels: int, disp_min: float,
-                 disp_max: float) -> None:
+                 disp_max: float, logit_norm: float = 0.0) -> None:
         super().__init__()
+        self.logit_norm = logit_norm
         self.conv = nn.Conv2d(in_channels, num_levels + 1, 3, padding=1)
         nn.init.zeros_(self.conv.weight)
         if self.conv.bias is not None:
@@ -71,28 +93,10 @@ class AquaNetHead(nn.Module):
     def forward(self, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Per-pixel levels [B,N,H,W] (disparity) from decoder features at H x W."""
         floor = MIN_SPACING / (self.num_levels + 1)
-        increments = floor + (1.0 - MIN_SPACING) * channel_softmax(self.conv(features).float())
+        logits = bounded_logits(self.conv(features).float(), self.logit_norm)
+        increments = floor + (1.0 - MIN_SPACING) * channel_softmax(logits)
         position = torch.cumsum(increments, dim=1)[:, :self.num_levels]
         return torch.exp(self.log_min + self.log_span * position)
-
-
-def bounded_logits(raw: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """Level logits [B,N,H,W] centred, with their L2 norm over levels capped at `max_norm`.
-
-    Unbounded, the level logits of a fresh network grow until the softmax is one-hot: the
-    forward warp rewards sharp distributions everywhere, sharp or not in the right place, and
-    Adam moves the head's weights by about lr per step whatever the gradient. A one-hot softmax
-    passes no gradient to the other levels, so a pixel can no longer move, and the map freezes
-    flat (docs/results.md, the collapse matrix). Capping the norm bounds how peaked a pixel can
-    be (a logit spread of about max_norm: at most e^m / (e^m + N - 1) on one level) while the
-    shape of the distribution keeps its full gradient. 0 turns the cap off (model files
-    trained before it existed).
-    """
-    if max_norm <= 0:
-        return raw
-    centred = raw.float() - raw.float().mean(dim=1, keepdim=True)
-    norm = torch.sqrt((centred * centred).sum(dim=1, keepdim=True) + 1e-12)
-    return centred * (max_norm / norm.clamp(min=max_norm))
 
 
 def expected_disparity(logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ def test_a_uniform_flat_prediction_reads_as_flat_and_unsaturated():
     assert stats['log_disp_std'] < 1e-6 and stats['entropy'] == pytest.approx(1.0)
     assert stats['saturated'] == 0 and stats['trans'] == pytest.approx(0.1)
     assert stats['rot_deg'] < 1e-3   # numerically 0 for an identity rotation
+    assert stats['level_span'] == pytest.approx(1.0)    # fixed levels span the whole range
 
 
 def test_one_hot_far_levels_read_as_saturated_at_the_far_end():

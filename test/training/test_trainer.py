@@ -55,7 +55,8 @@ def test_fit_writes_a_complete_run_and_loss_falls(tmp_path):
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
     # Health statistics and the collapse verdict of every epoch, and the priors beside them.
-    assert {'disp_pos', 'near_end', 'log_disp_std', 'entropy', 'saturated', 'logit_range', 'trans',
+    assert {'disp_pos', 'near_end', 'level_span', 'log_disp_std', 'entropy', 'saturated',
+            'logit_range', 'trans',
             'rot_deg', 'collapsed'} <= set(header)
     assert {'const_abs_rel', 'prior_abs_rel'} <= set(header)
     ranges = [float(r.split(',')[header.index('logit_range')]) for r in rows[2:]]

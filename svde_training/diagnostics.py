@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from svde_ros.model.depth_net import DepthPrediction
+from svde_ros.model.quantization import normalized_log_disparity
 
 # A depth map whose log disparity varies by less than this (std over the image) is flat: a real
 # scene spans at least a factor of 3 in depth (std of log disparity > 0.3); measured, collapsed
@@ -44,12 +45,14 @@ def step_stats(pred: DepthPrediction, poses: list[torch.Tensor], disp_min: float
     """
     logits = pred.logits[0].float()
     probs = torch.softmax(logits, dim=1)
-    log_disp = torch.log(pred.disp(0).float().clamp(min=1e-12))
-    position = (log_disp - math.log(disp_min)) / (math.log(disp_max) - math.log(disp_min))
+    disp = pred.disp(0).float().clamp(min=1e-12)
+    log_disp = torch.log(disp)
+    position = normalized_log_disparity(disp, disp_min, disp_max)
     entropy = -(probs * torch.log(probs.clamp(min=1e-12))).sum(dim=1) / math.log(
         probs.shape[1])
-    levels = torch.log(pred.levels[0].float().clamp(min=1e-12))
-    span = (levels[:, -1] - levels[:, 0]) / (math.log(disp_max) - math.log(disp_min))
+    levels = normalized_log_disparity(pred.levels[0].float().clamp(min=1e-12), disp_min,
+                                      disp_max)
+    span = levels[:, -1] - levels[:, 0]
     T = torch.stack(poses).float()                           # [J,B,4,4]
     trace = T[..., 0, 0] + T[..., 1, 1] + T[..., 2, 2]
     angle = torch.rad2deg(torch.acos(((trace - 1) / 2).clamp(-1.0, 1.0)))

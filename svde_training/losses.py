@@ -5,7 +5,6 @@ Each term is a function of tensors; the strategy is picked once from the config
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,8 +71,7 @@ def gauge_term(disp: torch.Tensor, disp_min: float, disp_max: float,
     holds the batch's mean at `target` of the range; the photometric terms are unchanged by
     it. Off by default: measured, it did not improve depth (docs/results.md).
     """
-    position = (torch.log(disp.float().clamp(min=1e-12)) - math.log(disp_min)) / (
-        math.log(disp_max) - math.log(disp_min))
+    position = normalized_log_disparity(disp.float().clamp(min=1e-12), disp_min, disp_max)
     return (position.mean() - target) ** 2
 
 

@@ -46,8 +46,12 @@ def depth_only_name(out: Path) -> Path:
 
 
 def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
-                spimo: bool | SpimoConfig = False, force: bool = False) -> dict[str, Any]:
+                spimo: bool | SpimoConfig = False, force: bool = False,
+                checkpoint_sha256: str | None = None) -> dict[str, Any]:
     """Export a checkpoint, check and verify it; returns the sidecar written next to `out`.
+
+    checkpoint_sha256: the checkpoint's digest when the caller has it already (hashing a
+    large model file twice on a node's first start costs time for nothing).
 
     spimo: True adds the dispersion output with the checkpoint's own SPIMO settings (a
     SpimoConfig overrides them); the depth-only graph is then exported beside it, so a
@@ -78,7 +82,8 @@ def export_onnx(checkpoint: Path, out: Path, height: int, width: int,
         'num_levels': spec.model.num_levels, 'quantization': spec.model.quantization,
         'depth_scale': spec.depth_scale, 'scale_source': spec.scale_source,
         'spimo': None if settings is None else asdict(settings),
-        'checkpoint': str(checkpoint), 'checkpoint_sha256': sha256_file(checkpoint)})
+        'checkpoint': str(checkpoint),
+        'checkpoint_sha256': checkpoint_sha256 or sha256_file(checkpoint)})
 
 
 def export_model(model: torch.nn.Module, out: Path, height: int, width: int,
@@ -168,5 +173,6 @@ def cached_onnx(checkpoint: str | Path, cache_dir: Path, spimo: bool | SpimoConf
         sidecar = {}
     if path.is_file() and sidecar.get('checkpoint_sha256') == digest:
         return path, False
-    export_onnx(checkpoint, path, height, width, settings or False, force=True)
+    export_onnx(checkpoint, path, height, width, settings or False, force=True,
+                checkpoint_sha256=digest)
     return path, True

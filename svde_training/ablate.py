@@ -69,10 +69,19 @@ VARIANTS: dict[str, Variant] = {
                          {'model.logit_norm': 0.0}),
     'gauge': Variant('PoseNet translation factor 0.1 and the gauge held at mid-range',
                      {'pose_translation_scale': 0.1, 'loss.gauge_weight': 0.1}),
+    'tscale': Variant('PoseNet translation factor 0.1 (the default since it was measured; '
+                      'the variant keeps recorded commands exact)',
+                      {'pose_translation_scale': 0.1}),
+    'tsmall': Variant("PoseNet translation factor 0.01 (Monodepth2's, the default before)",
+                      {'pose_translation_scale': 0.01}),
+    'wide': Variant('the depth range reaching 10x nearer (min_depth 0.01): the near end stops '
+                    'clipping the road', {'model.min_depth': 0.01}),
+    'balanced': Variant('every source drawn equally often, not every frame',
+                        {'data.sampling': 'sources'}),
     'before': Variant('as before the collapse fixes: unbounded logits, one learning rate, '
                       'neighbours at fixed offsets',
                       {'model.logit_norm': 0.0, 'optim.encoder_lr_scale': 1.0,
-                       'data.neighbours': 'fixed'}),
+                       'data.neighbours': 'fixed', 'pose_translation_scale': 0.01}),
     'backward': Variant('Monodepth2-style backward warping', {'loss.warping': 'backward'}),
     'fixed': Variant('fixed exponential levels instead of AQUANet',
                      {'model.quantization': 'fixed'}),
@@ -188,7 +197,10 @@ def run_ablation(base_path: Path, out: Path, variants: list[str], seeds: list[in
     if not report_only:
         if any('<gt>' in str(VARIANTS[p].set) for v in variants for p in _parts(v)):
             _write_gt_masks(base, gt_masks)
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        # The cores this ablation may use: OMP_NUM_THREADS when set (so it can share the
+        # machine with another run), else all; split evenly over the parallel runs.
+        cores = int(os.environ.get('OMP_NUM_THREADS') or 0) or os.cpu_count() or 1
+        threads = max(1, cores // jobs)
         # Seed-major, so a cut-short ablation still compares every variant at seed 0.
         order = [(v, s) for s in seeds for v in variants]
         started = time.monotonic()

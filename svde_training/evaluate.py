@@ -25,13 +25,14 @@ from svde_ros.model.checkpoint import depth_net_from_state, read_checkpoint
 from svde_ros.model.pose_net import temporal_pose
 from svde_ros.model.predict import predict_depth
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
-from svde_training.config import EvalConfig, TrainConfig, config_from_dict
+from svde_training.config import EvalConfig, TrainConfig
 from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import EvalFrame, eval_frames
 from svde_training.losses import photometric_error
 from svde_training.masks import resize_mask
 from svde_training.metrics import METRIC_NAMES, MaskScore, evaluate_depth, mean_metrics
 from svde_training.preview import write_png
+from svde_training.scale import load_pose_net
 from svde_training.warping import backward_warp
 
 # Garg et al. 2016 crop of KITTI frames: rows, then columns, as fractions of the image size.
@@ -264,12 +265,7 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
              for name in ('static', 'moving') if f'{name}_abs_rel' in metrics}
     if split:
         report['split'] = split
-        pose_net = None
-        if 'pose_net' in state:
-            train_config = config_from_dict(state['config'], str(checkpoint))
-            pose_net = PoseNet(train_config.pose_width,
-                               train_config.pose_translation_scale).to(device).eval()
-            pose_net.load_state_dict(state['pose_net'])
+        pose_net = load_pose_net(state).to(device) if 'pose_net' in state else None
         report['masks'] = mask_scores(net, frames, spec.spimo or config.spimo, device,
                                       pose_net, config.loss.ssim_weight)
     report['grid'] = eval_grid(net, frames[:4], config.eval, device)

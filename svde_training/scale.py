@@ -17,7 +17,7 @@ import torch
 from svde_ros.geometry import points_from_depth
 from svde_ros.model import DepthNet, PoseNet
 from svde_ros.model.predict import predict_depth
-from svde_training.config import config_from_dict
+from svde_training.config import stored_config
 from svde_training.data import build_clips
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
@@ -53,7 +53,7 @@ def translation_ratios(pose_net: PoseNet, clip: Clip, width: int, height: int,
 
 def load_pose_net(state: dict[str, Any]) -> PoseNet:
     """The PoseNet of a training checkpoint, in eval mode."""
-    config = config_from_dict(state['config'], 'checkpoint config')
+    config = stored_config(state['config'], 'checkpoint config')
     pose_net = PoseNet(config.pose_width, config.pose_translation_scale)
     pose_net.load_state_dict(state['pose_net'])
     return pose_net.eval()
@@ -65,7 +65,7 @@ def odometry_scale(state: dict[str, Any], max_pairs: int = 200) -> tuple[float, 
     Returns:
         (scale, number of frame pairs used).
     """
-    config = config_from_dict(state['config'], 'checkpoint config')
+    config = stored_config(state['config'], 'checkpoint config')
     pose_net = load_pose_net(state)
     d = config.data
     ratios: list[float] = []

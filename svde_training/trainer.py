@@ -82,20 +82,23 @@ def autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
 class EpochSampler(Sampler[int]):
     """This rank's indices for one epoch: `count` draws from seeded permutations, from `start`.
 
+    With `weights` (per index, summing to 1) the draws are weighted, with replacement.
     Seeding by (seed, epoch) makes a resumed epoch replay exactly the batches it had left.
     """
 
     def __init__(self, size: int, count: int, seed: int, epoch: int, info: DistInfo,
-                 start: int = 0) -> None:
+                 start: int = 0, weights: np.ndarray | None = None) -> None:
         self.size, self.count, self.start = size, count, start
-        self.seed, self.epoch, self.info = seed, epoch, info
+        self.seed, self.epoch, self.info, self.weights = seed, epoch, info, weights
 
     def __iter__(self) -> Iterator[int]:
         drawn: list[int] = []
         cycle = 0
         while len(drawn) < self.count:
-            perm = np.random.default_rng((self.seed, self.epoch, cycle)).permutation(self.size)
-            drawn += perm[self.info.rank::self.info.world_size].tolist()
+            rng = np.random.default_rng((self.seed, self.epoch, cycle))
+            order = rng.permutation(self.size) if self.weights is None else rng.choice(
+                self.size, self.size, p=self.weights)
+            drawn += order[self.info.rank::self.info.world_size].tolist()
             cycle += 1
         return iter(drawn[self.start:self.count])
 
@@ -110,8 +113,10 @@ class Trainer:
                  info: DistInfo) -> None:
         self.config, self.out, self.device, self.info = config, out, device, info
         masks = MaskStore(config.masking.masks_dir) if config.masking.mode == 'spimo' else None
-        clips = [c for s in config.data.sources for c in build_clips(s, out / 'bag_index')]
-        self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks)
+        opened = [build_clips(s, out / 'bag_index') for s in config.data.sources]
+        clips = [c for shots in opened for c in shots]
+        groups = [g for g, shots in enumerate(opened) for _ in shots]
+        self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks, groups)
         if config.data.neighbours == 'motion' and info.is_main:
             spacing = self.dataset.spacing()
             for name, s in spacing.items():
@@ -353,7 +358,8 @@ class Trainer:
             self.teacher = self._frozen_copy()
         count = self.steps_per_epoch * optim.batch_size
         sampler = EpochSampler(len(self.dataset), count, optim.seed, self.epoch, info,
-                               self.step_in_epoch * optim.batch_size)
+                               self.step_in_epoch * optim.batch_size,
+                               self.dataset.draw_weights())
         loader = DataLoader(self.dataset, batch_size=optim.batch_size, sampler=sampler,
                             num_workers=self.config.data.num_workers, collate_fn=collate,
                             drop_last=True, pin_memory=self.device.type == 'cuda')

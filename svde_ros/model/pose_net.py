@@ -2,9 +2,10 @@
 
 Design choice: direct regression of an axis-angle rotation and a translation. The rotation is
 scaled by 0.01 at the output so training starts near the identity (as SfMLearner and Monodepth2
-do); the translation by `translation_scale` (0.01 by default), which sets the depth gauge a
-fresh network starts in: view synthesis fixes only the ratio of translation to depth, so small
-initial translations put depth toward the near end of the level range (docs/results.md). The
+do); the translation by `translation_scale` (0.1 by default; Monodepth2 uses 0.01), which sets
+the depth gauge the network settles in: view synthesis fixes only the ratio of translation to
+depth, so small translations put depth against the near end of the level range, where near
+surfaces clip (docs/results.md). The
 translation is in the gauge of the full, un-augmented frame (scale s = 1); see geometry.py for
 how it is rescaled for resized crops.
 """
@@ -23,7 +24,7 @@ ROTATION_SCALE = 0.01
 class PoseNet(nn.Module):
     """Relative pose T_dst_src from images of the src and dst cameras."""
 
-    def __init__(self, width: float = 1.0, translation_scale: float = 0.01) -> None:
+    def __init__(self, width: float = 1.0, translation_scale: float = 0.1) -> None:
         super().__init__()
         self.translation_scale = translation_scale
         layers: list[nn.Module] = []

@@ -81,8 +81,10 @@ class TupleDataset(Dataset):
     """
 
     def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0,
-                 masks: MaskStore | None = None) -> None:
+                 masks: MaskStore | None = None, groups: list[int] | None = None) -> None:
+        """groups: the source each clip came from (for `data.sampling: sources`)."""
         self.clips, self.config, self.seed, self.epoch = clips, config, seed, 0
+        self.groups = groups if groups is not None else [0] * len(clips)
         self.masks = masks
         if masks is not None:
             masks.check(clips, config.base_width, config.base_height)
@@ -101,6 +103,15 @@ class TupleDataset(Dataset):
         if not self.items:
             raise DataError(f'no frame has all neighbours {config.frame_offsets}: clips are too '
                             f'short ({", ".join(f"{c.name}: {len(c)}" for c in clips)})')
+
+    def draw_weights(self) -> np.ndarray | None:
+        """Per item, its probability of being drawn; None = uniform (`sampling: frames`)."""
+        if self.config.sampling == 'frames':
+            return None
+        group = np.array([self.groups[c] for c, _, _ in self.items])
+        counts = np.bincount(group)
+        weights = 1.0 / counts[group]
+        return weights / weights.sum()
 
     def spacing(self) -> dict[str, dict]:
         """Per clip: targets and the neighbour gaps chosen (for the log and the run folder)."""

@@ -106,3 +106,14 @@ def test_a_run_made_before_a_new_option_still_resumes(tmp_path):
     changed = {**config, 'optim': {**config['optim'], 'lr': 0.5}}
     with pytest.raises(run_dir.RunDirError, match='optim.lr'):
         run_dir.prepare(tmp_path, changed, resume=True, force=False, normalize=normalized)
+
+
+def test_stored_configs_from_before_a_key_keep_the_value_they_trained_with():
+    """A checkpoint written before pose_translation_scale existed had PoseNet's 0.01."""
+    from svde_training.config import TrainConfig, normalized, stored_config
+
+    old = TrainConfig().to_dict()
+    del old['pose_translation_scale']
+    assert stored_config(old).pose_translation_scale == 0.01
+    assert normalized(old)['pose_translation_scale'] == 0.01
+    assert stored_config({**old, 'pose_translation_scale': 0.3}).pose_translation_scale == 0.3

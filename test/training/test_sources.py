@@ -1,5 +1,6 @@
 import json
 import shutil
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -253,3 +254,24 @@ def test_training_tuples_have_consistent_shapes():
     assert np.array_equal(dataset[0].images.numpy(), dataset[0].images.numpy())
     dataset.set_epoch(1)
     assert not np.array_equal(dataset[0].pos.numpy(), batch.pos[0].numpy())
+
+
+def test_sampling_by_source_gives_a_short_clip_its_share():
+    """sampling: sources draws each source equally often, however long its clips are."""
+    from svde_training.distributed import DistInfo
+    from svde_training.trainer import EpochSampler
+
+    config = DataConfig(base_height=64, base_width=128, crop_height=32, crop_width=96)
+    clips = [SyntheticClip(0, 4, 64, 128), SyntheticClip(1, 40, 64, 128)]   # 2 and 38 targets
+    frames = TupleDataset(clips, config, groups=[0, 1])
+    assert frames.draw_weights() is None
+    sources = TupleDataset(clips, replace(config, sampling='sources'), groups=[0, 1])
+    weights = sources.draw_weights()
+    assert weights is not None and np.isclose(weights.sum(), 1.0)
+    info = DistInfo(rank=0, world_size=1, local_rank=0)
+    drawn = list(EpochSampler(len(sources), 4000, seed=3, epoch=0, info=info, weights=weights))
+    short = np.mean([sources.items[i][0] == 0 for i in drawn])
+    assert 0.45 < short < 0.55          # by frames it would be 2 / 40
+    # Seeded by (seed, epoch): a resumed epoch replays the same draws from its position.
+    again = list(EpochSampler(len(sources), 4000, 3, 0, info, start=1000, weights=weights))
+    assert again == drawn[1000:]

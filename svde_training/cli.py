@@ -233,7 +233,7 @@ def cmd_slim(args: argparse.Namespace) -> int:
                              'scale_source': 'odometry'}
         LOG.info('depth is metric: x%.3f from %d odometry pairs', scale, pairs)
     if args.spimo_threshold is not None:
-        # The threshold validated for this model (benchmarks/static_false_positives.py); the
+        # The threshold validated for this model (benchmarks/real_masks.py); the
         # node and export take it from the model file.
         spec = InferenceSpec.from_dict(slim['inference'])
         spimo = replace(spec.spimo_config, threshold=args.spimo_threshold)

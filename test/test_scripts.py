@@ -13,7 +13,7 @@ SCRIPTS = sorted(p for folder in ('benchmarks', 'experiments')
 def test_the_script_folders_hold_what_docs_say():
     names = {p.name for p in SCRIPTS}
     assert {'inference.py', 'node_latency.py', 'train_step.py', 'bag_read.py',
-            'static_false_positives.py', 'spimo_curve.py', 'stage2_probe.py'} <= names
+            'real_masks.py', 'spimo_curve.py', 'stage2_probe.py'} <= names
     assert 'seeded_ablation.py' not in names        # `svde-train ablate` replaces it
 
 

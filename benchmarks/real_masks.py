@@ -34,11 +34,17 @@ from shared_data import SHARED_DATA, require
 
 from svde_ros.colorize import colorize
 from svde_ros.geometry import Intrinsics
-from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.model.checkpoint import (
+    CheckpointError,
+    InferenceSpec,
+    load_depth_net,
+    read_inference_spec,
+)
+from svde_ros.model.depth_net import DepthNet
 from svde_ros.preprocess import resize_frame
 from svde_ros.spimo import spimo_dispersion
 from svde_training.config import VideoSource, load_config
-from svde_training.data import build_clips
+from svde_training.data import DataError, build_clips
 from svde_training.data.folder import FolderClip, load_camera
 from svde_training.data.kitti import KittiRawClip
 from svde_training.data.rosbag import RosbagClip
@@ -98,9 +104,8 @@ def highway_frames() -> list[Frame]:
 
 
 @torch.no_grad()
-def dispersions(model: Path, frames: list[Frame]) -> list[np.ndarray]:
+def dispersions(net: DepthNet, spec: InferenceSpec, frames: list[Frame]) -> list[np.ndarray]:
     """SPIMO dispersion of each frame at the model's input size, with the model's settings."""
-    net, spec = load_depth_net(model)
     maps = []
     for frame in frames:
         small, K_small = resize_frame(frame.rgb, frame.K, spec.input_width, spec.input_height)
@@ -150,10 +155,22 @@ def main() -> int:
                              'threshold, highway frames and the worst static frame')
     args = parser.parse_args()
     require(SHARED_DATA / 'kitti_odometry_clip')
+    try:
+        return report(args.models, args.png)
+    except (CheckpointError, DataError, OSError, ValueError) as err:   # one line, exit 1
+        print(f'real_masks: {err}', file=sys.stderr)
+        return 1
+
+
+def report(models: list[Path], png: Path | None) -> int:
+    """Print the tables for each model; write the panel of the last one to `png`."""
+    for model in models:            # a bad model file fails before the clips are decoded
+        read_inference_spec(model)
     static, highway = static_sequences(), highway_frames()
     columns = ' | '.join(f'{t:g}' for t in THRESHOLDS)
-    for model in args.models:
-        own = load_depth_net(model)[1].spimo_config.threshold
+    for model in models:
+        net, spec = load_depth_net(model)
+        own = spec.spimo_config.threshold
         levels = sorted({own, *THRESHOLDS})
         print(f'\n{model.name} (its threshold: {own:g}); share of pixels flagged at threshold\n')
         print(f'| sequence | figure | {columns} |')
@@ -162,7 +179,7 @@ def main() -> int:
         mean: dict[float, float] = dict.fromkeys(levels, 0.0)
         worst_frame: tuple[float, Frame, np.ndarray] | None = None
         for name, frames in static.items():
-            maps = dispersions(model, frames)
+            maps = dispersions(net, spec, frames)
             share = {t: [float(np.mean(m > t)) for m in maps] for t in levels}
             for t in levels:
                 worst[t] = max(worst[t], max(share[t]))
@@ -173,7 +190,7 @@ def main() -> int:
             i = int(np.argmax(share[own]))
             if worst_frame is None or share[own][i] > worst_frame[0]:
                 worst_frame = (share[own][i], frames[i], maps[i])
-        maps = dispersions(model, highway)
+        maps = dispersions(net, spec, highway)
         scores = {t: vehicle_scores(highway, maps, t) for t in levels}
         print(f'| highway, {len(highway)} frames | vehicle share flagged | '
               + ' | '.join(f'{scores[t][0]:.3f}' for t in THRESHOLDS) + ' |')
@@ -193,14 +210,14 @@ def main() -> int:
             print(f'{label} {chosen:g}: static mean (worst sequence) {mean[chosen]:.3f}, worst '
                   f'frame {worst[chosen]:.3f}; vehicles flagged {flags:.3f}, flagged outside '
                   f'vehicles {outside:.3f}; goal {verdict}')
-        if args.png and model == args.models[-1] and worst_frame is not None:
+        if png and model == models[-1] and worst_frame is not None:
             rows = [panel(highway[i], maps[i], own) for i in (0, len(highway) // 2, -1)]
             rows.append(panel(worst_frame[1], worst_frame[2], own))
             width = min(PANEL_WIDTH, max(r.shape[1] for r in rows))
             rows = [cv2.resize(r, (width, round(r.shape[0] * width / r.shape[1])))
                     for r in rows]
-            write_png(args.png, np.concatenate(rows, axis=0))
-            print(f'wrote {args.png}', file=sys.stderr)
+            write_png(png, np.concatenate(rows, axis=0))
+            print(f'wrote {png}', file=sys.stderr)
     return 0
 
 

@@ -199,7 +199,8 @@ def run_ablation(base_path: Path, out: Path, variants: list[str], seeds: list[in
             _write_gt_masks(base, gt_masks)
         # The cores this ablation may use: OMP_NUM_THREADS when set (so it can share the
         # machine with another run), else all; split evenly over the parallel runs.
-        cores = int(os.environ.get('OMP_NUM_THREADS') or 0) or os.cpu_count() or 1
+        omp = os.environ.get('OMP_NUM_THREADS', '')
+        cores = int(omp) if omp.isdigit() and int(omp) > 0 else os.cpu_count() or 1
         threads = max(1, cores // jobs)
         # Seed-major, so a cut-short ablation still compares every variant at seed 0.
         order = [(v, s) for s in seeds for v in variants]

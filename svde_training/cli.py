@@ -16,6 +16,7 @@ from svde_ros.model.checkpoint import (
     InferenceSpec,
     load_depth_net,
     read_checkpoint,
+    read_inference_spec,
 )
 from svde_ros.model.encoders import EncoderWeightsError
 from svde_training import distributed, run_dir
@@ -27,6 +28,7 @@ from svde_training.config import (
     load_config,
     merge,
     parse_override,
+    stored_config,
 )
 from svde_training.data import DataError, build_clips
 
@@ -122,7 +124,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if existing:
             raise run_dir.RunDirError(f'{", ".join(existing)} exist; pass --force to replace '
                                       'them or choose another --out')
-    config = load_config(args.config) if args.config else config_from_dict(
+    config = load_config(args.config) if args.config else stored_config(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     if args.split or args.kitti_root:
         if not (args.split and args.kitti_root):
@@ -147,7 +149,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     """SPIMO masks of every frame of the training data, from a trained checkpoint."""
     from svde_training.masks import write_masks
 
-    config = load_config(args.config) if args.config else config_from_dict(
+    config = load_config(args.config) if args.config else stored_config(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     spimo = _spimo_settings(args, config.spimo)
     clips = [c for s in config.data.sources for c in build_clips(s)]
@@ -185,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     spimo: bool | SpimoConfig = args.spimo
     overrides = (args.spimo_delta, args.spimo_scale, args.spimo_threshold)
     if args.spimo and any(v is not None for v in overrides):
-        own = InferenceSpec.from_dict(read_checkpoint(args.checkpoint)['inference']).spimo_config
+        own = read_inference_spec(args.checkpoint).spimo_config
         spimo = _spimo_settings(args, own)
     export_onnx(args.checkpoint, args.out, args.height, args.width, spimo, args.force)
     return 0

@@ -22,12 +22,7 @@ import torch
 
 from svde_ros import __version__
 from svde_ros.files import atomic_write_bytes, sha256_file
-from svde_ros.model.checkpoint import (
-    CheckpointError,
-    InferenceSpec,
-    load_depth_net,
-    read_checkpoint,
-)
+from svde_ros.model.checkpoint import load_depth_net, read_inference_spec
 from svde_ros.model.depth_net import OUTPUT_STRIDE
 from svde_ros.model.inference_model import DepthInference
 from svde_ros.spimo import SpimoConfig
@@ -154,11 +149,7 @@ def cached_onnx(checkpoint: str | Path, cache_dir: Path, spimo: bool | SpimoConf
         The ONNX path and whether it was exported by this call.
     """
     checkpoint = Path(checkpoint)
-    state = read_checkpoint(checkpoint)     # the spec only: the network is built on export
-    try:
-        spec = InferenceSpec.from_dict(state['inference'])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f'{checkpoint}: no inference spec ({err})') from None
+    spec = read_inference_spec(checkpoint)    # the network is built on export only
     height, width = input_size or (spec.input_height, spec.input_width)
     settings = spec.spimo_config if spimo is True else (spimo or None)
     digest = sha256_file(checkpoint)

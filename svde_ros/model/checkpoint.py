@@ -86,6 +86,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_inference_spec(path: str | Path) -> InferenceSpec:
+    """A checkpoint's inference spec alone (sizes, levels, SPIMO), without building the net."""
+    try:
+        return InferenceSpec.from_dict(read_checkpoint(path)['inference'])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f'{path}: no inference spec ({err})') from None
+
+
 def load_depth_net(path: str | Path,
                    device: torch.device | str = 'cpu') -> tuple[DepthNet, InferenceSpec]:
     """Rebuild the trained DepthNet (eval mode) and its inference spec from a checkpoint."""

@@ -47,6 +47,8 @@ class Variant:
     set: dotted keys and values, as `svde-train fit --set` takes them; sources: a config file
     (beside the base config) whose data.sources replace the base's. The value '<gt>' of
     masking.masks_dir stands for the training clips' ground-truth masks (synthetic data),
+    '<spimo>' for the SPIMO masks that the same seed's `base` run makes with this run's spimo
+    settings (the paper's stage 2: these runs start once the base runs are done),
     start_epoch -1 for the middle epoch.
     """
 
@@ -56,6 +58,7 @@ class Variant:
 
 
 ORACLE = {'masking.mode': 'spimo', 'masking.masks_dir': '<gt>'}
+SPIMO = {'masking.mode': 'spimo', 'masking.masks_dir': '<spimo>'}
 BOOST = {'boost.weight': 0.1, 'boost.start_epoch': -1}
 VARIANTS: dict[str, Variant] = {
     'base': Variant('the base config as it is'),
@@ -91,6 +94,12 @@ VARIANTS: dict[str, Variant] = {
     'automask': Variant('Monodepth2 auto-masking', {'masking.mode': 'auto'}),
     'motion': Variant('neighbours chosen by motion', {'data.neighbours': 'motion'}),
     'oracle': Variant('stage 2 with ground-truth moving masks (synthetic)', ORACLE),
+    'spimo': Variant("stage 2 with the SPIMO masks of the same seed's base run (made with "
+                     'the config\'s spimo settings)', SPIMO),
+    'curve': Variant('the SPIMO setting benchmarks/spimo_curve.py chose at 6000 steps of the '
+                     'long vehicle run: shift 0.2 along u and v, passes at 1/2, threshold 0.32',
+                     {'spimo.delta': 0.2, 'spimo.scale': 0.5, 'spimo.axes': 'uv',
+                      'spimo.threshold': 0.32}),
     'oracle+boost': Variant('... and boosting from the middle epoch', {**ORACLE, **BOOST}),
     'oracle+boost-fixed': Variant('... boosting with a teacher fixed at its first epoch',
                                   {**ORACLE, **BOOST, 'boost.teacher': 'fixed'}),
@@ -98,6 +107,7 @@ VARIANTS: dict[str, Variant] = {
                                       {**ORACLE, **BOOST, 'boost.teacher': 'fixed',
                                        'boost.average': 'all'}),
 }
+GT_MASKS = 'gt_masks'
 COLUMNS = ('eval_abs_rel', 'eval_static_abs_rel', 'eval_moving_abs_rel', 'eval_a1')
 TAIL = 3            # a run's figure: the mean of its last TAIL evaluations
 
@@ -114,10 +124,16 @@ def _parts(name: str) -> list[str]:
     return parts
 
 
-def variant_config(base: dict[str, Any], name: str, seed: int, gt_masks: Path,
+def run_folder(out: Path, name: str, seed: int) -> Path:
+    """Where variant `name` at `seed` trains under the ablation folder `out`."""
+    return out / f'{name}-seed{seed}'
+
+
+def variant_config(base: dict[str, Any], name: str, seed: int, out: Path,
                    config_dir: Path) -> dict[str, Any]:
     """The base config (a plain mapping) with variant `name` applied and the seed set.
 
+    out: the ablation folder (where ground-truth and SPIMO masks are written);
     config_dir: the base config's folder, where a variant's `sources` file lies.
     """
     config = dict(base)
@@ -128,11 +144,47 @@ def variant_config(base: dict[str, Any], name: str, seed: int, gt_masks: Path,
             config = merge(config, {'data': {'sources': sources}})
         for key, value in variant.set.items():
             if value == '<gt>':
-                value = str(gt_masks.resolve())
+                value = str((out / GT_MASKS).resolve())
+            elif value == '<spimo>':
+                value = str(spimo_masks(out, name, seed).resolve())
             if key == 'boost.start_epoch' and value == -1:
                 value = config.get('optim', {}).get('epochs', 10) // 2
             config = merge(config, nested(key, value))
     return merge(config, {'optim': {'seed': seed}})
+
+
+def spimo_masks(out: Path, name: str, seed: int) -> Path:
+    """The SPIMO masks a stage-2 variant trains with (beside its run folder)."""
+    return out / f'{name}-seed{seed}.masks'
+
+
+def _uses(name: str, placeholder: str) -> bool:
+    """Whether variant `name` sets a value to `placeholder` ('<gt>', '<spimo>')."""
+    return any(placeholder in VARIANTS[p].set.values() for p in _parts(name))
+
+
+def _write_spimo_masks(config: dict[str, Any], out: Path, name: str, seed: int,
+                       epochs: int) -> None:
+    """SPIMO masks of the run's training frames from the same seed's base run, once finished.
+
+    epochs: the base run's budget; masks from a run cut short would be another stage 1.
+    """
+    from svde_training.data import build_clips
+    from svde_training.masks import write_masks
+
+    stage1 = run_folder(out, 'base', seed)
+    finished = (stage1 / run_dir.METRICS_NAME).is_file() and \
+        read_metrics(stage1)[-1].get('epoch', 0) >= epochs
+    if not finished or not (stage1 / run_dir.LAST_CHECKPOINT).is_file():
+        raise run_dir.RunDirError(f'{name} at seed {seed} needs the finished base run of that '
+                                  f'seed in {out}; add base to --variants')
+    checkpoint = stage1 / run_dir.LAST_CHECKPOINT
+    parsed = config_from_dict(config)
+    clips = [c for s in parsed.data.sources for c in build_clips(s)]
+    summary = write_masks(checkpoint, clips, spimo_masks(out, name, seed), parsed.spimo)
+    LOG.info('ablation: masks for %s seed %d: %s', name, seed,
+             ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
+                       for k, v in summary.items()))
 
 
 def _train(config: dict[str, Any], out: Path, threads: int, device: str) -> None:
@@ -189,32 +241,41 @@ def run_ablation(base_path: Path, out: Path, variants: list[str], seeds: list[in
     base = read_config_yaml(base_path)
     for name in variants:
         _parts(name)
-    gt_masks = out / 'gt_masks'
-    configs = {(v, s): variant_config(base, v, s, gt_masks, base_path.parent)
+    configs = {(v, s): variant_config(base, v, s, out, base_path.parent)
                for s in seeds for v in variants}
     for (v, _), config in configs.items():       # every run valid before any starts
         config_from_dict(config, f'{base_path} + variant {v}')
     if not report_only:
-        if any('<gt>' in str(VARIANTS[p].set) for v in variants for p in _parts(v)):
-            _write_gt_masks(base, gt_masks)
+        if any(_uses(v, '<gt>') for v in variants):
+            _write_gt_masks(base, out / GT_MASKS)
         # The cores this ablation may use: OMP_NUM_THREADS when set (so it can share the
         # machine with another run), else all; split evenly over the parallel runs.
         omp = os.environ.get('OMP_NUM_THREADS', '')
         cores = int(omp) if omp.isdigit() and int(omp) > 0 else os.cpu_count() or 1
         threads = max(1, cores // jobs)
-        # Seed-major, so a cut-short ablation still compares every variant at seed 0.
+        # Seed-major, so a cut-short ablation still compares every variant at seed 0; runs
+        # on SPIMO masks go last, once the base runs that make their masks are done.
         order = [(v, s) for s in seeds for v in variants]
+        later = [key for key in order if _uses(key[0], '<spimo>')]
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for number, _ in enumerate(pool.map(
-                    lambda key: _train(configs[key], out / f'{key[0]}-seed{key[1]}', threads,
-                                       device),
-                    order), start=1):
-                LOG.info('ablation: %d/%d runs done (%.0f min)', number, len(order),
-                         (time.monotonic() - started) / 60)
+        done = 0
+
+        def train_all(keys: list[tuple[str, int]]) -> None:
+            nonlocal done
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for _ in pool.map(lambda key: _train(configs[key], run_folder(out, *key),
+                                                     threads, device), keys):
+                    done += 1
+                    LOG.info('ablation: %d/%d runs done (%.0f min)', done, len(order),
+                             (time.monotonic() - started) / 60)
+        train_all([key for key in order if key not in later])
+        epochs = config_from_dict(base).optim.epochs
+        for v, s in later:
+            _write_spimo_masks(configs[(v, s)], out, v, s, epochs)
+        train_all(later)
     runs, curves = {}, {}
     for (v, s), config in configs.items():
-        folder = out / f'{v}-seed{s}'
+        folder = run_folder(out, v, s)
         if not (folder / run_dir.METRICS_NAME).is_file():
             raise run_dir.RunDirError(f'{folder}: no finished run to report; run without '
                                       '--report-only')

@@ -103,11 +103,11 @@ def _pick_device(requested: str) -> Any:
 
 def _spimo_settings(args: argparse.Namespace, own: Any) -> Any:
     """SPIMO settings `own` with the --spimo-delta/-scale/-threshold given on the command line."""
-    from svde_ros.spimo import SpimoConfig
+    from dataclasses import replace
 
-    return SpimoConfig(*(own_v if v is None else v for v, own_v in zip(
-        (args.spimo_delta, args.spimo_scale, args.spimo_threshold),
-        (own.delta, own.scale, own.threshold))))
+    given = {'delta': args.spimo_delta, 'scale': args.spimo_scale,
+             'threshold': args.spimo_threshold}
+    return replace(own, **{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
 """`svde-train evaluate` and `ablate`: Garg crop, RGB-D ground truth, split metrics, seeds."""
+import hashlib
 import json
 
 import cv2
@@ -138,6 +139,21 @@ def test_ablate_runs_variants_by_seed_resumes_and_tabulates(tmp_path):
     assert main([*args, '--variants', 'base', '--report-only']) == 0
     assert main([*args, '--variants', 'nonsense']) == 2
     assert main([*args, '--variants', 'lite0', '--report-only']) == 2
+    # Stage 2 on SPIMO masks: made from the same seed's finished base run, with the variant's
+    # own SPIMO setting, beside the run that trains on them.
+    assert main([*args, '--variants', 'base,spimo+curve']) == 0
+    run = yaml.safe_load((out / 'spimo+curve-seed1' / 'config.yaml').read_text())
+    masks = out / 'spimo+curve-seed1.masks'
+    assert run['masking'] == {'mode': 'spimo', 'masks_dir': str(masks.resolve())}
+    manifest = json.loads((masks / 'manifest.json').read_text())
+    assert manifest['spimo'] == run['spimo'] and run['spimo']['threshold'] == 0.32
+    assert manifest['checkpoint_sha256'] == hashlib.sha256(
+        (out / 'base-seed1' / 'checkpoints' / 'last.pt').read_bytes()).hexdigest()
+    assert len(list((masks / 'synthetic-0').glob('*.png'))) == 8
+    assert '| spimo+curve | 2 |' in (out / 'ablation.md').read_text()
+    # Without a finished base run of that seed there is nothing to make the masks from.
+    assert main(['ablate', '--config', str(config), '--out', str(tmp_path / 'other'),
+                 '--seeds', '0', '--variants', 'spimo']) == 2
 
 
 def test_evaluate_never_overwrites_a_report_unasked(tmp_path):

@@ -322,3 +322,17 @@ def test_boost_term_averaged_over_masked_or_all_pixels():
     mask[..., 0, :2] = True
     assert boost_loss(disp, pseudo, mask).item() == pytest.approx(1.0)
     assert boost_loss(disp, pseudo, mask, over_all_pixels=True).item() == pytest.approx(2 / 16)
+
+
+def test_spimo_options_change_only_what_they_name():
+    # --spimo-threshold on `masks`/`export` once rebuilt the settings positionally and lost
+    # the checkpoint's shift axes.
+    import argparse
+
+    from svde_ros.spimo import SpimoConfig
+    from svde_training.cli import _spimo_settings
+
+    own = SpimoConfig(delta=0.2, scale=0.25, threshold=0.1, axes='v')
+    args = argparse.Namespace(spimo_delta=None, spimo_scale=None, spimo_threshold=0.5)
+    assert _spimo_settings(args, own) == SpimoConfig(delta=0.2, scale=0.25, threshold=0.5,
+                                                     axes='v')

@@ -96,10 +96,6 @@ VARIANTS: dict[str, Variant] = {
     'oracle': Variant('stage 2 with ground-truth moving masks (synthetic)', ORACLE),
     'spimo': Variant("stage 2 with the SPIMO masks of the same seed's base run (made with "
                      'the config\'s spimo settings)', SPIMO),
-    'curve': Variant('the SPIMO setting benchmarks/spimo_curve.py chose at 6000 steps of the '
-                     'long vehicle run: shift 0.2 along u and v, passes at 1/2, threshold 0.32',
-                     {'spimo.delta': 0.2, 'spimo.scale': 0.5, 'spimo.axes': 'uv',
-                      'spimo.threshold': 0.32}),
     'oracle+boost': Variant('... and boosting from the middle epoch', {**ORACLE, **BOOST}),
     'oracle+boost-fixed': Variant('... boosting with a teacher fixed at its first epoch',
                                   {**ORACLE, **BOOST, 'boost.teacher': 'fixed'}),

@@ -140,17 +140,23 @@ def test_ablate_runs_variants_by_seed_resumes_and_tabulates(tmp_path):
     assert main([*args, '--variants', 'nonsense']) == 2
     assert main([*args, '--variants', 'lite0', '--report-only']) == 2
     # Stage 2 on SPIMO masks: made from the same seed's finished base run, with the variant's
-    # own SPIMO setting, beside the run that trains on them.
-    assert main([*args, '--variants', 'base,spimo+curve']) == 0
-    run = yaml.safe_load((out / 'spimo+curve-seed1' / 'config.yaml').read_text())
-    masks = out / 'spimo+curve-seed1.masks'
+    # SPIMO setting (here fixed + spimo, on top of the config's), beside the run that trains
+    # on them.
+    config.write_text(yaml.safe_dump({**base, 'spimo': {'threshold': 0.3, 'axes': 'v'}}))
+    assert main([*args, '--variants', 'base,fixed+spimo']) == 2     # base config changed
+    assert main([*args[:4], str(out / 'stage2'), '--seeds', '0,1', '--variants',
+                 'base,fixed+spimo']) == 0
+    out = out / 'stage2'
+    run = yaml.safe_load((out / 'fixed+spimo-seed1' / 'config.yaml').read_text())
+    masks = out / 'fixed+spimo-seed1.masks'
     assert run['masking'] == {'mode': 'spimo', 'masks_dir': str(masks.resolve())}
+    assert run['model']['quantization'] == 'fixed'
     manifest = json.loads((masks / 'manifest.json').read_text())
-    assert manifest['spimo'] == run['spimo'] and run['spimo']['threshold'] == 0.32
+    assert manifest['spimo'] == run['spimo'] and run['spimo']['threshold'] == 0.3
     assert manifest['checkpoint_sha256'] == hashlib.sha256(
         (out / 'base-seed1' / 'checkpoints' / 'last.pt').read_bytes()).hexdigest()
     assert len(list((masks / 'synthetic-0').glob('*.png'))) == 8
-    assert '| spimo+curve | 2 |' in (out / 'ablation.md').read_text()
+    assert '| fixed+spimo | 2 |' in (out / 'ablation.md').read_text()
     # Without a finished base run of that seed there is nothing to make the masks from.
     assert main(['ablate', '--config', str(config), '--out', str(tmp_path / 'other'),
                  '--seeds', '0', '--variants', 'spimo']) == 2

@@ -97,6 +97,8 @@ VARIANTS: dict[str, Variant] = {
     'spimo': Variant("stage 2 with the SPIMO masks of the same seed's base run (made with "
                      'the config\'s spimo settings)', SPIMO),
     'oracle+boost': Variant('... and boosting from the middle epoch', {**ORACLE, **BOOST}),
+    'oracle+boost-weak': Variant('... boosting at a tenth of the weight (0.01)',
+                                 {**ORACLE, **BOOST, 'boost.weight': 0.01}),
     'oracle+boost-fixed': Variant('... boosting with a teacher fixed at its first epoch',
                                   {**ORACLE, **BOOST, 'boost.teacher': 'fixed'}),
     'oracle+boost-fixed-all': Variant('... and the boost term averaged over all pixels',

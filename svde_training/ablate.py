@@ -168,7 +168,7 @@ def _write_spimo_masks(config: dict[str, Any], out: Path, name: str, seed: int,
     epochs: the base run's budget; masks from a run cut short would be another stage 1.
     """
     from svde_training.data import build_clips
-    from svde_training.masks import write_masks
+    from svde_training.masks import summary_line, write_masks
 
     stage1 = run_folder(out, 'base', seed)
     finished = (stage1 / run_dir.METRICS_NAME).is_file() and \
@@ -180,9 +180,7 @@ def _write_spimo_masks(config: dict[str, Any], out: Path, name: str, seed: int,
     parsed = config_from_dict(config)
     clips = [c for s in parsed.data.sources for c in build_clips(s)]
     summary = write_masks(checkpoint, clips, spimo_masks(out, name, seed), parsed.spimo)
-    LOG.info('ablation: masks for %s seed %d: %s', name, seed,
-             ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
-                       for k, v in summary.items()))
+    LOG.info('ablation: masks for %s seed %d: %s', name, seed, summary_line(summary))
 
 
 def _train(config: dict[str, Any], out: Path, threads: int, device: str) -> None:

@@ -147,7 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_masks(args: argparse.Namespace) -> int:
     """SPIMO masks of every frame of the training data, from a trained checkpoint."""
-    from svde_training.masks import write_masks
+    from svde_training.masks import summary_line, write_masks
 
     config = load_config(args.config) if args.config else stored_config(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
@@ -155,8 +155,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     clips = [c for s in config.data.sources for c in build_clips(s)]
     summary = write_masks(args.checkpoint, clips, args.out, spimo, args.force,
                           device=_pick_device(args.device))
-    LOG.info('masks in %s: %s', args.out, ', '.join(
-        f'{k} {v:.4g}' for k, v in summary.items()))
+    LOG.info('masks in %s: %s', args.out, summary_line(summary))
     return 0
 
 

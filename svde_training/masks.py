@@ -107,6 +107,12 @@ def _manifest(checkpoint: Path, clips: list[Clip], width: int, height: int,
             'width': width, 'height': height, 'clips': {c.name: len(c) for c in clips}}
 
 
+def summary_line(summary: dict[str, Any]) -> str:
+    """write_masks' summary on one log line (counts as they are, shares to 4 digits)."""
+    return ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
+                     for k, v in summary.items())
+
+
 def write_masks(checkpoint: Path, clips: list[Clip], out: Path, spimo: SpimoConfig,
                 force: bool = False, batch_size: int = 8, preview_every: int = 10,
                 device: torch.device | str = 'cpu') -> dict[str, Any]:

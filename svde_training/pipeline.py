@@ -19,7 +19,7 @@ from svde_ros.files import atomic_write_bytes
 from svde_training import distributed, run_dir
 from svde_training.config import MaskingConfig, TrainConfig, normalized
 from svde_training.distributed import DistInfo
-from svde_training.masks import write_masks
+from svde_training.masks import summary_line, write_masks
 from svde_training.trainer import Trainer
 
 LOG = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info
             summary['masks'] = write_masks(out / 'stage1' / run_dir.LAST_CHECKPOINT,
                                            stage1.dataset.clips, out / 'masks', config.spimo,
                                            device=device)
-            LOG.info('masks: %s', _format(summary['masks']))
+            LOG.info('masks: %s', summary_line(summary['masks']))
         distributed.barrier(info)
     LOG.info('pipeline 3/3: stage 2 from scratch (masking %s%s)', config.masking.mode,
              f', boosting x{config.boost.weight:g}' if config.boost.weight else '')
@@ -98,8 +98,3 @@ def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info
         atomic_write_bytes(out / 'summary.json',
                                    json.dumps(summary, indent=2, default=float).encode())
     return summary, {'stage1': stage1.history, 'stage2': stage2.history}
-
-
-def _format(values: dict[str, Any]) -> str:
-    return ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
-                     for k, v in values.items())

@@ -8,7 +8,6 @@ auto-masking and no mask, scored by IoU/precision/recall at the network's input 
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 from svde_ros.colorize import colorize
 from svde_ros.files import atomic_write_bytes
 from svde_ros.geometry import positional_grid_torch
-from svde_ros.model import DepthNet, PoseNet
+from svde_ros.model import DepthNet
 from svde_ros.model.checkpoint import depth_net_from_state, read_checkpoint
 from svde_ros.model.pose_net import temporal_pose
 from svde_ros.model.predict import predict_depth
@@ -30,7 +29,14 @@ from svde_training.data import DataError, build_clips
 from svde_training.data.dataset import EvalFrame, eval_frames
 from svde_training.losses import photometric_error
 from svde_training.masks import resize_mask
-from svde_training.metrics import METRIC_NAMES, MaskScore, evaluate_depth, mean_metrics
+from svde_training.metrics import (
+    IMAGE_SHARE_NAMES,
+    METRIC_NAMES,
+    MaskScore,
+    evaluate_depth,
+    image_share,
+    mean_metrics,
+)
 from svde_training.preview import write_png
 from svde_training.scale import load_pose_net
 from svde_training.warping import backward_warp
@@ -73,7 +79,8 @@ def evaluate_frames(net: DepthNet, frames: list[EvalFrame], config: EvalConfig,
                                 mask=region)
         if result is None:
             continue
-        rows.append(result[0])
+        share = image_share(depth, frame.depth, config.min_depth, config.max_depth, region)
+        rows.append({**result[0], **(share or {})})
         if frame.moving is not None:
             for name, part in (('static', ~frame.moving), ('moving', frame.moving)):
                 part = part if region is None else part & region
@@ -112,22 +119,32 @@ def row_prior_baseline(frames: list[EvalFrame], config: EvalConfig) -> dict[str,
     """Metrics of "depth by image row" (median-scaled): what position alone gives.
 
     Each frame is predicted by the median ground-truth depth of each image row over the OTHER
-    frames of the same size (leave-one-out; rows without data take the overall median). On a
-    driving set this prior is strong, since the road recedes row by row; the gap between it and
-    a model is what the model reads from the image.
+    frames (leave-one-out; rows without data take the overall median). Frames of other sizes
+    count by relative row height (row r of an H-row frame lies at (r + 0.5) / H), so a set of
+    several cameras gives one cross-scene prior. On a driving set this prior is strong, since
+    the road recedes row by row; the gap between it and a model is what the model reads from
+    the image.
     """
+    samples = []
+    for frame in frames:
+        valid = (frame.depth > config.min_depth) & (frame.depth < config.max_depth)
+        r, _ = np.nonzero(valid)
+        samples.append(((r + 0.5) / frame.depth.shape[0], frame.depth[valid].astype(np.float64)))
     rows = []
     for i, frame in enumerate(frames):
-        others = [f.depth for j, f in enumerate(frames)
-                  if j != i and f.depth.shape == frame.depth.shape]
+        others = [s for j, s in enumerate(samples) if j != i and len(s[1])]
         if not others:
             continue
-        stack = np.stack(others).astype(np.float64)
-        stack[(stack <= config.min_depth) | (stack >= config.max_depth)] = np.nan
-        with warnings.catch_warnings():   # rows with no ground truth anywhere: all-NaN slices
-            warnings.simplefilter('ignore', RuntimeWarning)
-            per_row = np.nanmedian(stack.transpose(1, 0, 2).reshape(stack.shape[1], -1), axis=1)
-        per_row = np.where(np.isfinite(per_row), per_row, np.nanmedian(stack))
+        height = frame.depth.shape[0]
+        bins = np.concatenate([np.minimum((f * height).astype(int), height - 1)
+                               for f, _ in others])
+        values = np.concatenate([v for _, v in others])
+        order = np.argsort(bins, kind='stable')
+        bins, values = bins[order], values[order]
+        starts = np.searchsorted(bins, np.arange(height + 1))
+        per_row = np.array([np.median(values[a:b]) if b > a else np.nan
+                            for a, b in zip(starts[:-1], starts[1:])])
+        per_row = np.where(np.isfinite(per_row), per_row, np.median(values))
         prior = np.repeat(per_row[:, None], frame.depth.shape[1], axis=1)
         result = evaluate_depth(prior, frame.depth, config.min_depth, config.max_depth,
                                 mask=_region(frame, config))
@@ -137,7 +154,7 @@ def row_prior_baseline(frames: list[EvalFrame], config: EvalConfig) -> dict[str,
 
 
 @torch.no_grad()
-def auto_mask(net: DepthNet, pose_net: PoseNet, frame: EvalFrame, ssim_weight: float,
+def auto_mask(net: DepthNet, pose_net: torch.nn.Module, frame: EvalFrame, ssim_weight: float,
               device: torch.device) -> np.ndarray | None:
     """Monodepth2's auto-mask of a frame as a moving-object detector, [Hb,Wb] bool.
 
@@ -165,7 +182,7 @@ def auto_mask(net: DepthNet, pose_net: PoseNet, frame: EvalFrame, ssim_weight: f
 
 @torch.no_grad()
 def mask_scores(net: DepthNet, frames: list[EvalFrame], spimo: SpimoConfig,
-                device: torch.device, pose_net: PoseNet | None = None,
+                device: torch.device, pose_net: torch.nn.Module | None = None,
                 ssim_weight: float = 0.85) -> dict[str, dict[str, float]]:
     """IoU/precision/recall of SPIMO, auto-mask (when a PoseNet is given) and no mask.
 
@@ -246,7 +263,7 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
         raise DataError('none of the evaluation frames has ground-truth depth')
     metric = spec.depth_scale if spec.scale_source != 'none' else None
     metrics = evaluate_frames(net, frames, config.eval, device, metric)
-    depth = {'median-scaled': {k: metrics[k] for k in METRIC_NAMES}}
+    depth = {'median-scaled': {k: metrics[k] for k in (*METRIC_NAMES, *IMAGE_SHARE_NAMES)}}
     if metric is not None:
         depth[f'metric ({spec.scale_source} scale)'] = {
             k: metrics[f'metric_{k}'] for k in METRIC_NAMES}
@@ -275,11 +292,18 @@ def evaluate_checkpoint(checkpoint: Path, config: TrainConfig, max_frames: int =
 def report_markdown(report: dict[str, Any]) -> str:
     """The report's tables in Markdown (what the CLI prints and writes to metrics.md)."""
     header = '| | ' + ' | '.join(METRIC_NAMES) + ' |\n' + '|---' * (len(METRIC_NAMES) + 1) + '|'
+    shares = ('| | ' + ' | '.join(METRIC_NAMES) + ' | row-flattened AbsRel | within-row corr |\n'
+              + '|---' * (len(METRIC_NAMES) + 3) + '|')
     lines = [f'Depth on {report["frames"]} frames at {report["input_size"][0]}x'
              f'{report["input_size"][1]}, capped to {report["depth_range_m"]} m'
-             f'{", Garg crop" if report["garg_crop"] else ""}:', '', header]
-    lines += [f'| {name} | ' + ' | '.join(f'{row[k]:.4f}' for k in METRIC_NAMES) + ' |'
+             f'{", Garg crop" if report["garg_crop"] else ""}:', '', shares]
+    lines += [f'| {name} | ' + ' | '.join(f'{row[k]:.4f}' for k in METRIC_NAMES) + ' | ' +
+              ' | '.join(f'{row[k]:.4f}' if k in row else '' for k in IMAGE_SHARE_NAMES) + ' |'
               for name, row in report['depth'].items()]
+    lines += ['', 'Row-flattened AbsRel: the prediction replaced by its own per-row median; '
+              'within-row corr: of log depth with the ground truth\'s once each row\'s median '
+              'is taken out. A depth map that is only position scores its own AbsRel on the '
+              'first and 0 on the second.']
     if 'median_scale_ratio' in report:
         lines += ['', f'median scale / metric scale: {report["median_scale_ratio"]:.3f} '
                   '(1 = exact)']

@@ -44,9 +44,52 @@ def evaluate_depth(pred: np.ndarray, gt: np.ndarray, min_depth: float = 1e-3,
     return depth_errors(g, p), scale
 
 
+# How much of a depth map comes from the image rather than from the row it sits in
+# (docs/results.md, "places never seen"): AbsRel once the prediction is replaced by its own
+# per-row median, and the correlation of log depth with the ground truth's within rows.
+IMAGE_SHARE_NAMES = ('row_flat_abs_rel', 'row_corr')
+
+
+def row_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """HxW map of each row's median of `values` over `mask` (NaN where a row has none)."""
+    out = np.full(values.shape, np.nan, dtype=np.float64)
+    for r in np.flatnonzero(mask.any(axis=1)):
+        out[r] = np.median(values[r, mask[r]])
+    return out
+
+
+def image_share(pred: np.ndarray, gt: np.ndarray, min_depth: float = 1e-3,
+                max_depth: float = 80.0, mask: np.ndarray | None = None,
+                ) -> dict[str, float] | None:
+    """The two figures that tell depth read from the image from depth read from position.
+
+    row_flat_abs_rel: median-scaled AbsRel of the prediction replaced by its per-row median
+    (over `mask`, or the whole row). A map that is position only scores its own AbsRel here.
+    row_corr: Pearson correlation of log predicted and log ground-truth depth over the valid
+    pixels, after each row's median (over that row's valid pixels) is taken out of both; near 0
+    for a map that is position only. None when no pixel is valid.
+    """
+    region = np.ones(gt.shape, bool) if mask is None else mask
+    valid = (gt > min_depth) & (gt < max_depth) & np.isfinite(pred) & (pred > 0) & region
+    if not valid.any():
+        return None
+    flat = row_median(pred.astype(np.float64), region & np.isfinite(pred) & (pred > 0))
+    scored = evaluate_depth(np.nan_to_num(flat, nan=0.0), gt, min_depth, max_depth, mask=valid)
+    log_p, log_g = np.log(np.where(valid, pred, 1.0)), np.log(np.where(valid, gt, 1.0))
+    dp = (log_p - row_median(log_p, valid))[valid]
+    dg = (log_g - row_median(log_g, valid))[valid]
+    spread = float(np.sqrt((dp ** 2).sum() * (dg ** 2).sum()))
+    corr = float((dp * dg).sum() / spread) if spread > 0 else 0.0
+    flat_abs_rel = scored[0]['abs_rel'] if scored is not None else float('nan')
+    return {'row_flat_abs_rel': flat_abs_rel, 'row_corr': corr}
+
+
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Average each metric over images."""
-    return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_NAMES} if rows else {}
+    """Average each metric (Eigen's, and the image-share figures where present) over images."""
+    if not rows:
+        return {}
+    names = [*METRIC_NAMES, *(k for k in IMAGE_SHARE_NAMES if all(k in r for r in rows))]
+    return {k: float(np.mean([r[k] for r in rows])) for k in names}
 
 
 class MaskScore:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from svde_training.config import (
     CityscapesSource,
+    DepthFramesSource,
     FolderSource,
     Framing,
     KittiOdometrySource,
@@ -18,7 +19,7 @@ from svde_training.config import (
 )
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import Clip, DataError, frame_clip
-from svde_training.data.folder import FolderClip, RgbdClip, VideoClip
+from svde_training.data.folder import FolderClip, RgbdClip, VideoClip, depth_frame_clips
 from svde_training.data.kitti import KittiOdometryClip, KittiRawClip, split_clips
 from svde_training.data.synthetic import synthetic_clips
 
@@ -41,6 +42,8 @@ def _open_clips(source: SourceConfig, index_dir: Path | None) -> list[Clip]:
         return [FolderClip(source.path, source.intrinsics, source.poses or None)]
     if isinstance(source, RgbdSource):
         return [RgbdClip(source.path, source.depth_path, source.intrinsics, source.depth_scale)]
+    if isinstance(source, DepthFramesSource):
+        return depth_frame_clips(Path(source.path), source.depth_scale)
     if isinstance(source, VideoSource):
         return [VideoClip(source.path, source.intrinsics, source.stride, source.max_frames)]
     if isinstance(source, KittiRawSource):
@@ -56,7 +59,8 @@ def _open_clips(source: SourceConfig, index_dir: Path | None) -> list[Clip]:
 
         return [RosbagClip(source.path, source.image_topic, source.camera_info_topic,
                            source.intrinsics, source.odom_topic, source.stride, source.start_s,
-                           source.end_s, source.skip_static, index_dir)]
+                           source.end_s, source.skip_static, index_dir,
+                           source.camera_in_base)]
     if isinstance(source, SyntheticSource):
         return list(synthetic_clips(source.seed, source.num_clips, source.num_frames,
                                     source.height, source.width, source.num_movers,

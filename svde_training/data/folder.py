@@ -117,6 +117,23 @@ class RgbdClip(FolderClip):
         return self.camera.undistort(depth, cv2.INTER_NEAREST)
 
 
+def depth_frame_clips(root: Path, depth_scale: float) -> list[Clip]:
+    """One single-frame RgbdClip per sub-folder of `root` (DepthFramesSource's layout)."""
+    if not root.is_dir():
+        raise DataError(f'depth frames folder not found: {root}')
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    if not folders:
+        raise DataError(f'{root}: no frame folders (NAME/image, NAME/depth, NAME/camera.yaml)')
+    clips: list[Clip] = []
+    for folder in folders:
+        camera = folder / 'camera.yaml'
+        if not camera.is_file():
+            raise DataError(f'{folder}: camera.yaml missing')
+        clips.append(RgbdClip(folder / 'image', folder / 'depth', camera, depth_scale))
+        clips[-1].name = folder.name
+    return clips
+
+
 class VideoClip(Clip):
     """Frames of a video file, decoded (and undistorted) once into memory, every `stride`-th."""
 

@@ -9,7 +9,7 @@ from svde_training.losses import (
     masked_mean,
     photometric_error,
 )
-from svde_training.metrics import depth_errors, evaluate_depth
+from svde_training.metrics import depth_errors, evaluate_depth, image_share
 
 
 def test_masked_mean_divides_by_valid_count():
@@ -61,3 +61,31 @@ def test_median_scaling_and_cap():
     assert evaluate_depth(pred, np.zeros_like(gt)) is None
     with pytest.raises(ValueError, match='differ in size'):
         evaluate_depth(pred[:1], gt)
+
+
+def test_image_share_tells_position_from_image():
+    rng = np.random.default_rng(0)
+    rows = np.linspace(5.0, 40.0, 30)[:, None] * np.ones((30, 50))
+    gt = rows * np.exp(rng.normal(0, 0.3, rows.shape))          # depth varies within rows
+    position_only = image_share(rows * 2.0, gt)
+    assert position_only['row_corr'] == pytest.approx(0.0, abs=1e-9)
+    assert position_only['row_flat_abs_rel'] == pytest.approx(
+        evaluate_depth(rows * 2.0, gt)[0]['abs_rel'])
+    exact = image_share(gt * 3.0, gt)
+    assert exact['row_corr'] == pytest.approx(1.0)
+    assert exact['row_flat_abs_rel'] > evaluate_depth(gt * 3.0, gt)[0]['abs_rel'] + 0.1
+    assert image_share(gt, np.zeros_like(gt)) is None
+
+
+def test_row_prior_pools_frames_of_other_sizes_by_relative_row():
+    from svde_training.config import EvalConfig
+    from svde_training.data.dataset import EvalFrame
+    from svde_training.evaluate import row_prior_baseline
+
+    def frame(height: int) -> EvalFrame:
+        depth = np.repeat(np.linspace(80.0, 4.0, height)[:, None], 40, axis=1)
+        return EvalFrame('f', torch.zeros(3, 8, 8), torch.ones(2), torch.eye(3),
+                         depth.astype(np.float32), None, [])
+    # Every frame is the same scene at another resolution: the pooled prior is exact.
+    prior = row_prior_baseline([frame(30), frame(60), frame(45)], EvalConfig(max_depth=100.0))
+    assert prior['abs_rel'] < 0.03

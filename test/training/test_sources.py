@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from svde_training.config import DataConfig, FolderSource, Margins
+from svde_training.config import DataConfig, DepthFramesSource, FolderSource, Margins
 from svde_training.data import build_clips
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import DataError
@@ -275,3 +275,28 @@ def test_sampling_by_source_gives_a_short_clip_its_share():
     # Seeded by (seed, epoch): a resumed epoch replays the same draws from its position.
     again = list(EpochSampler(len(sources), 4000, 3, 0, info, start=1000, weights=weights))
     assert again == drawn[1000:]
+
+
+def test_depth_frames_source_reads_eval_mix_layout(tmp_path, kitti_raw_drive):
+    """One folder per frame (image, uint16 depth x 256, camera.yaml), as in eval_mix."""
+    clip = KittiRawClip(kitti_raw_drive)
+    for i, name in enumerate(('place_a', 'place_b')):
+        folder = tmp_path / name
+        (folder / 'image').mkdir(parents=True)
+        (folder / 'depth').mkdir()
+        cv2.imwrite(str(folder / 'image' / f'{name}.png'), clip.image(i)[..., ::-1])
+        depth = np.round(clip.depth(i) * 256).astype(np.uint16)
+        cv2.imwrite(str(folder / 'depth' / f'{name}.png'), depth)
+        K = clip.intrinsics(i)
+        (folder / 'camera.yaml').write_text(yaml.safe_dump({
+            'image_width': K.width, 'image_height': K.height,
+            'camera_matrix': {'rows': 3, 'cols': 3, 'data': K.matrix().reshape(-1).tolist()},
+            'distortion_model': 'plumb_bob',
+            'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5}}))
+    clips = build_clips(DepthFramesSource(path=str(tmp_path)))
+    assert [c.name for c in clips] == ['place_a', 'place_b'] and all(len(c) == 1 for c in clips)
+    valid = clip.depth(1) > 0
+    assert np.allclose(clips[1].depth(0)[valid], clip.depth(1)[valid], atol=1 / 256)
+    with pytest.raises(DataError, match='camera.yaml missing'):
+        (tmp_path / 'place_c' / 'image').mkdir(parents=True)
+        build_clips(DepthFramesSource(path=str(tmp_path)))

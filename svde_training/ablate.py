@@ -93,6 +93,15 @@ VARIANTS: dict[str, Variant] = {
     'topk8': Variant('splat only the 8 most probable levels', {'loss.top_k': 8}),
     'automask': Variant('Monodepth2 auto-masking', {'masking.mode': 'auto'}),
     'motion': Variant('neighbours chosen by motion', {'data.neighbours': 'motion'}),
+    # The paper's parts, one at a time on config/baseline_monodepth2.yaml (docs/results.md).
+    'pos': Variant('positional + camera channels into every encoder stage',
+                   {'model.pos_channels': 16}),
+    'aquanet': Variant('AQUANet levels (33, logits uncapped) instead of the sigmoid',
+                       {'model.quantization': 'aquanet', 'model.logit_norm': 0.0}),
+    'forward': Variant('forward instead of backward warping', {'loss.warping': 'forward'}),
+    'crop': Variant('random resize (s in 1..1.3) + 256-wide crop with the 1/s rule',
+                    {'data.scale_max': 1.3, 'data.crop_width': 256}),
+    'cap': Variant('level logits capped at norm 8 (with levels)', {'model.logit_norm': 8.0}),
     'oracle': Variant('stage 2 with ground-truth moving masks (synthetic)', ORACLE),
     'spimo': Variant("stage 2 with the SPIMO masks of the same seed's base run (made with "
                      'the config\'s spimo settings)', SPIMO),
@@ -106,7 +115,9 @@ VARIANTS: dict[str, Variant] = {
                                        'boost.average': 'all'}),
 }
 GT_MASKS = 'gt_masks'
-COLUMNS = ('eval_abs_rel', 'eval_static_abs_rel', 'eval_moving_abs_rel', 'eval_a1')
+COLUMNS = ('eval_abs_rel', 'eval_static_abs_rel', 'eval_moving_abs_rel', 'eval_a1',
+           'unseen_abs_rel', 'unseen_row_flat_abs_rel', 'unseen_row_corr')
+PRIORS = ('const_abs_rel', 'prior_abs_rel', 'unseen_const_abs_rel', 'unseen_prior_abs_rel')
 TAIL = 3            # a run's figure: the mean of its last TAIL evaluations
 
 
@@ -281,7 +292,7 @@ def run_ablation(base_path: Path, out: Path, variants: list[str], seeds: list[in
                              **summarise(rows, config.get('optim', {}).get('batch_size', 4))}
     first = curves[f'{variants[0]} s{seeds[0]}'][0]
     table = {'base': str(base_path), 'variants': variants, 'seeds': seeds, 'runs': runs,
-             'priors': {k: first[k] for k in ('const_abs_rel', 'prior_abs_rel') if k in first},
+             'priors': {k: first[k] for k in PRIORS if k in first},
              'budget': {k: base.get('optim', {}).get(k) for k in
                         ('epochs', 'steps_per_epoch', 'batch_size')}}
     out.mkdir(parents=True, exist_ok=True)
@@ -307,34 +318,55 @@ def _fmt(value: float) -> str:
 
 
 def ablation_markdown(table: dict[str, Any]) -> str:
-    """The table: per variant, mean and spreads of held-out AbsRel, collapses, speed."""
+    """The table: per variant, mean and spreads of held-out AbsRel, collapses, speed.
+
+    With unseen places in the runs (data.unseen_sources), their AbsRel and the two
+    image-share figures stand beside the held-out set's.
+    """
     budget = table['budget']
+    runs_all = list(table['runs'].values())
+    unseen = any(r.get('unseen_abs_rel', float('nan')) == r.get('unseen_abs_rel')
+                 for r in runs_all)
+    extra = ' unseen AbsRel | across seeds | row-flattened | within-row corr |' if unseen else ''
     lines = ['| variant | seeds | AbsRel mean | across seeds (max-min) | last-3 spread | '
-             'static | moving | d1 | collapsed (runs) | images/s | per seed (last epoch) |',
-             '|---' * 11 + '|']
+             'static | moving | d1 |' + extra + ' collapsed (runs) | images/s | per seed '
+             '(last epoch) |', '|---' * (11 + 4 * unseen) + '|']
     for variant in table['variants']:
-        runs = [r for r in table['runs'].values() if r['variant'] == variant]
+        runs = [r for r in runs_all if r['variant'] == variant]
         values = [r['eval_abs_rel'] for r in runs]
 
         def mean(key: str, rs: list[dict] = runs) -> float:
-            return float(np.mean([r[key] for r in rs]))
+            return float(np.mean([r.get(key, float('nan')) for r in rs]))
+        cells = ''
+        if unseen:
+            seen = [r.get('unseen_abs_rel', float('nan')) for r in runs]
+            cells = (f' {_fmt(mean("unseen_abs_rel"))} | {_fmt(max(seen) - min(seen))} | '
+                     f'{_fmt(mean("unseen_row_flat_abs_rel"))} | '
+                     f'{_fmt(mean("unseen_row_corr"))} |')
         lines.append(
             f'| {variant} | {len(runs)} | {_fmt(mean("eval_abs_rel"))} | '
             f'{_fmt(max(values) - min(values))} | {_fmt(mean("tail_spread"))} | '
             f'{_fmt(mean("eval_static_abs_rel"))} | {_fmt(mean("eval_moving_abs_rel"))} | '
-            f'{_fmt(mean("eval_a1"))} | {int(sum(r["collapsed"] for r in runs))}/{len(runs)} | '
+            f'{_fmt(mean("eval_a1"))} |{cells} '
+            f'{int(sum(r["collapsed"] for r in runs))}/{len(runs)} | '
             f'{mean("images_per_s"):.1f} | ' + ', '.join(
                 f'{_fmt(r["eval_abs_rel"])} ({_fmt(r["last_abs_rel"])})'
                 + ('' if r['epochs'] >= budget['epochs'] else f' after {int(r["epochs"])} epochs')
                 for r in runs) + ' |')
     priors = table['priors']
+    nan = float('nan')
     lines += ['', f'Base {table["base"]}; seeds {", ".join(map(str, table["seeds"]))}; '
               f'{budget["epochs"]} epochs x {budget["steps_per_epoch"]} steps, batch '
               f'{budget["batch_size"]}. Priors on the same frames: constant depth '
-              f'{_fmt(priors.get("const_abs_rel", float("nan")))}, depth by row '
-              f'{_fmt(priors.get("prior_abs_rel", float("nan")))}. Each run\'s figures are the '
-              f'mean of its last {TAIL} evaluations; it counts as collapsed when its last '
-              'epoch is a flat map or that mean is no better than constant depth.']
+              f'{_fmt(priors.get("const_abs_rel", nan))}, depth by row '
+              f'{_fmt(priors.get("prior_abs_rel", nan))}'
+              + (f'; unseen places: constant depth '
+                 f'{_fmt(priors.get("unseen_const_abs_rel", nan))}, depth by row '
+                 f'(leave-one-out, cross-scene) {_fmt(priors.get("unseen_prior_abs_rel", nan))}'
+                 if unseen else '') +
+              f'. Each run\'s figures are the mean of its last {TAIL} evaluations; it counts as '
+              'collapsed when its last epoch is a flat map or that mean is no better than '
+              'constant depth.']
     return '\n'.join(lines) + '\n'
 
 

@@ -88,10 +88,16 @@ def _summarise(history: list[dict], out: Path) -> None:
     if trained:
         lines.append(f'loss: {trained[0]["loss"]:.4f} (epoch 1) -> {trained[-1]["loss"]:.4f} '
                      f'(epoch {trained[-1]["epoch"]})')
-    if 'eval_abs_rel' in first and 'eval_abs_rel' in last:
-        lines.append(f'eval AbsRel (median-scaled): {first["eval_abs_rel"]:.4f} untrained -> '
-                     f'{last["eval_abs_rel"]:.4f} trained (constant depth: '
-                     f'{first["const_abs_rel"]:.4f})')
+    for prefix, lead in (('eval', ''), ('unseen', 'unseen_')):
+        key = f'{prefix}_abs_rel'
+        if key in first and key in last:
+            lines.append(f'{prefix} AbsRel (median-scaled): {first[key]:.4f} untrained -> '
+                         f'{last[key]:.4f} trained (constant depth '
+                         f'{first[f"{lead}const_abs_rel"]:.4f}, depth by row '
+                         f'{first.get(f"{lead}prior_abs_rel", float("nan")):.4f}); '
+                         f'row-flattened '
+                         f'{last.get(f"{prefix}_row_flat_abs_rel", float("nan")):.4f}, '
+                         f'within-row corr {last.get(f"{prefix}_row_corr", float("nan")):.3f}')
     lines.append(f'checkpoint: {out / run_dir.LAST_CHECKPOINT}')
     LOG.info('summary:\n  %s', '\n  '.join(lines))
 
@@ -194,9 +200,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_build_engine(args: argparse.Namespace) -> int:
     """Build (or find in the cache) a TensorRT engine for an exported model."""
+    from svde_ros.inference.export import default_cache_dir, writable_cache
     from svde_ros.inference.tensorrt_backend import cached_engine
 
-    cache = args.cache_dir or args.onnx.parent / 'engines'
+    cache = writable_cache(args.cache_dir or default_cache_dir() / 'engines')
     _, key = cached_engine(args.onnx, args.precision, cache, args.workspace_mb)
     LOG.info('engine ready in %s (key %s)', cache, key.digest())
     return 0
@@ -345,7 +352,8 @@ def _build_engine_parser(sub: Any) -> None:
     be.add_argument('--onnx', type=Path, required=True)
     be.add_argument('--precision', default='fp16', choices=['fp16', 'fp32'])
     be.add_argument('--workspace-mb', type=int, default=1024)
-    be.add_argument('--cache-dir', type=Path, help='default: <onnx folder>/engines')
+    be.add_argument('--cache-dir', type=Path,
+                    help='default: ~/.cache/svde_ros/engines, where the node looks')
     be.set_defaults(func=cmd_build_engine)
 
 

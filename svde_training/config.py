@@ -129,6 +129,10 @@ class RosbagSource(Framing):
     K comes from camera_info (auto-detected when the bag has one) or a camera YAML; odometry is
     optional; every `stride`-th frame between start_s and end_s (0 = to the end) is used, and
     with skip_static, frames where the camera has not moved since the last kept one are dropped.
+    camera_in_base: x y z roll pitch yaw of the camera's optical frame in the odometry's child
+    frame (the static TF base_link -> camera optical frame, e.g. from `ros2 run tf2_ros
+    tf2_echo base_link camera_optical_frame`); empty when the odometry is the camera's own
+    pose. Poses (pose_source: poses, metric scale) are the odometry's times this offset.
     """
 
     path: str
@@ -140,6 +144,7 @@ class RosbagSource(Framing):
     start_s: float = 0.0
     end_s: float = 0.0
     skip_static: bool = True
+    camera_in_base: tuple[float, ...] = ()
     type: Literal['rosbag'] = 'rosbag'
 
 
@@ -158,6 +163,20 @@ class RgbdSource(Framing):
 
 
 @dataclass(frozen=True)
+class DepthFramesSource:
+    """Single frames with depth ground truth, each from its own camera (evaluation only).
+
+    `path` holds one folder per frame: `NAME/image/NAME.png`, `NAME/depth/NAME.png` (uint16,
+    metres x depth_scale, 0 = no return) and `NAME/camera.yaml` (ROS camera_info). This is the
+    layout of ../shared/data/eval_mix: places no training clip shows, scored frame by frame.
+    """
+
+    path: str
+    depth_scale: float = 256.0
+    type: Literal['depth_frames'] = 'depth_frames'
+
+
+@dataclass(frozen=True)
 class SyntheticSource:
     """Procedural scenes with exact depth, poses and moving-object masks."""
 
@@ -173,12 +192,14 @@ class SyntheticSource:
 
 SourceConfig = (FolderSource | VideoSource | KittiRawSource | KittiSplitSource
                 | KittiOdometrySource
-                | CityscapesSource | RosbagSource | RgbdSource | SyntheticSource)
+                | CityscapesSource | RosbagSource | RgbdSource | DepthFramesSource
+                | SyntheticSource)
 SOURCE_TYPES: dict[str, type] = {
     'folder': FolderSource, 'video': VideoSource, 'kitti_raw': KittiRawSource,
     'kitti_split': KittiSplitSource,
     'kitti_odometry': KittiOdometrySource, 'cityscapes': CityscapesSource,
-    'rosbag': RosbagSource, 'rgbd': RgbdSource, 'synthetic': SyntheticSource,
+    'rosbag': RosbagSource, 'rgbd': RgbdSource, 'depth_frames': DepthFramesSource,
+    'synthetic': SyntheticSource,
 }
 
 
@@ -186,6 +207,10 @@ SOURCE_TYPES: dict[str, type] = {
 class DataConfig:
     """What to train on and how each sample is cut.
 
+    eval_sources are scored every epoch (metrics `eval_*`); unseen_sources too (`unseen_*`):
+    places no training clip shows (e.g. ../shared/data/eval_mix), where a gain that one street
+    does not show is told from overfitting to it. Each set is reported beside its own
+    constant-depth and depth-by-row priors.
     Frames are first resized to base_width x base_height (the network's full-frame input size at
     inference); random resize by s in [scale_min, scale_max] and a crop_width x crop_height crop
     follow. frame_offsets lists the neighbours of the target frame t (e.g. -1, 1); with
@@ -202,6 +227,7 @@ class DataConfig:
 
     sources: tuple[SourceConfig, ...] = (SyntheticSource(),)
     eval_sources: tuple[SourceConfig, ...] = ()
+    unseen_sources: tuple[SourceConfig, ...] = ()
     frame_offsets: tuple[int, ...] = (-1, 1)
     neighbours: Literal['fixed', 'motion'] = 'fixed'
     sampling: Literal['frames', 'sources'] = 'frames'
@@ -232,6 +258,8 @@ class LossConfig:
     gauge_weight: weight of the term that holds the batch's mean log disparity at
     `gauge_target` of the level range (0 far end, 1 near end; losses.gauge_term; 0 = off, the
     default: measured, it did not help, docs/results.md).
+    full_resolution: every scale's prediction is upsampled and compared with the input-size
+    frames (Monodepth2); False compares each scale with frames downsampled to it.
     """
 
     warping: Literal['forward', 'backward'] = 'forward'
@@ -243,6 +271,7 @@ class LossConfig:
     hole_weight: float = 1.0
     gauge_weight: float = 0.0
     gauge_target: float = 0.5
+    full_resolution: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,6 +307,19 @@ class BoostConfig:
     start_epoch: int = 0
     teacher: Literal['epoch', 'fixed'] = 'epoch'
     average: Literal['moving', 'all'] = 'moving'
+
+
+@dataclass(frozen=True)
+class PoseNoise:
+    """Drift added to known poses (pose_source: poses), drawn per training pair.
+
+    translation: relative std of the pair's translation (its length and direction, as a wheel
+    odometry's slip and scale error); rotation_deg: std of a rotation about each axis. 0 and 0
+    use the poses as recorded.
+    """
+
+    translation: float = 0.0
+    rotation_deg: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -335,12 +377,22 @@ class TrainConfig:
     Depth and translation share one free scale; this factor sets where in the fixed level range
     the depth settles. Monodepth2's 0.01 left it against the near end, where the road clipped;
     0.1 scored drive 0023 0.27 against 0.35 (two seeds each, docs/results.md).
+    pose_encoder: 'convs' (a plain 7-layer conv stack with camera channels, scaled by
+    pose_width) or 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder).
+    pose_source: 'posenet' learns the motion between frames; 'poses' warps with the clips'
+    own ego-motion (KITTI poses, a folder's `poses`, a bag's odometry), so depth is metric
+    from the first step and the depth/motion scale ambiguity is gone. Every training clip must
+    have poses then; `pose_noise` adds odometry-like drift to them (to measure how good the
+    odometry must be).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    pose_encoder: Literal['convs', 'resnet18'] = 'convs'
     pose_width: float = 1.0
     pose_translation_scale: float = 0.1
+    pose_source: Literal['posenet', 'poses'] = 'posenet'
+    pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -495,6 +547,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.boost.weight > 0 and config.masking.mode != 'spimo':
         raise ConfigError('boost.weight: boosting supervises the SPIMO-masked pixels of frame '
                           't; set masking.mode to spimo')
+    if config.pose_noise.translation < 0 or config.pose_noise.rotation_deg < 0:
+        raise ConfigError('pose_noise: translation and rotation_deg must be >= 0')
     if config.spimo.delta <= 0 or not 0 < config.spimo.scale <= 1 or config.spimo.threshold <= 0:
         raise ConfigError('spimo: need delta > 0, 0 < scale <= 1 and threshold > 0')
     return config

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from svde_ros.geometry import resize_intrinsics_matrix
-from svde_ros.model.depth_net import DepthPrediction
+from svde_ros.model.depth_net import DepthPrediction, upsample_log
 from svde_ros.model.quantization import normalized_log_disparity
 from svde_training.config import LossConfig
 from svde_training.warping import Synthesis, backward_warp, forward_warp
@@ -233,6 +233,7 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
                          poses: list[torch.Tensor], synthesis: ViewSynthesis,
                          smoothness_weight: float, masks: torch.Tensor | None = None,
                          gauge: tuple[float, float, float, float] | None = None,
+                         full_resolution: bool = False,
                          ) -> tuple[dict[str, torch.Tensor], PhotometricResult]:
     """The stage-1 objective: multi-scale view synthesis + edge-aware smoothness.
 
@@ -247,6 +248,8 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
             None; at coarser scales a pixel is moving when any of its area is.
         gauge: (weight, target, disp_min, disp_max) of the gauge term on the finest scale, or
             None.
+        full_resolution: compare every scale at H x W, its prediction upsampled (Monodepth2),
+            instead of against frames downsampled to the scale.
 
     Returns:
         Named loss terms (summed by the caller) and the finest scale's synthesis for previews.
@@ -255,21 +258,28 @@ def self_supervised_loss(images: torch.Tensor, K: torch.Tensor, pred: DepthPredi
     photo, smooth, finest = [], [], None
     for s in range(len(pred.logits)):
         h, w = pred.logits[s].shape[-2:]
-        full = (h, w) == (H, W)
-        frames = images if full else F.interpolate(
+        frames = images if (h, w) == (H, W) else F.interpolate(
             images.flatten(0, 1), size=(h, w), mode='area').unflatten(0, (B, F_))
+        disp, logits, levels = pred.disp(s), pred.logits[s], pred.levels[s]
+        smooth.append(edge_aware_smoothness(disp, frames[:, 0]) / 2 ** s)
+        if full_resolution and (h, w) != (H, W):
+            # Monodepth2: every scale's disparity is brought to the input size and judged
+            # against the full-resolution frames, so coarse scales cannot hide in blurred
+            # images (their smoothness term stays at their own size).
+            logits = F.interpolate(logits, size=(H, W), mode='bilinear', align_corners=False)
+            levels = upsample_log(levels, (H, W))
+            disp = upsample_log(disp, (H, W))
+            frames, (h, w) = images, (H, W)
         moving = None
         if masks is not None:
-            scaled = masks if full else (F.interpolate(
+            scaled = masks if (h, w) == (H, W) else (F.interpolate(
                 masks.flatten(0, 1), size=(h, w), mode='area') > 0).float().unflatten(0, (B, F_))
             moving = [scaled[:, j] for j in range(F_)]
-        disp = pred.disp(s)
         result = synthesis(ScaleInputs(
             target=frames[:, 0], neighbours=[frames[:, j] for j in range(1, F_)],
-            probs=pred.probs(s), levels=pred.levels[s], disp=disp,
+            probs=torch.softmax(logits.float(), dim=1), levels=levels, disp=disp,
             K=resize_intrinsics_matrix(K, w / W, h / H), poses=poses, masks=moving))
         photo.append(result.loss)
-        smooth.append(edge_aware_smoothness(disp, frames[:, 0]) / 2 ** s)
         finest = finest or result
     assert finest is not None
     terms = {'photo': torch.stack(photo).mean(),

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from svde_ros.geometry import points_from_depth
-from svde_ros.model import DepthNet, PoseNet
+from svde_ros.model import DepthNet
+from svde_ros.model.pose_net import build_pose_net
 from svde_ros.model.predict import predict_depth
 from svde_training.config import stored_config
 from svde_training.data import build_clips
@@ -27,7 +28,7 @@ MIN_MOTION_M = 0.05   # pairs moving less than this carry no scale information
 
 
 @torch.no_grad()
-def translation_ratios(pose_net: PoseNet, clip: Clip, width: int, height: int,
+def translation_ratios(pose_net: torch.nn.Module, clip: Clip, width: int, height: int,
                        max_pairs: int = 200) -> list[float]:
     """|t_odometry| / |t_posenet| for consecutive frame pairs of a clip with poses.
 
@@ -51,10 +52,11 @@ def translation_ratios(pose_net: PoseNet, clip: Clip, width: int, height: int,
     return ratios
 
 
-def load_pose_net(state: dict[str, Any]) -> PoseNet:
+def load_pose_net(state: dict[str, Any]) -> torch.nn.Module:
     """The PoseNet of a training checkpoint, in eval mode."""
     config = stored_config(state['config'], 'checkpoint config')
-    pose_net = PoseNet(config.pose_width, config.pose_translation_scale)
+    pose_net = build_pose_net(config.pose_encoder, config.pose_width,
+                              config.pose_translation_scale)
     pose_net.load_state_dict(state['pose_net'])
     return pose_net.eval()
 

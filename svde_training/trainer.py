@@ -21,14 +21,14 @@ from tqdm import tqdm
 
 from svde_ros.files import atomic_write_bytes
 from svde_ros.geometry import scale_translation
-from svde_ros.model import DepthNet, PoseNet
+from svde_ros.model import DepthNet
 from svde_ros.model.checkpoint import (
     CHECKPOINT_FORMAT,
     InferenceSpec,
     read_checkpoint,
     slim_checkpoint,
 )
-from svde_ros.model.pose_net import temporal_pose
+from svde_ros.model.pose_net import build_pose_net, temporal_pose
 from svde_training import run_dir
 from svde_training.boosting import align_to_static, boost_loss, pseudo_disparity
 from svde_training.config import OptimConfig, TrainConfig
@@ -116,7 +116,8 @@ class Trainer:
         opened = [build_clips(s, out / 'bag_index') for s in config.data.sources]
         clips = [c for shots in opened for c in shots]
         groups = [g for g, shots in enumerate(opened) for _ in shots]
-        self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks, groups)
+        self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks, groups,
+                                    config.pose_noise if config.pose_source == 'poses' else None)
         if config.data.neighbours == 'motion' and info.is_main:
             spacing = self.dataset.spacing()
             for name, s in spacing.items():
@@ -126,15 +127,19 @@ class Trainer:
             if out.is_dir():
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
-        eval_clips = [c for s in config.data.eval_sources for c in build_clips(s)]
-        self.eval_set = eval_frames(eval_clips, config.data, config.eval.max_frames)
+        self.eval_sets = {
+            prefix: eval_frames([c for s in sources for c in build_clips(s)], config.data,
+                                config.eval.max_frames)
+            for prefix, sources in (('eval', config.data.eval_sources),
+                                    ('unseen', config.data.unseen_sources)) if sources}
         torch.manual_seed(config.optim.seed)
         self.depth_net = DepthNet(config.model)
         if config.model.encoder != 'paper':
             source = self.depth_net.encoder.load_imagenet(config.model.encoder_weights or None)
             LOG.info('encoder %s: weights from %s', config.model.encoder, source)
         self.depth_net.to(device)
-        self.pose_net = PoseNet(config.pose_width, config.pose_translation_scale).to(device)
+        self.pose_net = build_pose_net(config.pose_encoder, config.pose_width,
+                                       config.pose_translation_scale).to(device)
         if config.optim.channels_last:
             self.depth_net.to(memory_format=torch.channels_last)
             self.pose_net.to(memory_format=torch.channels_last)
@@ -187,7 +192,7 @@ class Trainer:
                 batch.images, batch.K, pred, poses, self.synthesis,
                 self.config.loss.smoothness_weight, masks,
                 (self.config.loss.gauge_weight, self.config.loss.gauge_target,
-                 *self.config.model.disp_range))
+                 *self.config.model.disp_range), self.config.loss.full_resolution)
             boost = self.config.boost
             if self.teacher is not None:
                 pseudo = pseudo_disparity(self.teacher, batch.images_aug[:, 0], batch.pos,
@@ -215,14 +220,35 @@ class Trainer:
         return logged, (batch, pred, shown)
 
     def pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
-        """T_nbr_t for neighbour j (PoseNet asked in temporal order, see temporal_pose)."""
+        """T_nbr_t for neighbour j.
+
+        The clip's own motion (pose_source: poses), or PoseNet's, asked in temporal order
+        (temporal_pose).
+        """
+        if self.config.pose_source == 'poses':
+            return batch.motion[:, j - 1]
         return temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
                              batch.cam, offset)
 
     def evaluate(self) -> dict[str, float]:
-        """Median-scaled Eigen metrics on the eval frames (empty when there are none)."""
-        metrics = evaluate_frames(self.depth_net, self.eval_set, self.config.eval, self.device)
-        return {f'eval_{k}': v for k, v in metrics.items()}
+        """Median-scaled metrics on each evaluation set, prefixed by its name (eval_, unseen_)."""
+        return {f'{prefix}_{k}': v for prefix, frames in self.eval_sets.items()
+                for k, v in evaluate_frames(self.depth_net, frames, self.config.eval,
+                                            self.device).items()}
+
+    def baselines(self) -> dict[str, float]:
+        """The priors each evaluation set's model must beat.
+
+        const_*, prior_* (eval set), unseen_const_*, unseen_prior_* (unseen set).
+        """
+        out: dict[str, float] = {}
+        for prefix, frames in self.eval_sets.items():
+            lead = '' if prefix == 'eval' else f'{prefix}_'
+            out.update({f'{lead}const_{k}': v for k, v in
+                        constant_depth_baseline(frames, self.config.eval).items()})
+            out.update({f'{lead}prior_{k}': v for k, v in
+                        row_prior_baseline(frames, self.config.eval).items()})
+        return out
 
     def state(self) -> dict[str, Any]:
         """Everything a resume or an export needs."""
@@ -292,16 +318,14 @@ class Trainer:
     def _fit(self) -> list[dict[str, Any]]:
         optim = self.config.optim
         if not self.history and self.info.is_main:
-            untrained = self.evaluate()
-            constant = {f'const_{k}': v for k, v in
-                        constant_depth_baseline(self.eval_set, self.config.eval).items()}
-            prior = {f'prior_{k}': v for k, v in
-                     row_prior_baseline(self.eval_set, self.config.eval).items()}
-            self.history.append({'epoch': 0, 'step': 0, **untrained, **constant, **prior})
-            if untrained:
-                LOG.info('eval AbsRel: untrained network %.4f, constant depth %.4f, depth by '
-                         'row %.4f', untrained['eval_abs_rel'], constant['const_abs_rel'],
-                         prior.get('prior_abs_rel', float('nan')))
+            untrained, priors = self.evaluate(), self.baselines()
+            self.history.append({'epoch': 0, 'step': 0, **untrained, **priors})
+            for prefix in self.eval_sets:
+                lead = '' if prefix == 'eval' else f'{prefix}_'
+                LOG.info('%s AbsRel: untrained network %.4f, constant depth %.4f, depth by '
+                         'row %.4f', prefix, untrained.get(f'{prefix}_abs_rel', float('nan')),
+                         priors.get(f'{lead}const_abs_rel', float('nan')),
+                         priors.get(f'{lead}prior_abs_rel', float('nan')))
         while self.epoch < optim.epochs:
             self._run_epoch()
         if self.info.is_main and self.scale_source == 'none':
@@ -315,6 +339,12 @@ class Trainer:
         output is not metric.
         """
         d = self.config.data
+        if self.config.pose_source == 'poses':
+            # Trained with the clips' own motion in metres: the network's depth is metric.
+            self.depth_scale, self.scale_source = 1.0, 'poses'
+            LOG.info('depth is metric: trained with the clips\' own poses')
+            self.save()
+            return
         try:
             if all(clip.pose(0) is not None for clip in self.dataset.clips):
                 self.depth_scale, pairs = odometry_scale(self.state())

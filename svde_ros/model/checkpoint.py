@@ -29,7 +29,8 @@ class InferenceSpec:
 
     input_height/width: full-frame size the network was trained at (base size);
     depth_scale: metres per unit of the network's depth gauge (1.0 when unknown);
-    scale_source: 'none' (median-scaled only), 'odometry' or 'camera_height';
+    scale_source: 'none' (median-scaled only), 'odometry', 'camera_height' or 'poses'
+        (trained with known motion, metric by construction);
     spimo: the SPIMO settings (delta, pass scale, threshold) the model was trained and
     validated with, which export and the node use unless told otherwise (None in checkpoints
     older than this field: the defaults apply).

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-QuantizationKind = Literal['aquanet', 'fixed']
+QuantizationKind = Literal['aquanet', 'fixed', 'sigmoid']
 EncoderKind = Literal['paper', 'efficientnet_lite0']
 
 
@@ -22,10 +22,13 @@ class ModelConfig:
         width: channel multiplier of the paper trunk and of the decoder; 1.0 is the default
             ~15M-parameter network, 0.5 the small one for CPUs and Jetsons.
         num_levels: N, the number of discrete disparity levels per pixel.
-        quantization: 'aquanet' (per-pixel adaptive levels) or 'fixed' (exponential, shared).
+        quantization: 'aquanet' (per-pixel adaptive levels), 'fixed' (exponential, shared) or
+            'sigmoid' (Monodepth2's single sigmoid disparity, linear in disparity between the
+            range's ends; num_levels and logit_norm do not apply).
         min_depth, max_depth: depth range in the network's gauge; levels live in
             [1/max_depth, 1/min_depth].
-        pos_channels: channels each 1x1 lift of the positional + camera inputs adds to a stage.
+        pos_channels: channels each 1x1 lift of the positional + camera inputs adds to a stage;
+            0 feeds the network the image alone (Monodepth2).
         image_mean: per-channel RGB mean subtracted from images in [0, 1].
         num_scales: decoder output scales used by the multi-scale loss, finest first.
         head_stride: resolution of the finest level head relative to the input (1, 2 or 4).
@@ -61,6 +64,8 @@ class ModelConfig:
         if not 0 < self.min_depth < self.max_depth:
             raise ValueError(f'model: need 0 < min_depth < max_depth, got {self.min_depth}, '
                              f'{self.max_depth}')
+        if self.pos_channels < 0:
+            raise ValueError(f'model.pos_channels must be >= 0, got {self.pos_channels}')
         if self.num_levels < 2:
             raise ValueError(f'model.num_levels must be >= 2, got {self.num_levels}')
         if not 1 <= self.num_scales <= 4:

@@ -20,12 +20,23 @@ from svde_ros.model.encoders import Encoder, PaperEncoder, build_encoder
 from svde_ros.model.quantization import (
     AquaNetHead,
     FixedLevels,
+    SigmoidDisparity,
     bounded_logits,
     expected_disparity,
 )
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)    # Monodepth2 decoder widths at 1/1 ... 1/16
 OUTPUT_STRIDE = 32                           # input sides must be multiples of this
+
+
+def upsample_log(disp: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Disparity (or levels) [B,C,h,w] brought to `size` bilinearly in log disparity.
+
+    Disparity spans three decades; interpolating its log keeps a near edge from bleeding far
+    values.
+    """
+    log_disp = F.interpolate(torch.log(disp), size=size, mode='bilinear', align_corners=False)
+    return torch.exp(log_disp)
 
 
 @dataclass
@@ -45,17 +56,11 @@ class DepthPrediction:
         return expected_disparity(self.logits[scale], self.levels[scale])
 
     def full_disp(self) -> torch.Tensor:
-        """Expected disparity [B,1,H,W] at the input size.
-
-        A head at a coarser stride is upsampled bilinearly in log disparity: disparity spans
-        three decades, and interpolating its log keeps a near edge from bleeding far values.
-        """
+        """Expected disparity [B,1,H,W] at the input size (a coarser head: upsample_log)."""
         disp = self.disp(0)
         if tuple(disp.shape[-2:]) == self.size:
             return disp
-        log_disp = F.interpolate(torch.log(disp), size=self.size, mode='bilinear',
-                                 align_corners=False)
-        return torch.exp(log_disp)
+        return upsample_log(disp, self.size)
 
     def probs(self, scale: int = 0) -> torch.Tensor:
         """Softmax over levels [B,N,h,w] at `scale`."""
@@ -89,8 +94,8 @@ class DepthNet(nn.Module):
         pc = config.pos_channels
         self.register_buffer('image_mean', torch.tensor(config.image_mean).reshape(1, 3, 1, 1),
                              persistent=False)
-        # One lift of (u, v, fx/W0, fy/H0) per encoder stage input.
-        self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5))
+        # One lift of (u, v, fx/W0, fy/H0) per encoder stage input (none without them).
+        self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5 if pc else 0))
         self.encoder: Encoder = build_encoder(config.encoder, config.width, pc)
         enc = list(self.encoder.channels)
         self.upconv_a = nn.ModuleList()
@@ -104,12 +109,19 @@ class DepthNet(nn.Module):
         N = config.num_levels
         disp_min, disp_max = config.disp_range
         head_channels = [dec[first + s] for s in range(config.num_scales)]
-        self.logit_heads = nn.ModuleList(nn.Conv2d(c, N, 3, padding=1) for c in head_channels)
+        self.quantizers: nn.ModuleList
+        if config.quantization == 'sigmoid':
+            self.logit_heads = nn.ModuleList()
+            self.quantizers = nn.ModuleList(SigmoidDisparity(c, disp_min, disp_max)
+                                            for c in head_channels)
+        else:
+            self.logit_heads = nn.ModuleList(nn.Conv2d(c, N, 3, padding=1)
+                                             for c in head_channels)
         if config.quantization == 'aquanet':
             self.quantizers = nn.ModuleList(AquaNetHead(c, N, disp_min, disp_max,
                                                         config.logit_norm)
                                             for c in head_channels)
-        else:
+        elif config.quantization == 'fixed':
             fixed = FixedLevels(N, disp_min, disp_max)
             self.quantizers = nn.ModuleList(fixed for _ in range(config.num_scales))
         self._init_weights()
@@ -123,11 +135,15 @@ class DepthNet(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _init_weights(self) -> None:
-        """He init for the ReLU/ELU trunk (variance-preserving); heads keep their own init."""
-        heads = {id(m) for m in self.logit_heads.modules()} | {
-            id(m) for m in self.quantizers.modules()}
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in heads:
+        """He init for the encoder (as torchvision's ResNet); the decoder keeps PyTorch's.
+
+        With He init in the decoder too, a fresh sigmoid head already put pixels at both ends
+        of the range (outputs 0.00-1.00, std 0.29), where the sigmoid passes no gradient, and
+        training drove the whole map to the near end within 100 steps (docs/results.md).
+        PyTorch's default, as Monodepth2 has it, starts every pixel near mid-range.
+        """
+        for m in [*self.encoder.modules(), *self.pos_lifts.modules()]:
+            if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
@@ -154,6 +170,8 @@ class DepthNet(nn.Module):
         geo = torch.cat([pos, cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(pos.dtype)], dim=1)
 
         def lifted(stage: int, x: torch.Tensor) -> torch.Tensor:
+            if not self.pos_lifts:
+                return x
             size = (int(x.shape[-2]), int(x.shape[-1]))
             g = F.adaptive_avg_pool2d(geo, size) if size != tuple(geo.shape[-2:]) else geo
             return torch.cat([x, self.pos_lifts[stage](g)], dim=1)
@@ -174,9 +192,12 @@ class DepthNet(nn.Module):
             x = self.upconv_b[j](x)
             if i - first < outputs:
                 h, w = x.shape[-2:]
-                logits.append(bounded_logits(self.logit_heads[i - first](x),
-                                             self.config.logit_norm))
                 levels.append(self.quantizers[i - first](x, h, w))
+                if self.logit_heads:
+                    logits.append(bounded_logits(self.logit_heads[i - first](x),
+                                                 self.config.logit_norm))
+                else:     # one level per pixel: its softmax is 1 whatever the logit
+                    logits.append(torch.zeros_like(levels[-1]))
         return DepthPrediction(logits=logits[::-1], levels=levels[::-1], size=(H, W))
 
     def predict_disparity(self, image: torch.Tensor, pos: torch.Tensor,

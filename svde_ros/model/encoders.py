@@ -52,13 +52,18 @@ class BasicBlock(nn.Module):
 
 
 class PaperEncoder(nn.Module):
-    """The paper's ResNet-18-style trunk, trained from scratch (He init by DepthNet)."""
+    """The paper's ResNet-18-style trunk, trained from scratch (He init by DepthNet).
 
-    def __init__(self, width: float, pos_channels: int) -> None:
+    With pos_channels 0 and width 1 it is ResNet-18 without its classifier; `in_channels` 6
+    takes an image pair (Monodepth2's pose encoder).
+    """
+
+    def __init__(self, width: float, pos_channels: int, in_channels: int = 3) -> None:
         super().__init__()
         enc = [max(8, int(round(c * width))) for c in PAPER_CHANNELS]
         self.channels: tuple[int, ...] = tuple(enc)
-        self.stem = nn.Sequential(nn.Conv2d(3 + pos_channels, enc[0], 7, 2, 3, bias=False),
+        self.stem = nn.Sequential(nn.Conv2d(in_channels + pos_channels, enc[0], 7, 2, 3,
+                                            bias=False),
                                   nn.BatchNorm2d(enc[0]), nn.ReLU(inplace=True))
         self.stages = nn.ModuleList()
         for i in range(1, 5):

@@ -11,6 +11,8 @@ how it is rescaled for resized crops.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,10 +21,54 @@ from svde_ros.geometry import pose_to_matrix
 
 POSE_CHANNELS = (16, 32, 64, 128, 256, 256, 256)
 ROTATION_SCALE = 0.01
+PoseEncoderKind = Literal['convs', 'resnet18']
+
+
+class ResNetPoseNet(nn.Module):
+    """Monodepth2's PoseNet: ResNet-18 on the stacked pair, then a small conv decoder.
+
+    Images are normalised as Monodepth2 does ((x - 0.45) / 0.225); the trunk's BatchNorm keeps
+    its features at unit scale, so the pose output moves at a useful rate from the first steps
+    (with the plain conv stack the translation grew ~5x slower and depth was pushed against
+    the near end of its range to match it; docs/results.md). No camera channels, as there.
+    """
+
+    def __init__(self, translation_scale: float = 0.01) -> None:
+        super().__init__()
+        from svde_ros.model.encoders import PaperEncoder
+
+        self.translation_scale = translation_scale
+        self.encoder = PaperEncoder(1.0, 0, in_channels=6)
+        for m in self.encoder.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        c = self.encoder.channels[-1]
+        self.decoder = nn.Sequential(nn.Conv2d(c, 256, 1), nn.ReLU(inplace=True),
+                                     nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(inplace=True),
+                                     nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(inplace=True),
+                                     nn.Conv2d(256, 6, 1))
+
+    def forward(self, image_src: torch.Tensor, image_dst: torch.Tensor,
+                cam: torch.Tensor) -> torch.Tensor:
+        """T_dst_src [B,4,4] as PoseNet.forward (cam is not used)."""
+        B = image_src.shape[0]
+        x = (torch.cat([image_src, image_dst], dim=1) - 0.45) / 0.225
+        features = self.encoder(x, lambda _, f: f)[-1]
+        params = self.decoder(features).mean(dim=(2, 3)).reshape(B, 6).float()
+        return pose_to_matrix(ROTATION_SCALE * params[:, :3],
+                              self.translation_scale * params[:, 3:])
+
+
+def build_pose_net(encoder: PoseEncoderKind, width: float,
+                   translation_scale: float) -> nn.Module:
+    """The PoseNet a training config names (pose_encoder, pose_width, translation factor)."""
+    if encoder == 'resnet18':
+        return ResNetPoseNet(translation_scale)
+    return PoseNet(width, translation_scale)
 
 
 class PoseNet(nn.Module):
-    """Relative pose T_dst_src from images of the src and dst cameras."""
+    """Relative pose T_dst_src from images of the src and dst cameras (a plain conv stack)."""
 
     def __init__(self, width: float = 1.0, translation_scale: float = 0.1) -> None:
         super().__init__()

@@ -99,6 +99,25 @@ class AquaNetHead(nn.Module):
         return torch.exp(self.log_min + self.log_span * position)
 
 
+class SigmoidDisparity(nn.Module):
+    """Monodepth2's head: one disparity per pixel, disp_min + (disp_max - disp_min) * sigmoid.
+
+    It is the baseline the paper's levels are measured against. It returns a single level per
+    pixel ([B,1,H,W]); DepthNet pairs it with a zero logit, so the softmax over one level is 1,
+    the expected disparity is that level, and every consumer of levels (warping, SPIMO, export)
+    takes it unchanged.
+    """
+
+    def __init__(self, in_channels: int, disp_min: float, disp_max: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 1, 3, padding=1)
+        self.disp_min, self.disp_span = disp_min, disp_max - disp_min
+
+    def forward(self, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Disparity [B,1,H,W] from decoder features at H x W."""
+        return self.disp_min + self.disp_span * torch.sigmoid(self.conv(features).float())
+
+
 def expected_disparity(logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     """Disparity [B,1,H,W] = sum_i softmax(logits)_i * levels_i."""
     probs = channel_softmax(logits.float())

@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from svde_ros.geometry import Intrinsics
 from svde_ros.preprocess import resize_frame
-from svde_training.config import DataConfig
+from svde_training.config import DataConfig, PoseNoise
 from svde_training.data.augment import (
     CropParams,
     apply_jitter,
@@ -36,7 +37,9 @@ class TrainBatch:
     (network inputs); pose_images: [B,F,3,Hb,Wb] jittered full frames at base size, scale s = 1
     (PoseNet inputs); pos: [B,2,h,w] positional channels; K: [B,3,3] crop intrinsics (pixels);
     cam: [B,2] (fx/W0, fy/H0); scale: [B] enlargement s; index: [B] dataset index (int64);
-    masks: [B,F,1,h,w] moving-object masks of the crops (1 = moving; zeros without masks).
+    masks: [B,F,1,h,w] moving-object masks of the crops (1 = moving; zeros without masks);
+    motion: [B,F-1,4,4] T_nbr_t of each neighbour from the clip's own poses, in the frame of
+    the (possibly mirrored) base image at s = 1 (identity when the dataset does not read poses).
     """
 
     images: torch.Tensor
@@ -48,6 +51,7 @@ class TrainBatch:
     scale: torch.Tensor
     index: torch.Tensor
     masks: torch.Tensor
+    motion: torch.Tensor
 
     def to(self, device: torch.device) -> TrainBatch:
         """Move every tensor to `device`."""
@@ -74,6 +78,28 @@ def _chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
+MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+def known_motion(clip: Clip, t: int, neighbour: int, flip: bool, noise: PoseNoise,
+                 rng: np.random.Generator) -> np.ndarray:
+    """T_nbr_t (4x4, metres) from the clip's camera-to-world poses, with drift added.
+
+    A mirrored sample sees the mirrored world: M T M with M = diag(-1, 1, 1, 1).
+    """
+    pose_t, pose_n = clip.pose(t), clip.pose(neighbour)
+    assert pose_t is not None and pose_n is not None
+    T = np.linalg.inv(pose_n) @ pose_t
+    if noise.translation > 0:
+        T[:3, 3] = T[:3, 3] * (1.0 + noise.translation * rng.standard_normal()) + \
+            noise.translation * np.linalg.norm(T[:3, 3]) * rng.standard_normal(3)
+    if noise.rotation_deg > 0:
+        angles = np.deg2rad(noise.rotation_deg) * rng.standard_normal(3)
+        R, _ = cv2.Rodrigues(angles)
+        T[:3, :3] = R @ T[:3, :3]
+    return MIRROR @ T @ MIRROR if flip else T
+
+
 class TupleDataset(Dataset):
     """Frame t with its neighbours, randomly enlarged, cropped, mirrored and jittered.
 
@@ -81,9 +107,21 @@ class TupleDataset(Dataset):
     """
 
     def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0,
-                 masks: MaskStore | None = None, groups: list[int] | None = None) -> None:
-        """groups: the source each clip came from (for `data.sampling: sources`)."""
+                 masks: MaskStore | None = None, groups: list[int] | None = None,
+                 poses: PoseNoise | None = None) -> None:
+        """Open the tuples of `clips`.
+
+        groups: the source each clip came from (for `data.sampling: sources`); poses: read
+        each pair's motion from the clips' poses, with this drift added (None: do not).
+        """
         self.clips, self.config, self.seed, self.epoch = clips, config, seed, 0
+        self.poses = poses
+        if poses is not None:
+            missing = [c.name for c in clips if c.pose(0) is None]
+            if missing:
+                raise DataError(f'pose_source poses: clip(s) without poses: '
+                                f'{", ".join(missing[:5])} (give a poses file or an odometry '
+                                f'topic, or use pose_source: posenet)')
         self.groups = groups if groups is not None else [0] * len(clips)
         self.masks = masks
         if masks is not None:
@@ -149,7 +187,13 @@ class TupleDataset(Dataset):
             masks = torch.stack([torch.from_numpy(
                 crop_image(self.masks.mask(clip.name, t + o).astype(np.float32), crop) > 0.5)
                 for o in (0, *offsets)]).float().unsqueeze(1)
+        motion = torch.eye(4).repeat(len(offsets), 1, 1)
+        if self.poses is not None:
+            motion = torch.from_numpy(np.stack([
+                known_motion(clip, t, t + o, crop.flip, self.poses, rng) for o in offsets
+            ]).astype(np.float32))
         return TrainBatch(
+            motion=motion,
             images=torch.stack([_chw(x) for x in crops]),
             images_aug=torch.stack([_chw(apply_jitter(x, jitter)) for x in crops]),
             pose_images=torch.stack([_chw(apply_jitter(crop_image(f, mirror), jitter))

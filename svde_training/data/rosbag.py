@@ -76,6 +76,26 @@ def open_bag(path: Path):  # noqa: ANN201 - rosbags' AnyReader (opened, read-onl
     return reader
 
 
+def camera_offset(xyz_rpy: tuple[float, ...]) -> np.ndarray:
+    """4x4 pose of the camera in the odometry's child frame from x y z roll pitch yaw.
+
+    Angles in REP-103 fixed-axis order, as a static TF gives them; identity for ().
+    """
+    if not xyz_rpy:
+        return np.eye(4)
+    if len(xyz_rpy) != 6:
+        raise DataError(f'camera_in_base: expected x y z roll pitch yaw, got {list(xyz_rpy)}')
+    x, y, z, roll, pitch, yaw = xyz_rpy
+    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
+                              np.cos(yaw), np.sin(yaw))
+    T = np.eye(4)
+    T[:3, :3] = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]]) @ \
+        np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]]) @ \
+        np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    T[:3, 3] = (x, y, z)
+    return T
+
+
 def _pose_matrix(msg: object, msgtype: str) -> np.ndarray:
     if msgtype == 'geometry_msgs/msg/TransformStamped':
         t, q = msg.transform.translation, msg.transform.rotation  # type: ignore[attr-defined]
@@ -131,8 +151,16 @@ class RosbagClip(Clip):
     def __init__(self, path: str | Path, image_topic: str, camera_info_topic: str = '',
                  intrinsics_path: str = '', odom_topic: str = '', stride: int = 1,
                  start_s: float = 0.0, end_s: float = 0.0, skip_static: bool = True,
-                 index_dir: Path | None = None) -> None:
+                 index_dir: Path | None = None,
+                 camera_in_base: tuple[float, ...] = ()) -> None:
+        """Index the bag's image topic (see the class docstring).
+
+        camera_in_base: x y z (m) roll pitch yaw (rad) of the camera's optical frame in the
+        odometry's child frame (the static TF base_link -> camera optical frame); () when
+        the odometry is the camera's own optical-frame pose, as `make-bag` writes it.
+        """
         self.path = Path(path)
+        self._camera_in_base = camera_offset(camera_in_base)
         self.name = f'{self.path.name}{image_topic}'
         self._reader, self._pid = None, -1
         reader = open_bag(self.path)
@@ -286,7 +314,8 @@ class RosbagClip(Clip):
         return self._camera_model.intrinsics
 
     def pose(self, index: int) -> np.ndarray | None:
-        return None if self._poses is None else self._poses[index]
+        """Camera-to-odom pose: the odometry's pose times the camera's offset from its child."""
+        return None if self._poses is None else self._poses[index] @ self._camera_in_base
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

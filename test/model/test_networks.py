@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from svde_ros.model import AquaNetHead, DepthNet, FixedLevels, ModelConfig, PoseNet
+from svde_ros.model.pose_net import build_pose_net
 
 PACKNET_PARAMETERS = 128e6
 
@@ -115,3 +116,31 @@ def test_model_files_from_before_the_head_stride_field_keep_the_full_resolution_
     del old['head_stride']
     assert ModelConfig.from_dict(old).head_stride == 1
     assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()
+
+
+def test_monodepth2_head_image_only_input_and_near_mid_range_start():
+    config = ModelConfig(width=0.25, quantization='sigmoid', pos_channels=0, head_stride=1)
+    torch.manual_seed(0)
+    net = DepthNet(config).eval()
+    assert len(net.pos_lifts) == 0
+    image = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        pred = net(image, torch.rand(2, 2, 64, 96), torch.ones(2, 2))
+        other = net(image, torch.rand(2, 2, 64, 96), torch.full((2, 2), 3.0))
+    assert [t.shape[1] for t in pred.levels] == [1, 1, 1, 1]     # one disparity per pixel
+    assert all(float(t.abs().max()) == 0 for t in pred.logits)
+    lo, hi = config.disp_range
+    unit = (pred.disp(0) - lo) / (hi - lo)
+    # PyTorch's default decoder init: every pixel starts away from the sigmoid's flat ends.
+    assert 0.3 < float(unit.min()) and float(unit.max()) < 0.7
+    # Without positional channels, positions and camera channels change nothing.
+    assert torch.equal(other.disp(0), pred.disp(0))
+
+
+def test_resnet_pose_net_is_monodepth2s():
+    net = build_pose_net('resnet18', 1.0, 0.01).eval()
+    assert sum(p.numel() for p in net.encoder.parameters()) == pytest.approx(11.19e6, rel=0.01)
+    a, b = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
+    T = net(a, b, torch.ones(2, 2))
+    assert T.shape == (2, 4, 4) and float(T[:, :3, 3].abs().max()) < 0.05
+    assert not torch.allclose(T, net(b, a, torch.ones(2, 2)))

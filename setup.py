@@ -19,7 +19,7 @@ setup(
     ],
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
-        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}', ['package.xml', 'LICENSE']),
         (f'share/{PACKAGE}/launch', glob('launch/*.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.rviz')),
         (f'share/{PACKAGE}/models', glob('models/*.pt')),

@@ -73,9 +73,9 @@ def measure(backend: str, model: dict, spimo: bool, cloud: bool, seconds: float,
         if key in sent:
             latencies.append(now - sent[key])
             received.append(now)
-    peer.create_subscription(Image, 'depth', on_depth, qos)
-    for topic in ('points', 'moving_mask'):       # someone listens, so the node does the work
-        peer.create_subscription(Image if topic == 'moving_mask' else PointCloud2, topic,
+    peer.create_subscription(Image, 'depth/image', on_depth, qos)
+    for topic in ('points', 'moving_mask/image'):   # someone listens, so the node works
+        peer.create_subscription(Image if topic == 'moving_mask/image' else PointCloud2, topic,
                                  lambda _msg: None, qos)
     executor = MultiThreadedExecutor(context=context)
     executor.add_node(node)

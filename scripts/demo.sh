@@ -7,4 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
-svde-demo --out runs/node_demo --force "$@"
+# The default folder is the demo's own and is replaced on every run; a folder given with --out
+# is the user's and is only replaced when they pass --force too.
+case " $* " in
+    *" --out "*|*" --out="*) svde-demo "$@" ;;
+    *) svde-demo --out runs/node_demo --force "$@" ;;
+esac

@@ -22,6 +22,7 @@ import torch
 
 from svde_ros import __version__
 from svde_ros.files import atomic_write_bytes, sha256_file
+from svde_ros.inference.backend import BackendError
 from svde_ros.model.checkpoint import load_depth_net, read_inference_spec
 from svde_ros.model.depth_net import OUTPUT_STRIDE
 from svde_ros.model.inference_model import DepthInference
@@ -137,6 +138,23 @@ def default_cache_dir() -> Path:
     return Path(base) / 'svde_ros'
 
 
+def writable_cache(path: Path) -> Path:
+    """`path`, created if needed, once it is known to be writable.
+
+    Raises:
+        BackendError: one line naming the folder and the parameter that moves it.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BackendError(f'cache folder {path} cannot be created ({err.strerror}); set '
+                           'engine_cache_dir to a writable folder') from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BackendError(f'cache folder {path} is not writable; set engine_cache_dir to a '
+                           'writable folder') from None
+    return path
+
+
 def cached_onnx(checkpoint: str | Path, cache_dir: Path, spimo: bool | SpimoConfig = False,
                 input_size: tuple[int, int] | None = None) -> tuple[Path, bool]:
     """The checkpoint exported to ONNX in `cache_dir`, exported now if not there yet.
@@ -157,7 +175,7 @@ def cached_onnx(checkpoint: str | Path, cache_dir: Path, spimo: bool | SpimoConf
                       'spimo': None if settings is None else asdict(settings),
                       'svde_ros_version': __version__}, sort_keys=True)
     stem = f'{checkpoint.stem}-{width}x{height}-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
-    path = cache_dir / f'{stem}.onnx'
+    path = writable_cache(cache_dir) / f'{stem}.onnx'
     try:
         sidecar = json.loads(path.with_suffix('.json').read_text())
     except (OSError, json.JSONDecodeError):

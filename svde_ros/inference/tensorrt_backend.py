@@ -16,6 +16,7 @@ import numpy as np
 
 from svde_ros.inference.backend import Backend, BackendError
 from svde_ros.inference.engine_cache import EngineKey, invalidate, load_engine, store_engine
+from svde_ros.inference.export import default_cache_dir, writable_cache
 from svde_ros.inference.onnx_backend import depth_only_path, read_sidecar
 from svde_ros.spimo import SpimoConfig
 
@@ -194,7 +195,9 @@ class TensorRTBackend(Backend):
         meta = read_sidecar(path)
         spimo = SpimoConfig(**meta['spimo']) if meta.get('spimo') else None
         super().__init__(meta['input_height'], meta['input_width'], spimo)
-        cache = Path(cache_dir) if cache_dir else path.parent / 'engines'
+        # The user's cache by default, as for the ONNX export: the model's own folder is often
+        # read-only (an installed share/ folder).
+        cache = writable_cache(Path(cache_dir) if cache_dir else default_cache_dir() / 'engines')
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         self.full = _Engine(self.runtime, path, precision, cache, workspace_mb)

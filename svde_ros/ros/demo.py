@@ -34,9 +34,9 @@ from svde_ros.ros.pointcloud import cloud_to_array
 LOG = logging.getLogger('svde_demo')
 DEFAULT_BAG = demo_bag()
 DEFAULT_MODEL = default_model()
-OUTPUTS = {'/camera/depth': 'sensor_msgs/msg/Image',
+OUTPUTS = {'/camera/depth/image': 'sensor_msgs/msg/Image',
            '/camera/depth/camera_info': 'sensor_msgs/msg/CameraInfo',
-           '/camera/moving_mask': 'sensor_msgs/msg/Image',
+           '/camera/moving_mask/image': 'sensor_msgs/msg/Image',
            '/camera/depth/colorized': 'sensor_msgs/msg/Image',
            '/camera/points': 'sensor_msgs/msg/PointCloud2'}
 BEV_RANGE_M = 40.0
@@ -86,10 +86,11 @@ class Observer:
         self.lock = threading.Lock()
         node.create_subscription(CompressedImage, '/camera/image_raw/compressed',
                                  self._on('input'), RELIABLE)
-        node.create_subscription(Image, '/camera/depth', self._on('depth'), RELIABLE)
+        node.create_subscription(Image, '/camera/depth/image', self._on('depth'), RELIABLE)
         node.create_subscription(Image, '/camera/depth/colorized', self._on('colorized'),
                                  RELIABLE)
-        node.create_subscription(Image, '/camera/moving_mask', self._on('mask'), RELIABLE)
+        node.create_subscription(Image, '/camera/moving_mask/image', self._on('mask'),
+                                 RELIABLE)
         node.create_subscription(PointCloud2, '/camera/points', self._on('points'), RELIABLE)
 
     def _on(self, kind: str):  # noqa: ANN202
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
     # every depth image it published has reached the recorder: a summary read while a frame
     # is between `publish` and its count disagrees with itself.
     _wait_until(node.idle, 30.0)
-    _wait_until(lambda: recorder.counts.get('/camera/depth', 0) >= node.processed, 5.0)
+    _wait_until(lambda: recorder.counts.get('/camera/depth/image', 0) >= node.processed, 5.0)
     # ... and the observer has all outputs of every processed frame (the cloud comes last), so
     # `panels_written` counts the panels on disk.
     _wait_until(lambda: observer.completed >= node.processed, 5.0)
@@ -200,8 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.force:
             LOG.error('%s holds an earlier demo; pass --force to replace it', args.out)
             return 2
+        # Only what a demo writes goes; anything else in the folder is the user's.
         import shutil
-        shutil.rmtree(args.out)
+        shutil.rmtree(args.out / 'outputs')
+        for old in [*args.out.glob('panel_*.png'), args.out / 'summary.json']:
+            old.unlink(missing_ok=True)
     for path, what in ((args.bag, 'sample bag'), (args.checkpoint, 'model')):
         if not path.exists():
             LOG.error('%s not found: %s', what, path)

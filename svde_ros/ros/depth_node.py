@@ -8,11 +8,13 @@ Subscribes (relative names, remap in launch):
     camera_sync.INFO_WAIT_S for it; ros/camera_sync.py);
     `fallback_*` gives K until one arrives.
 Publishes (header copied from the image: stamp and frame_id):
-    depth (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the network's
-    input size; depth/camera_info (CameraInfo of that size, for depth_image_proc / RViz);
-    moving_mask (Image mono8, 255 = moving, SPIMO); points (PointCloud2 x, y, z float32 [+ rgb],
-    organized with NaN or dense, decimated); depth/colorized (Image rgb8, near bright, fixed range
-    [min_depth_m, max_depth_m]); /diagnostics (rate, latency, backend, dropped frames).
+    depth/image (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the
+    network's input size, with its image_transport partner depth/camera_info (CameraInfo of that
+    size, which depth_image_proc and RViz's DepthCloud pair with it); moving_mask/image (Image
+    mono8, 255 = moving, SPIMO) with moving_mask/camera_info; points (PointCloud2 x, y, z float32
+    [+ rgb], organized with NaN or dense, decimated); depth/colorized (Image rgb8, near bright,
+    fixed range [min_depth_m, max_depth_m]); /diagnostics (rate, latency, per-stage times,
+    backend, dropped frames).
 Parameters: see svde_ros/ros/params.py (also config/depth.yaml).
 
 Callbacks only store the newest frame; a worker thread does the inference, so the executor never
@@ -21,6 +23,7 @@ counted as dropped.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -64,6 +67,33 @@ WORKER_STOP_S = 30.0
 RATE_WINDOW = 100
 # Frames over which the node's own overhead is kept (for benchmarks reading it).
 OVERHEAD_WINDOW = 1000
+# Diagnostics (diagnostic_updater's frequency semantics): the rate is over the last RATE_SPAN_S;
+# a node that has run and gets no frame for STALE_S reports ERROR, one that never got one WARN.
+RATE_SPAN_S = 5.0
+STALE_S = 3.0
+# Where a frame's time goes, in order (reported per stage in diagnostics, median in ms).
+STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
+
+
+class RosLogHandler(logging.Handler):
+    """Python logging of svde_ros into the node's logger.
+
+    Backend choice, ONNX export and engine build then reach the console and /rosout like the
+    node's own messages.
+    """
+
+    def __init__(self, logger: Any) -> None:
+        super().__init__(logging.INFO)
+        self.ros_logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self.ros_logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self.ros_logger.warning(text)
+        else:
+            self.ros_logger.info(text)
 
 
 @dataclass
@@ -96,8 +126,12 @@ class DepthNode(Node):
         super().__init__('depth_node', **kwargs)
         # Created first: rclpy may destroy a node whose constructor failed half-way.
         self._stop = threading.Event()
+        self._log_handler: logging.Handler = logging.NullHandler()
         self._worker: threading.Thread | None = None
         self._to_close: Backend | None = None
+        self._log_handler = RosLogHandler(self.get_logger())
+        logging.getLogger('svde_ros').addHandler(self._log_handler)
+        logging.getLogger('svde_ros').setLevel(logging.INFO)
         self.params = node_params.declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         p = self.params
@@ -131,6 +165,10 @@ class DepthNode(Node):
         self._latencies: deque[float] = deque(maxlen=RATE_WINDOW)
         self.overheads: deque[float] = deque(maxlen=OVERHEAD_WINDOW)  # s/frame, not inference
         self._stamps: deque[float] = deque(maxlen=RATE_WINDOW)
+        self.stage_times: dict[str, deque[float]] = {k: deque(maxlen=RATE_WINDOW)
+                                                     for k in STAGES}
+        self._started_at = time.monotonic()
+        self._frame_id = ''
         self._last_warning: dict[str, float] = {}
         self._make_publishers(profile(p.output_reliability, p.output_depth))
         self._make_subscriptions(profile(p.input_reliability, p.input_depth), p.compressed)
@@ -168,10 +206,13 @@ class DepthNode(Node):
 
     def _make_publishers(self, qos: QoSProfile) -> None:
         events = PublisherEventCallbacks(incompatible_qos=self._incompatible_qos)
-        self.pub_depth = self.create_publisher(Image, 'depth', qos, event_callbacks=events)
+        self.pub_depth = self.create_publisher(Image, 'depth/image', qos, event_callbacks=events)
         self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', qos,
                                               event_callbacks=events)
-        self.pub_mask = self.create_publisher(Image, 'moving_mask', qos, event_callbacks=events)
+        self.pub_mask = self.create_publisher(Image, 'moving_mask/image', qos,
+                                              event_callbacks=events)
+        self.pub_mask_info = self.create_publisher(CameraInfo, 'moving_mask/camera_info', qos,
+                                                   event_callbacks=events)
         self.pub_points = self.create_publisher(PointCloud2, 'points', qos,
                                                 event_callbacks=events)
         self.pub_color = self.create_publisher(Image, 'depth/colorized', qos,
@@ -185,6 +226,7 @@ class DepthNode(Node):
 
     def _on_set_parameters(self, changed: list) -> object:
         result, self.params = node_params.validate_update(changed, self.params)
+        self.sync.max_delay_s = self.params.camera_info_max_delay_s
         return result
 
     def _incompatible_qos(self, event: object) -> None:
@@ -236,49 +278,68 @@ class DepthNode(Node):
 
     def _process(self, frame: Frame) -> None:
         msg = frame.msg
+        times: dict[str, float] = {}
+        clock = time.monotonic()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            times[stage] = times.get(stage, 0.0) + now - clock
+            clock = now
         rgb = compressed_to_rgb8(msg) if isinstance(msg, CompressedImage) else image_to_rgb8(msg)
+        lap('decode')
         fallbacks = self.sync.fallbacks
         camera = self.sync.model_for(msg.header.stamp, rgb.shape[1], rgb.shape[0])
         if self.sync.fallbacks > fallbacks:
             self._warn('fallback', 'using fallback_* intrinsics (no matching camera_info)')
         rgb, K = camera.undistort(rgb), camera.intrinsics
+        lap('undistort')
         p = self.params
         # The SPIMO passes run only for a mask someone will receive (its turn under
         # spimo_every_n, a subscriber); every other frame takes the depth-only graph.
         want_mask = (self.backend.spimo is not None and p.spimo_enabled
                      and self.processed % p.spimo_every_n == 0
                      and self.pub_mask.get_subscription_count() > 0)
-        infer_start = time.monotonic()
         result: DepthResult = self.backend.infer(rgb, K, with_mask=want_mask)
-        infer_s = time.monotonic() - infer_start
+        lap('inference')
         depth = result.depth
         depth[(depth < p.min_depth_m) | (depth > p.max_depth_m)] = np.nan
         header = msg.header
+        self._frame_id = header.frame_id
+        info = camera_info_for(result.intrinsics, header)
         if self.pub_depth.get_subscription_count():
             self.pub_depth.publish(depth_to_image(depth, p.depth_encoding, header))
         if self.pub_info.get_subscription_count():
-            self.pub_info.publish(camera_info_for(result.intrinsics, header))
+            self.pub_info.publish(info)
+        lap('depth')
         small_rgb: np.ndarray | None = None
         if self.pub_color.get_subscription_count():
             self.pub_color.publish(array_to_image(
                 colorize_depth(depth, p.min_depth_m, p.max_depth_m), 'rgb8', header))
+        lap('colorize')
         if result.dispersion is not None:
             threshold = p.spimo_threshold or self.backend.spimo.threshold  # type: ignore
             mask = np.where(result.dispersion > threshold, 255, 0).astype(np.uint8)
             self.pub_mask.publish(array_to_image(mask, 'mono8', header))
+            if self.pub_mask_info.get_subscription_count():
+                self.pub_mask_info.publish(info)
             self.with_mask += 1
         else:
             self.depth_only += 1
+        lap('mask')
         if p.cloud_enabled and self.pub_points.get_subscription_count():
             if p.cloud_rgb:
                 small_rgb = result.image
             self.pub_points.publish(depth_to_cloud(depth, result.intrinsics.matrix(), header,
                                                    small_rgb, p.cloud_decimation,
                                                    p.cloud_organized, self._packer))
+        lap('cloud')
         self.processed += 1
         now = time.monotonic()
+        for stage, seconds in times.items():
+            self.stage_times[stage].append(seconds)
         self._latencies.append(now - frame.received)
-        self.overheads.append(now - frame.received - infer_s - frame.waited)
+        self.overheads.append(now - frame.received - times['inference'] - frame.waited)
         self._stamps.append(now)
 
     def idle(self) -> bool:
@@ -286,24 +347,46 @@ class DepthNode(Node):
         with self._lock:
             return self._pending is None and not self.busy
 
-    def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name='svde_ros: depth_node', hardware_id=self.backend.name)
-        rate = 0.0
-        if len(self._stamps) > 1:
-            rate = (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-9)
+    def diagnostic_status(self, now: float | None = None) -> DiagnosticStatus:
+        """The node's status, with diagnostic_updater's frequency semantics.
+
+        Named after the node's full name (two cameras are two entries) with the camera's
+        frame_id as hardware_id. The rate counts frames processed in the last RATE_SPAN_S; a
+        node that has processed frames and then gets none for STALE_S is ERROR (a stopped
+        camera), one still waiting for its first frame WARN.
+        """
+        now = time.monotonic() if now is None else now
+        name = self.get_fully_qualified_name()
+        status = DiagnosticStatus(name=f'{name.lstrip("/")}: depth',
+                                  hardware_id=self._frame_id or name)
+        recent = [t for t in self._stamps if now - t <= RATE_SPAN_S]
+        span = min(RATE_SPAN_S, now - self._started_at)
+        rate = len(recent) / span if span > 0 else 0.0
+        idle = now - self._stamps[-1] if self._stamps else now - self._started_at
+        if not self.processed:
+            status.level, status.message = DiagnosticStatus.WARN, 'waiting for images'
+        elif idle > STALE_S:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'no frame processed for {idle:.1f} s'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, 'running'
         latency = float(np.median(self._latencies)) * 1000 if self._latencies else 0.0
         overhead = float(np.median(self.overheads)) * 1000 if self.overheads else 0.0
-        status.level = DiagnosticStatus.OK if self.processed else DiagnosticStatus.WARN
-        status.message = 'running' if self.processed else 'waiting for images'
-        status.values = [KeyValue(key=k, value=v) for k, v in (
+        values = [
             ('backend', self.backend.name), ('rate_hz', f'{rate:.2f}'),
             ('latency_ms_p50', f'{latency:.1f}'), ('overhead_ms_p50', f'{overhead:.2f}'),
             ('received', str(self.received)), ('processed', str(self.processed)),
             ('dropped', str(self.dropped)), ('rejected', str(self.rejected)),
             ('camera_info_reused', str(self.sync.reused)),
             ('frames_with_mask', str(self.with_mask)),
-            ('frames_depth_only', str(self.depth_only)))]
-        array = DiagnosticArray(status=[status])
+            ('frames_depth_only', str(self.depth_only))]
+        values += [(f'{stage}_ms_p50', f'{float(np.median(t)) * 1000:.1f}')
+                   for stage, t in self.stage_times.items() if t]
+        status.values = [KeyValue(key=k, value=v) for k, v in values]
+        return status
+
+    def _publish_diagnostics(self) -> None:
+        array = DiagnosticArray(status=[self.diagnostic_status()])
         array.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(array)
 
@@ -321,7 +404,21 @@ class DepthNode(Node):
         if self._to_close is not None:
             self._to_close.close()
             self._to_close = None
+        logging.getLogger('svde_ros').removeHandler(self._log_handler)
         super().destroy_node()
+
+
+# What to install for a module the node imports only when its backend is used.
+INSTALL_HINTS = {'onnxruntime': 'pip install onnxruntime (or rosdep: python3-onnxruntime)',
+                 'onnx': 'pip install onnx', 'tensorrt': 'pip install tensorrt',
+                 'torch': 'pip install torch (the CPU or CUDA build for this machine)'}
+
+
+def missing_module_line(err: ImportError) -> str:
+    """One line for a module the node needs but cannot import, with how to install it."""
+    name = (err.name or str(err)).split('.')[0]
+    hint = INSTALL_HINTS.get(name, f'install the Python package that provides {name}')
+    return f'cannot import {name} ({err}); {hint}'
 
 
 def main(args: list[str] | None = None) -> int:
@@ -341,6 +438,9 @@ def main(args: list[str] | None = None) -> int:
         pass
     except (BackendError, ValueError) as err:
         rclpy.logging.get_logger('depth_node').fatal(str(err))
+        code = 1
+    except ImportError as err:
+        rclpy.logging.get_logger('depth_node').fatal(missing_module_line(err))
         code = 1
     except RuntimeError:
         # A SIGINT that lands between two waits of the executor shuts the context down

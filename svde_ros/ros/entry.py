@@ -15,4 +15,10 @@ def depth_node() -> None:
         from svde_ros.ros.depth_node import main
     except KeyboardInterrupt:
         sys.exit(130)
+    except ImportError as err:
+        # rclpy itself or numpy/torch may be missing: no ROS logger yet, so the one line
+        # goes to stderr in the ROS log format.
+        print(f'[FATAL] [depth_node]: cannot import {err.name or err} ({err}); see the '
+              'install section of the svde_ros README', file=sys.stderr)
+        sys.exit(1)
     sys.exit(main())

@@ -43,11 +43,14 @@ def array_to_image(array: np.ndarray, encoding: str, header: object = None) -> I
 def depth_to_image(depth_m: np.ndarray, encoding: str, header: object) -> Image:
     """Depth in metres (NaN invalid) as an Image, following REP 118.
 
-    32FC1 keeps metres and NaN; 16UC1 is millimetres with 0 for invalid.
+    32FC1 keeps metres and NaN; 16UC1 is millimetres with 0 for invalid, and a depth beyond
+    65.535 m, which 16 bits cannot hold, is invalid too (never saturated to a valid-looking
+    65535).
     """
     if encoding == '32FC1':
         return array_to_image(depth_m.astype(np.float32), '32FC1', header)
     if encoding == '16UC1':
         mm = np.where(np.isfinite(depth_m), np.round(depth_m * 1000.0), 0)
-        return array_to_image(np.clip(mm, 0, 65535).astype(np.uint16), '16UC1', header)
+        mm[(mm < 0) | (mm > 65535)] = 0
+        return array_to_image(mm.astype(np.uint16), '16UC1', header)
     raise ImageConversionError(f'depth encoding must be 32FC1 or 16UC1, got {encoding!r}')

@@ -56,8 +56,8 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'onnx': ('', 'exported model (.onnx + .json) for onnxruntime/tensorrt', True, None),
     'backend': ('auto', f'one of {", ".join(BACKENDS)}', True, None),
     'precision': ('fp16', 'fp16 or fp32 (tensorrt, torch on CUDA)', True, None),
-    'engine_cache_dir': ('', 'cache of TensorRT engines (default: <onnx folder>/engines) and of '
-                         'the ONNX export of a checkpoint that onnxruntime runs (default: '
+    'engine_cache_dir': ('', 'cache of TensorRT engines (default: ~/.cache/svde_ros/engines) '
+                         'and of the ONNX export of a checkpoint that onnxruntime runs (default: '
                          '~/.cache/svde_ros)', True, None),
     'input_width': (0, 'network input width, multiple of 32 (torch backend; 0 = as trained; '
                     'an exported model has its own)', True, (0, 4096)),

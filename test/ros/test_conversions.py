@@ -61,7 +61,11 @@ def test_depth_encodings_follow_rep_118():
     back = image_to_array(depth_to_image(depth, '32FC1', Header(frame_id='cam')))
     assert np.array_equal(np.isnan(back), np.isnan(depth))
     mm = image_to_array(depth_to_image(depth, '16UC1', Header()))
-    assert mm.tolist() == [[1234, 0], [65535 if 70000 > 65535 else 70000, 500]]
+    # 70 m does not fit 16-bit millimetres: invalid (0), never a valid-looking 65535.
+    assert mm.tolist() == [[1234, 0], [0, 500]]
+    edge = image_to_array(depth_to_image(np.array([[65.535, 65.5355]], np.float32), '16UC1',
+                                         Header()))
+    assert edge.tolist() == [[65535, 0]]
 
 
 def test_cloud_back_projects_to_depth_and_decimates():

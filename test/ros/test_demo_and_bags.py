@@ -50,13 +50,13 @@ def test_readme_demo_runs_end_to_end(tmp_path):
                  str(cache)]) == 0
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['frames_processed'] > 0 and summary['frames_rejected'] == 0
-    assert summary['recorded']['/camera/depth'] == summary['frames_processed']
+    assert summary['recorded']['/camera/depth/image'] == summary['frames_processed']
     assert summary['panels_written'] == len(list(tmp_path.glob('panel_*.png'))) > 0
     if not gpu_present():       # auto without a GPU: the checkpoint exported for onnxruntime
         assert summary['backend'].startswith('onnxruntime') and list(cache.glob('*.onnx'))
     from rosbags.highlevel import AnyReader
     with AnyReader([tmp_path / 'outputs']) as reader:
-        depth = [c for c in reader.connections if c.topic == '/camera/depth'][0]
+        depth = [c for c in reader.connections if c.topic == '/camera/depth/image'][0]
         _, _, raw = next(reader.messages([depth]))
         msg = reader.deserialize(raw, depth.msgtype)
     assert (msg.encoding, msg.width, msg.height) == ('32FC1', 640, 192)   # the bundled model
@@ -65,5 +65,17 @@ def test_readme_demo_runs_end_to_end(tmp_path):
     assert demo(['--out', str(tmp_path)]) == 2                       # keeps earlier results
     from svde_training.data.rosbag import bag_info
     info = bag_info(tmp_path / 'outputs')         # outputs are not camera images to train on
-    assert '/camera/depth  [sensor_msgs/msg/Image]' in info and 'not a camera image' in info
+    assert '/camera/depth/image  [sensor_msgs/msg/Image]' in info and 'not a camera image' in info
     assert 'suggested: no image topic' in info
+
+
+def test_demo_force_replaces_only_what_a_demo_wrote(tmp_path):
+    (tmp_path / 'outputs').mkdir()
+    (tmp_path / 'panel_000.png').write_bytes(b'old')
+    (tmp_path / 'my_notes.txt').write_text('mine')
+    missing = str(tmp_path / 'no_such_bag')
+    assert demo(['--out', str(tmp_path), '--bag', missing]) == 2      # refused, nothing gone
+    assert (tmp_path / 'outputs').is_dir() and (tmp_path / 'panel_000.png').exists()
+    assert demo(['--out', str(tmp_path), '--bag', missing, '--force']) == 2
+    assert not (tmp_path / 'outputs').exists() and not (tmp_path / 'panel_000.png').exists()
+    assert (tmp_path / 'my_notes.txt').read_text() == 'mine'

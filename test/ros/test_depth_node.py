@@ -13,6 +13,7 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ['ROS_DOMAIN_ID'] = str(random.randint(100, 200))
 
 import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -24,12 +25,13 @@ from sensor_msgs.msg import (  # noqa: E402
     PointCloud2,
 )
 
-from svde_ros.ros.depth_node import DepthNode  # noqa: E402
+from svde_ros.ros.depth_node import RATE_SPAN_S, STAGES, STALE_S, DepthNode  # noqa: E402
 from svde_ros.ros.image_conversions import array_to_image, image_to_array  # noqa: E402
 from svde_ros.ros.pointcloud import cloud_to_array  # noqa: E402
 
-OUTPUTS = {'depth': Image, 'depth/camera_info': CameraInfo, 'moving_mask': Image,
-           'points': PointCloud2, 'depth/colorized': Image}
+OUTPUTS = {'depth/image': Image, 'depth/camera_info': CameraInfo, 'moving_mask/image': Image,
+           'moving_mask/camera_info': CameraInfo, 'points': PointCloud2,
+           'depth/colorized': Image}
 
 
 class Harness:
@@ -101,7 +103,7 @@ def test_real_frames_in_depth_mask_cloud_out(checkpoint, kitti):
         h.send(image, info, stamp_s=42)
         assert h.wait(lambda: all(h.received[n] for n in OUTPUTS)), \
             {n: len(v) for n, v in h.received.items()}
-        depth_msg = h.received['depth'][0]
+        depth_msg = h.received['depth/image'][0]
         assert depth_msg.encoding == '32FC1'
         assert (depth_msg.header.stamp.sec, depth_msg.header.frame_id) == (42, 'camera_optical')
         depth = image_to_array(depth_msg)
@@ -110,7 +112,7 @@ def test_real_frames_in_depth_mask_cloud_out(checkpoint, kitti):
         info_out = h.received['depth/camera_info'][0]
         assert (info_out.width, info_out.height) == (128, 64)
         assert info_out.k[0] == pytest.approx(721.5377 * 128 / 1242)
-        mask = image_to_array(h.received['moving_mask'][0])
+        mask = image_to_array(h.received['moving_mask/image'][0])
         assert mask.shape == depth.shape and set(np.unique(mask)) <= {0, 255}
         cloud = h.received['points'][0]
         assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'rgb']
@@ -144,10 +146,10 @@ def test_bad_input_keeps_the_node_alive(checkpoint, kitti):
             h.send(msg, cam, stamp)
             time.sleep(0.3)
         assert h.wait(lambda: h.node.rejected >= len(bad)), h.node.rejected
-        assert not h.received['depth']
+        assert not h.received['depth/image']
         h.send(image, info, stamp_s=100)
-        assert h.wait(lambda: len(h.received['depth']) == 1)
-        assert h.received['depth'][0].header.stamp.sec == 100
+        assert h.wait(lambda: len(h.received['depth/image']) == 1)
+        assert h.received['depth/image'][0].header.stamp.sec == 100
     finally:
         h.close()
 
@@ -163,9 +165,9 @@ def test_camera_info_arriving_just_after_its_image_is_used(checkpoint, kitti):
         time.sleep(0.05)
         info.header = image.header
         h.pub_info.publish(info)
-        assert h.wait(lambda: len(h.received['depth']) == 1), h.node.rejected
+        assert h.wait(lambda: len(h.received['depth/image']) == 1), h.node.rejected
         assert h.node.rejected == 0
-        assert h.received['depth'][0].header.stamp.sec == 7
+        assert h.received['depth/image'][0].header.stamp.sec == 7
     finally:
         h.close()
 
@@ -237,7 +239,7 @@ def test_compressed_input_follows_the_image_remap(checkpoint, kitti):
         h.pub_info.publish(info)
         time.sleep(0.05)
         pub.publish(msg)
-        assert h.wait(lambda: len(h.received['depth']) == 1), h.node.rejected
+        assert h.wait(lambda: len(h.received['depth/image']) == 1), h.node.rejected
     finally:
         h.close()
 
@@ -364,5 +366,39 @@ def test_node_and_training_undistort_a_bag_frame_identically(checkpoint, kitti, 
         assert np.array_equal(seen.astype(np.uint8), expected)
         assert np.allclose(np.array(h.received['depth/camera_info'][0].k).reshape(3, 3),
                            K_small.matrix())
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
+def test_diagnostics_name_the_node_and_report_a_stopped_camera(checkpoint, kitti):
+    h = Harness(checkpoint)
+    try:
+        waiting = h.node.diagnostic_status()
+        # The node's full name: under launch, e.g. 'front/depth_node: depth'.
+        assert waiting.name == f'{h.node.get_fully_qualified_name().lstrip("/")}: depth'
+        assert waiting.level == DiagnosticStatus.WARN
+        image, info = kitti[0]
+        h.send(image, info, stamp_s=5)
+        assert h.wait(lambda: h.node.processed == 1)
+        running = h.node.diagnostic_status()
+        assert running.level == DiagnosticStatus.OK
+        assert running.hardware_id == 'camera_optical'           # the camera's frame_id
+        values = {v.key: v.value for v in running.values}
+        stages = [k for k in values if k.endswith('_ms_p50') and k[:-7] in STAGES]
+        assert {'decode', 'undistort', 'inference', 'depth', 'cloud'} <= {k[:-7] for k in stages}
+        assert float(values['rate_hz']) > 0
+        stopped = h.node.diagnostic_status(now=time.monotonic() + max(STALE_S, RATE_SPAN_S) + 1)
+        assert stopped.level == DiagnosticStatus.ERROR and 'no frame' in stopped.message
+        assert float({v.key: v.value for v in stopped.values}['rate_hz']) == 0
+    finally:
+        h.close()
+
+
+def test_camera_info_max_delay_applies_at_run_time(checkpoint):
+    h = Harness(checkpoint)
+    try:
+        result = h.node.set_parameters([Parameter('camera_info_max_delay_s', value=2.5)])
+        assert result[0].successful and h.node.sync.max_delay_s == 2.5
     finally:
         h.close()

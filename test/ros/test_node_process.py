@@ -100,6 +100,8 @@ def test_parameter_file_applies_in_the_launch_namespace(tmp_path, checkpoint, pe
     (['-p', 'max_depth_m:=-5.0'], 'parameter max_depth_m'),
     (['-p', 'min_depth_m:=90.0'], 'min_depth_m (90.0) must be smaller than max_depth_m (80.0)'),
     (['-p', 'backend:=cuda9'], "parameter backend: 'cuda9' is not one of"),
+    (['-p', 'backend:=onnxruntime', '-p', f'engine_cache_dir:={__file__}/cache'],
+     'cannot be created'),
 ])
 def test_fatal_start_up_errors_exit_non_zero_with_one_line(args, message, checkpoint):
     process = _start('-p', f'checkpoint:={checkpoint}', *args)

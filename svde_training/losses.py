@@ -214,17 +214,11 @@ class BackwardWarpSynthesis:
         keep = torch.stack(insides).any(dim=0)
         if inputs.masks is not None:
             keep = keep & ~(inputs.masks[0] > 0.5)
-        loss_error, counted = error, keep
         if self.auto_mask:
             identity = torch.cat(identities, dim=1).min(dim=1, keepdim=True).values
             keep = keep & (error.detach() < identity)
-            # Monodepth2's average: a pixel that a static camera explains better costs its
-            # identity error (no gradient) and still counts, so the share of auto-masked
-            # pixels does not reweigh the photometric term against smoothness.
-            loss_error = torch.where(keep, error, identity.detach())
-        return PhotometricResult(masked_mean(loss_error, counted), synths[0], error, keep,
+        return PhotometricResult(masked_mean(error, keep), synths[0], error, keep,
                                  _excluded_share(usable, keep))
-
 
 def build_view_synthesis(config: LossConfig, disp_min: float, disp_max: float,
                          auto_mask: bool = False) -> ViewSynthesis:

@@ -85,7 +85,8 @@ def table(runs: dict[str, list[Path]], step: int, priors: dict[str, float]) -> s
             _cell([r[c] for r, _ in results]) for c in keys) + f' | {len(results)} |')
     nan = float('nan')
     lines += ['', f'Priors: eval_mix constant depth '
-              f'{priors.get("unseen_const_abs_rel", nan):.3f}, depth by row (leave-one-out, cross-scene) '
+              f'{priors.get("unseen_const_abs_rel", nan):.3f}, depth by row '
+              '(leave-one-out, cross-scene) '
               f'{priors.get("unseen_prior_abs_rel", nan):.3f}; drive 0023 constant '
               f'{priors.get("const_abs_rel", nan):.3f}, by row '
               f'{priors.get("prior_abs_rel", nan):.3f}.']

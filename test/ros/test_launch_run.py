@@ -12,7 +12,6 @@ arrive under /other, the model is the one the file names, and RViz's topics reso
 """
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from svde_ros.resources import demo_bag  # noqa: E402
 from svde_ros.ros.bag_io import RELIABLE, play_bag  # noqa: E402
 
 from ..conftest import REPO  # noqa: E402
+from .test_node_process import _stop as stop_process  # noqa: E402
 
 RUNNER = '''
 import sys
@@ -125,11 +125,5 @@ def test_launch_with_namespace_transport_and_parameter_file(tmp_path, checkpoint
         executor.shutdown()
         peer.destroy_node()
         rclpy.try_shutdown(context=context)
-        if launch.poll() is None:
-            launch.send_signal(signal.SIGINT)
-        try:
-            output, _ = launch.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            launch.kill()
-            output, _ = launch.communicate()
+        _, output = stop_process(launch)
     assert 'using the bundled demo model' not in output, output

@@ -102,6 +102,11 @@ VARIANTS: dict[str, Variant] = {
     'crop': Variant('random resize (s in 1..1.3) + 256-wide crop with the 1/s rule',
                     {'data.scale_max': 1.3, 'data.crop_width': 256}),
     'cap': Variant('level logits capped at norm 8 (with levels)', {'model.logit_norm': 8.0}),
+    'poses': Variant("the clip's own poses instead of PoseNet (metric depth, range 1-100 m)",
+                     {'pose_source': 'poses', 'model.min_depth': 1.0}),
+    'noise': Variant('known poses with wheel-odometry-like drift (5% of each translation, '
+                     '0.2 degrees per axis)',
+                     {'pose_noise.translation': 0.05, 'pose_noise.rotation_deg': 0.2}),
     'oracle': Variant('stage 2 with ground-truth moving masks (synthetic)', ORACLE),
     'spimo': Variant("stage 2 with the SPIMO masks of the same seed's base run (made with "
                      'the config\'s spimo settings)', SPIMO),

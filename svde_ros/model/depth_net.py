@@ -135,20 +135,16 @@ class DepthNet(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _init_weights(self) -> None:
-        """He init for the encoder (as torchvision's ResNet) and, for level heads, the decoder.
+        """He init for the encoder (as torchvision's ResNet); the decoder keeps PyTorch's.
 
-        A sigmoid head keeps PyTorch's default decoder init, as Monodepth2 has it: with He init
-        in the decoder a fresh sigmoid head already put pixels at both ends of the range
-        (outputs 0.00-1.00, std 0.29), where the sigmoid passes no gradient, and training drove
-        the whole map to the near end within 100 steps (docs/results.md). Level heads take
-        He init throughout, as they were measured with (their logits are capped, so they do not
-        saturate this way).
+        With He init in the decoder too, a fresh sigmoid head already put pixels at both ends
+        of the range (outputs 0.00-1.00, std 0.29), where the sigmoid passes no gradient, and
+        training drove the whole map to the near end within 100 steps (docs/results.md).
+        PyTorch's default, as Monodepth2 has it, starts every pixel near mid-range. Every head
+        gets the same decoder init, so a head's ablation changes the head alone.
         """
-        decoder = {id(m) for m in [*self.upconv_a.modules(), *self.upconv_b.modules()]}
-        heads = {id(m) for m in [*self.logit_heads.modules(), *self.quantizers.modules()]}
-        skip = heads | (decoder if self.config.quantization == 'sigmoid' else set())
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in skip:
+        for m in [*self.encoder.modules(), *self.pos_lifts.modules()]:
+            if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)

@@ -244,7 +244,9 @@ def test_boosting_waits_for_its_start_epoch(full_run, tmp_path):
     assert main(['fit', '--config', str(_write(tmp_path, config)), '--out', str(run)]) == 0
     header, _, first, second = (run / 'metrics.csv').read_text().splitlines()
     column = header.split(',').index('boost')
-    assert first.split(',')[column] == '' and float(second.split(',')[column]) > 0
+    # Computed from its start epoch on (it may be 0 there: a fresh network's map is nearly
+    # flat, and a flat label aligned to a flat map matches it exactly).
+    assert first.split(',')[column] == '' and float(second.split(',')[column]) >= 0
 
 
 def test_boosting_teacher_is_the_network_frozen_at_the_epoch_start(full_run, tmp_path):

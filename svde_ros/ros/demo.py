@@ -171,6 +171,9 @@ def run(args: argparse.Namespace) -> dict:
         'latency_ms_p95': float(np.percentile(observer.latencies, 95) * 1000)
         if observer.latencies else None,
         'recorded': recorder.counts, 'outputs_bag': str(args.out / 'outputs'),
+        # Where a frame's time goes inside the node (diagnostics' per-stage medians).
+        'stage_ms_p50': {stage: round(float(np.median(times)) * 1000, 1)
+                         for stage, times in node.stage_times.items() if times},
     }
     recorder.close()
     executor.shutdown()

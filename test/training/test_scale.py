@@ -47,7 +47,7 @@ def test_fit_without_odometry_takes_the_camera_height(tmp_path):
                       'height: 64}')
     config = {**TINY, 'data': {**TINY['data'], 'eval_sources': [], 'sources': [
         {'type': 'folder', 'path': str(frames), 'intrinsics': str(camera)}]},
-        'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+        'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 8}}
     path = _write(tmp_path, config)
     plain = tmp_path / 'plain'
     assert main(['fit', '--config', str(path), '--out', str(plain)]) == 0

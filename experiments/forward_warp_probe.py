@@ -59,7 +59,8 @@ def abs_rel(depth: torch.Tensor, truth: torch.Tensor) -> float:
 def probe(data: dict, mode: str, steps: int, lr: float) -> dict[str, float]:
     """Optimise a free per-pixel map under one objective, from the true depth."""
     warping, form = mode.split(':')
-    synthesis = build_view_synthesis(LossConfig(warping=warping), *DISP_RANGE)
+    synthesis = build_view_synthesis(
+        LossConfig(warping='forward' if warping == 'forward' else 'backward'), *DISP_RANGE)
     truth = data['depth']
     disp_true = 1.0 / truth.clamp(1.0 / DISP_RANGE[1], 1.0 / DISP_RANGE[0])
     lo, hi = DISP_RANGE

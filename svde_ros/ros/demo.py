@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> dict:
                          Parameter('backend', value=args.backend),
                          Parameter('engine_cache_dir', value=str(args.cache_dir or '')),
                          Parameter('compressed', value=True),
+                         Parameter('inference_threads', value=args.threads),
                          # The player publishes reliably: nothing is lost in transport.
                          Parameter('input_reliability', value='reliable')])
     LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
@@ -166,6 +167,7 @@ def run(args: argparse.Namespace) -> dict:
         'messages_played': played, 'frames_processed': node.processed,
         'frames_dropped': node.dropped, 'frames_rejected': node.rejected,
         'backend': node.backend.name, 'panels_written': observer.panels,
+        'inference_threads': args.threads,
         'latency_ms_p50': float(np.percentile(observer.latencies, 50) * 1000)
         if observer.latencies else None,
         'latency_ms_p95': float(np.percentile(observer.latencies, 95) * 1000)
@@ -197,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--panel-every', type=int, default=5)
     parser.add_argument('--domain-id', type=int, default=77)
     parser.add_argument('--force', action='store_true', help='replace an existing --out')
+    parser.add_argument('--threads', type=int, default=0,
+                        help="the node's inference_threads (0 = every core)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
                         datefmt='%H:%M:%S')

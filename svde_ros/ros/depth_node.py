@@ -145,7 +145,7 @@ class DepthNode(Node):
         self.backend: Backend
         self.backend, why = create_backend(p.backend, checkpoint, p.onnx, p.precision,
                                            p.spimo_enabled, p.engine_cache_dir,
-                                           input_size=size)
+                                           threads=p.inference_threads, input_size=size)
         self._to_close = self.backend
         self.get_logger().info(f'backend {why}; model ready in '
                                f'{time.monotonic() - started:.1f} s')

@@ -25,6 +25,7 @@ class DepthNodeParams:
     backend: str
     precision: str
     engine_cache_dir: str
+    inference_threads: int
     input_width: int
     input_height: int
     compressed: bool
@@ -59,6 +60,8 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'engine_cache_dir': ('', 'cache of TensorRT engines (default: ~/.cache/svde_ros/engines) '
                          'and of the ONNX export of a checkpoint that onnxruntime runs (default: '
                          '~/.cache/svde_ros)', True, None),
+    'inference_threads': (0, 'CPU threads of onnxruntime / torch (0 = every core)', True,
+                          (0, 256)),
     'input_width': (0, 'network input width, multiple of 32 (torch backend; 0 = as trained; '
                     'an exported model has its own)', True, (0, 4096)),
     'input_height': (0, 'network input height, multiple of 32 (see input_width)', True,

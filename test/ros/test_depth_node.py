@@ -402,3 +402,12 @@ def test_camera_info_max_delay_applies_at_run_time(checkpoint):
         assert result[0].successful and h.node.sync.max_delay_s == 2.5
     finally:
         h.close()
+
+
+def test_a_missing_package_is_one_line_that_says_what_to_install():
+    from svde_ros.ros.depth_node import missing_module_line
+
+    line = missing_module_line(ModuleNotFoundError("No module named 'onnxruntime'",
+                                                   name='onnxruntime'))
+    assert line.startswith('cannot import onnxruntime') and 'pip install onnxruntime' in line
+    assert '\n' not in line

@@ -63,10 +63,16 @@ def birds_eye(cloud: PointCloud2) -> np.ndarray:
     return view
 
 
-def panel(frames: dict[str, object]) -> np.ndarray:
-    """Input | colorized depth | mask | bird's-eye view, at a common height."""
-    parts = [compressed_to_rgb8(frames['input']), image_to_array(frames['colorized']),
-             cv2.cvtColor(image_to_array(frames['mask']), cv2.COLOR_GRAY2RGB),
+# The outputs every processed frame has; the mask comes on the frames spimo_every_n picks.
+FRAME_OUTPUTS = {'input', 'depth', 'colorized', 'points'}
+
+
+def panel(frames: dict[str, object], mask: object | None) -> np.ndarray:
+    """Input | colorized depth | mask (the newest one) | bird's-eye view, at a common height."""
+    colorized = image_to_array(frames['colorized'])
+    mask_rgb = (cv2.cvtColor(image_to_array(mask), cv2.COLOR_GRAY2RGB) if mask is not None
+                else np.zeros_like(colorized))
+    parts = [compressed_to_rgb8(frames['input']), colorized, mask_rgb,
              birds_eye(frames['points'])]
     height = 192
     resized = [cv2.resize(p, (int(p.shape[1] * height / p.shape[0]), height)) for p in parts]
@@ -81,8 +87,9 @@ class Observer:
         self.frames: dict[tuple[int, int], dict[str, object]] = {}
         self.sent: dict[tuple[int, int], float] = {}
         self.latencies: list[float] = []
-        self.completed = 0          # frames whose five outputs all arrived
+        self.completed = 0          # frames whose outputs all arrived (FRAME_OUTPUTS)
         self.panels = 0
+        self.last_mask: object | None = None
         self.lock = threading.Lock()
         node.create_subscription(CompressedImage, '/camera/image_raw/compressed',
                                  self._on('input'), RELIABLE)
@@ -102,15 +109,18 @@ class Observer:
                     self.sent[key] = now
                 elif kind == 'depth' and key in self.sent:
                     self.latencies.append(now - self.sent[key])
+                if kind == 'mask':
+                    self.last_mask = msg
+                    return
                 entry = self.frames.setdefault(key, {})
                 entry[kind] = msg
-                if len(entry) == 5:
+                if set(entry) == FRAME_OUTPUTS:
                     self.completed += 1
                     index = self.completed
                     self.frames.pop(key)
                     if index % self.every == 1 or self.every == 1:
                         path = self.out / f'panel_{index:03d}.png'
-                        cv2.imwrite(str(path), panel(entry)[..., ::-1])
+                        cv2.imwrite(str(path), panel(entry, self.last_mask)[..., ::-1])
                         self.panels += 1
         return store
 
@@ -140,6 +150,8 @@ def run(args: argparse.Namespace) -> dict:
                          Parameter('engine_cache_dir', value=str(args.cache_dir or '')),
                          Parameter('compressed', value=True),
                          Parameter('inference_threads', value=args.threads),
+                         *([Parameter('spimo_every_n', value=args.spimo_every_n)]
+                           if args.spimo_every_n else []),
                          # The player publishes reliably: nothing is lost in transport.
                          Parameter('input_reliability', value='reliable')])
     LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
@@ -167,7 +179,7 @@ def run(args: argparse.Namespace) -> dict:
         'messages_played': played, 'frames_processed': node.processed,
         'frames_dropped': node.dropped, 'frames_rejected': node.rejected,
         'backend': node.backend.name, 'panels_written': observer.panels,
-        'inference_threads': args.threads,
+        'inference_threads': args.threads, 'spimo_every_n': node.params.spimo_every_n,
         'latency_ms_p50': float(np.percentile(observer.latencies, 50) * 1000)
         if observer.latencies else None,
         'latency_ms_p95': float(np.percentile(observer.latencies, 95) * 1000)
@@ -200,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--domain-id', type=int, default=77)
     parser.add_argument('--force', action='store_true', help='replace an existing --out')
     parser.add_argument('--threads', type=int, default=0,
-                        help="the node's inference_threads (0 = every core)")
+                        help="the node's inference_threads (0 = all cores but one)")
+    parser.add_argument('--spimo-every-n', type=int, default=0,
+                        help="the node's spimo_every_n (0 = the node's default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
                         datefmt='%H:%M:%S')

@@ -87,7 +87,7 @@ def probe(data: dict, mode: str, steps: int, lr: float) -> dict[str, float]:
         loss = synthesis(ScaleInputs(data['target'], data['neighbours'], probs, levels_now,
                                      disp, data['K'], data['poses'])).loss
         if step in (0, steps):
-            rows[f'loss_{step}'] = float(loss)
+            rows[f'loss_{step}'] = float(loss.detach())
             rows[f'abs_rel_{step}'] = abs_rel(1.0 / disp, truth)
         optimiser.zero_grad()
         loss.backward()
@@ -100,6 +100,39 @@ def probe(data: dict, mode: str, steps: int, lr: float) -> dict[str, float]:
         data['target'], data['neighbours'], probs, levels_flat,
         (probs * levels_flat).sum(1, keepdim=True), data['K'], data['poses'])).loss)
     return rows
+
+
+def gradient_agreement(data: dict, mode: str, factor: float) -> float:
+    """Share of pixels whose loss gradient points back to the truth, from depth x `factor`.
+
+    The map is the true depth scaled by `factor` (one level per pixel, or 33 levels peaked
+    there); the gradient of the objective with respect to each pixel's log disparity should
+    push it toward the truth (down when the map is too near, up when too far). Pixels are
+    counted where the truth is 1-80 m and the gradient is not zero.
+    """
+    warping, form = mode.split(':')
+    synthesis = build_view_synthesis(
+        LossConfig(warping='forward' if warping == 'forward' else 'backward'), *DISP_RANGE)
+    truth = data['depth']
+    log_disp = torch.log(1.0 / (truth * factor).clamp(1.0 / DISP_RANGE[1], 1.0 / DISP_RANGE[0]))
+    log_disp = log_disp.detach().requires_grad_()
+    disp = torch.exp(log_disp)
+    if form == 'one':
+        probs, levels = torch.ones_like(disp), disp
+    else:
+        lo, hi = DISP_RANGE
+        fixed = FixedLevels(NUM_LEVELS, lo, hi)(truth, *truth.shape[-2:])
+        spacing = (math.log(hi) - math.log(lo)) / (NUM_LEVELS - 1)
+        probs = torch.softmax(-2.0 * ((torch.log(fixed) - log_disp) / spacing) ** 2, dim=1)
+        levels = fixed
+    loss = synthesis(ScaleInputs(data['target'], data['neighbours'], probs, levels,
+                                 (probs * levels).sum(1, keepdim=True), data['K'],
+                                 data['poses'])).loss
+    (grad,) = torch.autograd.grad(loss, log_disp)
+    valid = (truth > 1) & (truth < 80) & (grad != 0)
+    # Too far (factor > 1): log disparity must rise, so a descent step (-grad) must be > 0.
+    toward = (-grad > 0) if factor > 1 else (-grad < 0)
+    return float(toward[valid].float().mean()) if valid.any() else float('nan')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +152,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f'| {mode} | {seed} | {r["loss_0"]:.4f} | {r[f"loss_{args.steps}"]:.4f} | '
                   f'{r["loss_flat"]:.4f} | {r["abs_rel_0"]:.3f} | '
                   f'{r[f"abs_rel_{args.steps}"]:.3f} |', flush=True)
+    print('\nShare of pixels whose gradient points back to the true depth, from a map 1.5x too '
+          'far and 1.5x too near (0.5 = no information):\n')
+    print('| objective | scene | from 1.5x too far | from 1.5x too near |')
+    print('|---|---|---|---|')
+    for seed in (int(s) for s in args.seeds.split(',')):
+        data = scene(seed)
+        for mode in ('backward:one', 'forward:one', 'forward:levels'):
+            print(f'| {mode} | {seed} | {gradient_agreement(data, mode, 1.5):.2f} | '
+                  f'{gradient_agreement(data, mode, 1 / 1.5):.2f} |', flush=True)
     return 0
 
 

@@ -220,6 +220,7 @@ class BackwardWarpSynthesis:
         return PhotometricResult(masked_mean(error, keep), synths[0], error, keep,
                                  _excluded_share(usable, keep))
 
+
 def build_view_synthesis(config: LossConfig, disp_min: float, disp_max: float,
                          auto_mask: bool = False) -> ViewSynthesis:
     """Pick the warping strategy named in the config (the ablation switch)."""

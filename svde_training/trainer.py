@@ -79,6 +79,15 @@ def autocast_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     return None
 
 
+def prior_prefix(prefix: str) -> str:
+    """The column prefix of an evaluation set's priors in metrics.csv.
+
+    const_*, prior_* for `eval` (as before there were several sets); unseen_const_*,
+    unseen_prior_* for `unseen`.
+    """
+    return '' if prefix == 'eval' else f'{prefix}_'
+
+
 class EpochSampler(Sampler[int]):
     """This rank's indices for one epoch: `count` draws from seeded permutations, from `start`.
 
@@ -243,7 +252,7 @@ class Trainer:
         """
         out: dict[str, float] = {}
         for prefix, frames in self.eval_sets.items():
-            lead = '' if prefix == 'eval' else f'{prefix}_'
+            lead = prior_prefix(prefix)
             out.update({f'{lead}const_{k}': v for k, v in
                         constant_depth_baseline(frames, self.config.eval).items()})
             out.update({f'{lead}prior_{k}': v for k, v in
@@ -321,7 +330,7 @@ class Trainer:
             untrained, priors = self.evaluate(), self.baselines()
             self.history.append({'epoch': 0, 'step': 0, **untrained, **priors})
             for prefix in self.eval_sets:
-                lead = '' if prefix == 'eval' else f'{prefix}_'
+                lead = prior_prefix(prefix)
                 LOG.info('%s AbsRel: untrained network %.4f, constant depth %.4f, depth by '
                          'row %.4f', prefix, untrained.get(f'{prefix}_abs_rel', float('nan')),
                          priors.get(f'{lead}const_abs_rel', float('nan')),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from svde_ros.model.config import ModelConfig
-from svde_ros.model.encoders import Encoder, PaperEncoder, build_encoder
+from svde_ros.model.encoders import Encoder, PaperEncoder, build_encoder, he_init
 from svde_ros.model.quantization import (
     AquaNetHead,
     FixedLevels,
@@ -109,19 +109,18 @@ class DepthNet(nn.Module):
         N = config.num_levels
         disp_min, disp_max = config.disp_range
         head_channels = [dec[first + s] for s in range(config.num_scales)]
-        self.quantizers: nn.ModuleList
+        # A sigmoid head is one level per pixel and has no logits; level heads have N of each.
+        self.logit_heads = nn.ModuleList(
+            nn.Conv2d(c, N, 3, padding=1) for c in head_channels
+            if config.quantization != 'sigmoid')
         if config.quantization == 'sigmoid':
-            self.logit_heads = nn.ModuleList()
             self.quantizers = nn.ModuleList(SigmoidDisparity(c, disp_min, disp_max)
                                             for c in head_channels)
-        else:
-            self.logit_heads = nn.ModuleList(nn.Conv2d(c, N, 3, padding=1)
-                                             for c in head_channels)
-        if config.quantization == 'aquanet':
+        elif config.quantization == 'aquanet':
             self.quantizers = nn.ModuleList(AquaNetHead(c, N, disp_min, disp_max,
                                                         config.logit_norm)
                                             for c in head_channels)
-        elif config.quantization == 'fixed':
+        else:
             fixed = FixedLevels(N, disp_min, disp_max)
             self.quantizers = nn.ModuleList(fixed for _ in range(config.num_scales))
         self._init_weights()
@@ -143,11 +142,7 @@ class DepthNet(nn.Module):
         PyTorch's default, as Monodepth2 has it, starts every pixel near mid-range. Every head
         gets the same decoder init, so a head's ablation changes the head alone.
         """
-        for m in [*self.encoder.modules(), *self.pos_lifts.modules()]:
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        he_init(self.encoder, self.pos_lifts)
 
     def forward(self, image: torch.Tensor, pos: torch.Tensor, cam: torch.Tensor,
                 num_outputs: int | None = None) -> DepthPrediction:

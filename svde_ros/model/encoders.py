@@ -32,6 +32,16 @@ class EncoderWeightsError(ValueError):
     """Pretrained weights are missing or do not fit the encoder (one line, names the file)."""
 
 
+def he_init(*modules: nn.Module) -> None:
+    """He init (fan-out, ReLU) of every conv in `modules`, biases zero: a ResNet trunk's init."""
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block with a projection shortcut when the shape changes."""
 

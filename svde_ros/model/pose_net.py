@@ -35,13 +35,11 @@ class ResNetPoseNet(nn.Module):
 
     def __init__(self, translation_scale: float = 0.01) -> None:
         super().__init__()
-        from svde_ros.model.encoders import PaperEncoder
+        from svde_ros.model.encoders import PaperEncoder, he_init
 
         self.translation_scale = translation_scale
         self.encoder = PaperEncoder(1.0, 0, in_channels=6)
-        for m in self.encoder.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        he_init(self.encoder)
         c = self.encoder.channels[-1]
         self.decoder = nn.Sequential(nn.Conv2d(c, 256, 1), nn.ReLU(inplace=True),
                                      nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(inplace=True),

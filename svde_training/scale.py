@@ -130,27 +130,43 @@ def ground_height(depth: np.ndarray, K: np.ndarray, seed: int = 0,
 
 
 @torch.no_grad()
-def camera_height_scale(net: DepthNet, clips: list[Clip], width: int, height: int,
-                        camera_height_m: float, max_frames: int = 64) -> tuple[float, int]:
-    """Metres per gauge unit from a known camera height above a ground plane.
+def predicted_depths(net: DepthNet, clips: list[Clip], width: int, height: int,
+                     max_frames: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The network's depth [H,W] (gauge units) and K (3x3, px) of frames spread over the clips.
 
-    The network's depth of frames spread over the clips gives a ground height per frame in
-    its gauge; the scale is camera_height_m / the median of those heights.
+    Frames are fed whole at the base size `width` x `height` (scale s = 1).
     """
     candidates = [(clip, i) for clip in clips for i in range(len(clip))]
     step = max(1, len(candidates) // max_frames)
-    heights = []
     was_training = net.training
     net.eval()
+    out = []
     for clip, i in candidates[::step][:max_frames]:
         image, K = to_base(clip, i, width, height)
         cam = torch.tensor(clip.intrinsics(i).camera_channels(), dtype=torch.float32)
         depth = predict_depth(net, torch.from_numpy(image.transpose(2, 0, 1)), cam,
                               (height, width)).numpy()
-        found = ground_height(depth, K.matrix())
-        if found is not None:
-            heights.append(found)
+        out.append((depth, K.matrix()))
     net.train(was_training)
+    return out
+
+
+def camera_height_scale(depths: list[tuple[np.ndarray, np.ndarray]],
+                        camera_height_m: float) -> tuple[float, int]:
+    """Metres per gauge unit from a known camera height above a ground plane.
+
+    Args:
+        depths: (depth [H,W] in gauge units, K 3x3 in px) of frames that see the ground,
+            e.g. `predicted_depths` of a trained network.
+        camera_height_m: the camera's height above the ground.
+
+    Returns:
+        (camera_height_m / the median ground height over the frames, frames with a ground).
+
+    Raises:
+        DataError: no frame shows a ground plane in its bottom centre.
+    """
+    heights = [h for h in (ground_height(depth, K) for depth, K in depths) if h is not None]
     if not heights:
         raise DataError('no ground plane found in the bottom-centre of the frames: the camera '
                         'height cannot give a metric scale here (use odometry instead)')

@@ -41,7 +41,7 @@ from svde_training.evaluate import constant_depth_baseline, evaluate_frames, row
 from svde_training.losses import build_view_synthesis, self_supervised_loss
 from svde_training.masks import MaskStore
 from svde_training.preview import preview_panel, write_png
-from svde_training.scale import camera_height_scale, odometry_scale
+from svde_training.scale import camera_height_scale, odometry_scale, predicted_depths
 
 LOG = logging.getLogger(__name__)
 BOARD_EVERY_STEPS = 10     # TensorBoard scalars of the training step
@@ -361,8 +361,8 @@ class Trainer:
                 LOG.info('metric scale from odometry: %.4f m per unit (%d frame pairs)',
                          self.depth_scale, pairs)
             elif d.camera_height_m > 0:
-                self.depth_scale, frames = camera_height_scale(
-                    self.depth_net, self.dataset.clips, d.base_width, d.base_height,
+                self.depth_scale, frames = camera_height_scale(predicted_depths(
+                    self.depth_net, self.dataset.clips, d.base_width, d.base_height),
                     d.camera_height_m)
                 self.scale_source = 'camera_height'
                 LOG.info('metric scale from the camera height (%.2f m): %.4f m per unit '

@@ -65,6 +65,8 @@ def birds_eye(cloud: PointCloud2) -> np.ndarray:
 
 # The outputs every processed frame has; the mask comes on the frames spimo_every_n picks.
 FRAME_OUTPUTS = {'input', 'depth', 'colorized', 'points'}
+# Longest wait for the node and the recorders to drain after playback (returns as soon as done).
+DRAIN_TIMEOUT_S = 60.0
 
 
 def panel(frames: dict[str, object], mask: object | None) -> np.ndarray:
@@ -115,13 +117,15 @@ class Observer:
                 entry = self.frames.setdefault(key, {})
                 entry[kind] = msg
                 if set(entry) == FRAME_OUTPUTS:
-                    self.completed += 1
-                    index = self.completed
+                    index = self.completed + 1
                     self.frames.pop(key)
                     if index % self.every == 1 or self.every == 1:
                         path = self.out / f'panel_{index:03d}.png'
                         cv2.imwrite(str(path), panel(entry, self.last_mask)[..., ::-1])
                         self.panels += 1
+                    # Counted once its panel is on disk: a reader that waits for `completed`
+                    # never sees a frame whose panel is still being written.
+                    self.completed = index
         return store
 
 
@@ -170,11 +174,16 @@ def run(args: argparse.Namespace) -> dict:
     # Read the counters only once the node is idle (no frame waiting or in the worker) and
     # every depth image it published has reached the recorder: a summary read while a frame
     # is between `publish` and its count disagrees with itself.
-    _wait_until(node.idle, 30.0)
-    _wait_until(lambda: recorder.counts.get('/camera/depth/image', 0) >= node.processed, 5.0)
-    # ... and the observer has all outputs of every processed frame (the cloud comes last), so
-    # `panels_written` counts the panels on disk.
-    _wait_until(lambda: observer.completed >= node.processed, 5.0)
+    # The limits only bound a lost message: each wait ends as soon as its condition holds, and
+    # a loaded machine can take seconds to deliver the last frame's outputs.
+    _wait_until(node.idle, DRAIN_TIMEOUT_S)
+    _wait_until(lambda: recorder.counts.get('/camera/depth/image', 0) >= node.processed,
+                DRAIN_TIMEOUT_S)
+    # ... and the observer has all outputs of every processed frame (the cloud comes last).
+    _wait_until(lambda: observer.completed >= node.processed, DRAIN_TIMEOUT_S)
+    # No callback runs after this (shutdown waits for those in flight), so the counters below
+    # are final: `panels_written` is what is on disk, whatever arrived late.
+    executor.shutdown()
     summary = {
         'messages_played': played, 'frames_processed': node.processed,
         'frames_dropped': node.dropped, 'frames_rejected': node.rejected,
@@ -190,7 +199,6 @@ def run(args: argparse.Namespace) -> dict:
                          for stage, times in node.stage_times.items() if times},
     }
     recorder.close()
-    executor.shutdown()
     node.destroy_node()
     helper.destroy_node()
     rclpy.try_shutdown(context=context)

@@ -1,6 +1,5 @@
 """camera_info synchronisation without DDS: matching by stamp, waiting, steady K, fallback."""
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -36,12 +35,13 @@ def test_the_camera_info_closest_in_time_is_used():
 
 
 def test_a_late_camera_info_is_waited_for_while_a_publisher_is_connected():
-    sync = _sync(publishers=1, wait_s=2.0)
+    # The wait ends when the info arrives; its limit is only there for a lost message, so a
+    # loaded machine that runs the timer late still gets the late info (fx 120), not a reuse.
+    sync = _sync(publishers=1, wait_s=60.0)
     sync.add(_info(1.0, 100.0))
-    threading.Timer(0.1, lambda: sync.add(_info(2.0, 100.0))).start()
-    started = time.monotonic()
-    assert sync.model_for(_stamp(2.0), 64, 48).intrinsics.fx == 100.0
-    assert 0.05 < time.monotonic() - started < 1.5 and sync.reused == 0
+    threading.Timer(0.1, lambda: sync.add(_info(2.0, 120.0))).start()
+    assert sync.model_for(_stamp(2.0), 64, 48).intrinsics.fx == 120.0
+    assert sync.reused == 0
 
 
 def test_a_steady_camera_reuses_its_newest_info_and_a_changing_one_rejects():

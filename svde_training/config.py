@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
+import numpy as np
 import yaml
 
 from svde_ros.model.config import ModelConfig
@@ -213,7 +214,10 @@ class DataConfig:
     constant-depth and depth-by-row priors.
     Frames are first resized to base_width x base_height (the network's full-frame input size at
     inference); random resize by s in [scale_min, scale_max] and a crop_width x crop_height crop
-    follow. frame_offsets lists the neighbours of the target frame t (e.g. -1, 1); with
+    follow. base_width/base_height 0 (the default) take the first source's aspect at
+    `input_pixels` (`input_size_for`), so a 4:3 or 16:9 camera keeps its shape; crop sizes 0
+    are the base size (no crop: the recipe's choice, scale_min = scale_max = 1).
+    frame_offsets lists the neighbours of the target frame t (e.g. -1, 1); with
     neighbours: motion only their directions count, and each target takes the nearest frame in
     that direction at least neighbour_motion_m away by odometry (neighbour_flow_px of median
     optical flow at the base width without poses), at most neighbour_max_gap frames away
@@ -234,17 +238,18 @@ class DataConfig:
     neighbour_motion_m: float = 0.5
     neighbour_flow_px: float = 3.0
     neighbour_max_gap: int = 10
-    base_height: int = 96
-    base_width: int = 256
-    crop_height: int = 64
-    crop_width: int = 192
+    base_height: int = 0
+    base_width: int = 0
+    input_pixels: int = 320 * 96
+    crop_height: int = 0
+    crop_width: int = 0
     scale_min: float = 1.0
-    scale_max: float = 1.4
+    scale_max: float = 1.0
     flip_prob: float = 0.5
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
-    hue: float = 0.05
+    hue: float = 0.1
     num_workers: int = 0
     camera_height_m: float = 0.0
 
@@ -274,19 +279,19 @@ class LossConfig:
     hole_weight: float = 1.0
     gauge_weight: float = 0.0
     gauge_target: float = 0.5
-    full_resolution: bool = False
+    full_resolution: bool = True
 
 
 @dataclass(frozen=True)
 class MaskingConfig:
     """Which pixels leave the view-synthesis loss as moving (the stage-2 switch).
 
-    mode: none (stage 1: every pixel), auto (Monodepth2 auto-masking: pixels that a static
-    camera explains better than the warp), spimo (SPIMO masks from `svde-train masks`, read
+    mode: auto (Monodepth2 auto-masking: pixels that a static camera explains better than the
+    warp; the default), none (every pixel), spimo (SPIMO masks from `svde-train masks`, read
     from masks_dir; `pipeline: full` fills it in).
     """
 
-    mode: Literal['none', 'auto', 'spimo'] = 'none'
+    mode: Literal['none', 'auto', 'spimo'] = 'auto'
     masks_dir: str = ''
 
 
@@ -343,15 +348,15 @@ class OptimConfig:
     """
 
     batch_size: int = 4
-    epochs: int = 10
-    steps_per_epoch: int = 0
+    epochs: int = 12
+    steps_per_epoch: int = 50
     lr: float = 1e-4
     encoder_lr_scale: float = 0.2
     lr_step_epochs: int = 0
     lr_gamma: float = 0.5
-    warmup_steps: int = 50
+    warmup_steps: int = 0
     weight_decay: float = 0.0
-    mixed_precision: bool = True
+    mixed_precision: bool = False
     seed: int = 0
     checkpoint_every_steps: int = 50
     checkpoint_every_minutes: float = 10.0
@@ -377,11 +382,15 @@ class TrainConfig:
     pipeline: stage1 trains one network as `masking` and `boost` say; full runs stage 1
     (no mask) -> SPIMO masks -> stage 2 from scratch (masking.mode, boost) in one run folder.
     pose_translation_scale: PoseNet's output factor for translation (svde_ros.model.pose_net).
-    Depth and translation share one free scale; this factor sets where in the fixed level range
-    the depth settles. Monodepth2's 0.01 left it against the near end, where the road clipped;
-    0.1 scored drive 0023 0.27 against 0.35 (two seeds each, docs/results.md).
-    pose_encoder: 'convs' (a plain 7-layer conv stack with camera channels, scaled by
-    pose_width) or 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder).
+    Depth and translation share one free scale; this factor sets where in the depth range the
+    depth settles. 0.01 is Monodepth2's and the recipe's (with its sigmoid head); with AQUANet
+    levels and the conv PoseNet, 0.01 left the depth against the near end and 0.1 did better
+    (docs/results.md).
+    pose_encoder: 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder; the
+    default) or 'convs' (a plain 7-layer conv stack with camera channels, scaled by
+    pose_width; it kept the reproduced baseline from learning at first).
+    The defaults are `config/recipe.yaml`'s choices, the measured winner (docs/training.md);
+    `config/paper.yaml` is the paper's full pipeline.
     pose_source: 'posenet' learns the motion between frames; 'poses' warps with the clips'
     own ego-motion (KITTI poses, a folder's `poses`, a bag's odometry), so depth is metric
     from the first step and the depth/motion scale ambiguity is gone. Every training clip must
@@ -391,9 +400,9 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    pose_encoder: Literal['convs', 'resnet18'] = 'convs'
+    pose_encoder: Literal['convs', 'resnet18'] = 'resnet18'
     pose_width: float = 1.0
-    pose_translation_scale: float = 0.1
+    pose_translation_scale: float = 0.01
     pose_source: Literal['posenet', 'poses'] = 'posenet'
     pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -508,13 +517,20 @@ def validate(config: TrainConfig) -> TrainConfig:
     d = config.data
     stride = OUTPUT_STRIDE
     for name in ('crop_height', 'crop_width', 'base_height', 'base_width'):
-        if getattr(d, name) <= 0 or getattr(d, name) % stride:
-            raise ConfigError(f'data.{name}: must be a positive multiple of {stride}, '
-                              f'got {getattr(d, name)}')
+        if getattr(d, name) < 0 or getattr(d, name) % stride:
+            raise ConfigError(f'data.{name}: must be a positive multiple of {stride} (or 0: '
+                              f'automatic), got {getattr(d, name)}')
+    if (d.base_height == 0) != (d.base_width == 0) or (d.crop_height == 0) != (d.crop_width == 0):
+        raise ConfigError('data.base_height/base_width and crop_height/crop_width: give both '
+                          'of a pair, or neither (0: automatic)')
+    if d.input_pixels < stride * stride:
+        raise ConfigError(f'data.input_pixels: must be at least {stride * stride}, got '
+                          f'{d.input_pixels}')
     if not 0 < d.scale_min <= d.scale_max:
         raise ConfigError(f'data.scale_min/scale_max: need 0 < min <= max, got '
                           f'{d.scale_min}, {d.scale_max}')
-    if d.base_height * d.scale_min < d.crop_height or d.base_width * d.scale_min < d.crop_width:
+    if d.base_height and d.crop_height and (d.base_height * d.scale_min < d.crop_height
+                                            or d.base_width * d.scale_min < d.crop_width):
         raise ConfigError(f'data.scale_min: {d.scale_min} x base {d.base_width}x'
                           f'{d.base_height} is smaller than the crop '
                           f'{d.crop_width}x{d.crop_height}')
@@ -555,6 +571,40 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.spimo.delta <= 0 or not 0 < config.spimo.scale <= 1 or config.spimo.threshold <= 0:
         raise ConfigError('spimo: need delta > 0, 0 < scale <= 1 and threshold > 0')
     return config
+
+
+def input_size_for(width: int, height: int, pixels: int,
+                   stride: int = OUTPUT_STRIDE) -> tuple[int, int]:
+    """The network input (height, width) for frames of `width` x `height`.
+
+    Sides are multiples of `stride`; of the sizes within 3/4 .. 4/3 of `pixels`, the one
+    closest to the frames' aspect (then to `pixels`), so that a 4:3 or 16:9 camera is not
+    squeezed into another shape: KITTI's 1226x370 gives 96x320, 640x480 gives 160x224 and
+    1280x720 gives 128x224 at 320 x 96 pixels.
+    """
+    aspect = width / height
+    sizes = [(h, w) for h in range(stride, 64 * stride + 1, stride)
+             for w in range(stride, 64 * stride + 1, stride)
+             if 0.75 <= h * w / pixels <= 4 / 3]
+    if not sizes:
+        side = max(stride, int(round(pixels ** 0.5 / stride)) * stride)
+        return side, side
+    return min(sizes, key=lambda hw: (round(abs(np.log(hw[1] / hw[0] / aspect)), 6),
+                                      abs(np.log(hw[0] * hw[1] / pixels))))
+
+
+def with_input_size(config: TrainConfig, width: int, height: int) -> TrainConfig:
+    """`config` with an automatic base size (0) set for frames of `width` x `height`.
+
+    An automatic crop is the base size. A config whose sizes are all given is returned as is.
+    """
+    d = config.data
+    base_h, base_w = ((d.base_height, d.base_width) if d.base_height
+                      else input_size_for(width, height, d.input_pixels))
+    crop_h, crop_w = (d.crop_height, d.crop_width) if d.crop_height else (base_h, base_w)
+    data = dataclasses.replace(d, base_height=base_h, base_width=base_w, crop_height=crop_h,
+                               crop_width=crop_w)
+    return validate(dataclasses.replace(config, data=data))
 
 
 def config_from_dict(data: dict[str, Any] | None, origin: str = '<dict>') -> TrainConfig:

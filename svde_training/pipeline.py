@@ -18,6 +18,7 @@ import torch
 from svde_ros.files import atomic_write_bytes
 from svde_training import distributed, run_dir
 from svde_training.config import MaskingConfig, TrainConfig, normalized
+from svde_training.data import resolve_input_size
 from svde_training.distributed import DistInfo
 from svde_training.masks import summary_line, write_masks
 from svde_training.trainer import Trainer
@@ -28,6 +29,7 @@ LOG = logging.getLogger(__name__)
 def train_stage(config: TrainConfig, out: Path, device: torch.device, info: DistInfo,
                 resume: bool, force: bool) -> Trainer:
     """Train one network as `config` says into the run folder `out` (resuming if asked)."""
+    config = resolve_input_size(config)
     resume_from = None
     if info.is_main:
         resume_from = run_dir.prepare(out, config.to_dict(), resume, force, normalized)
@@ -57,7 +59,7 @@ def stage_configs(config: TrainConfig, masks_dir: Path) -> tuple[TrainConfig, Tr
     Stage 1 sees every pixel and is not boosted; stage 2 is the configured masking (SPIMO masks
     read from `masks_dir`) and boosting.
     """
-    stage1 = replace(config, pipeline='stage1', masking=MaskingConfig(),
+    stage1 = replace(config, pipeline='stage1', masking=MaskingConfig(mode='none'),
                      boost=replace(config.boost, weight=0.0))
     masking = config.masking
     if masking.mode == 'spimo':
@@ -73,6 +75,7 @@ def run_full_pipeline(config: TrainConfig, out: Path, device: torch.device, info
     Returns:
         The summary (as written to summary.json) and each stage's metric history.
     """
+    config = resolve_input_size(config)
     if info.is_main:
         run_dir.prepare(out, config.to_dict(), resume, force, normalized)
     distributed.barrier(info)

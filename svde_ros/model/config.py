@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 QuantizationKind = Literal['aquanet', 'fixed', 'sigmoid']
 EncoderKind = Literal['paper', 'efficientnet_lite0']
+PositionKind = Literal['pixels', 'rays']
 
 
 @dataclass(frozen=True)
@@ -22,25 +23,30 @@ class ModelConfig:
         width: channel multiplier of the paper trunk and of the decoder; 1.0 is the default
             ~15M-parameter network, 0.5 the small one for CPUs and Jetsons.
         num_levels: N, the number of discrete disparity levels per pixel.
-        quantization: 'aquanet' (per-pixel adaptive levels), 'fixed' (exponential, shared) or
-            'sigmoid' (Monodepth2's single sigmoid disparity, linear in disparity between the
-            range's ends; num_levels and logit_norm do not apply).
+        quantization: 'sigmoid' (Monodepth2's single sigmoid disparity, linear in disparity
+            between the range's ends; num_levels and logit_norm do not apply; the default, as
+            measured), 'aquanet' (the paper's per-pixel adaptive levels) or 'fixed'
+            (exponential levels, shared).
         min_depth, max_depth: depth range in the network's gauge; levels live in
             [1/max_depth, 1/min_depth].
         pos_channels: channels each 1x1 lift of the positional + camera inputs adds to a stage;
             0 feeds the network the image alone (Monodepth2).
         image_mean: per-channel RGB mean subtracted from images in [0, 1].
         num_scales: decoder output scales used by the multi-scale loss, finest first.
-        head_stride: resolution of the finest level head relative to the input (1, 2 or 4).
-            1 is the paper's full-resolution head; 2 (the default) runs the per-pixel N-level
-            distribution at 1/2 and brings the expected disparity to full size bilinearly in
-            log space, which removes the most expensive layers of the network (the
-            full-resolution decoder stage and the two N-channel heads) and quarters the
-            forward-warping cost. Its accuracy is within seed noise of stride 1
-            (docs/results.md).
+        head_stride: resolution of the finest head relative to the input (1, 2 or 4).
+            1 (the default, Monodepth2's and the paper's) predicts at full resolution; 2 runs
+            the head at 1/2 and brings the expected disparity to full size bilinearly in log
+            space, which removes the full-resolution decoder stage and quarters the
+            forward-warping cost (within seed noise of 1 with AQUANet levels,
+            docs/results.md).
         logit_norm: cap on the L2 norm (over levels) of each pixel's centred level logits,
             and of AQUANet's increment logits, which bounds how peaked either softmax can get
             and keeps it from saturating (quantization.bounded_logits); 0 = no cap.
+        positions: what the positional channels hold. 'pixels' (the paper's): (u, v) in
+            [-1, 1] over the frame; 'rays': each pixel's viewing-ray slopes ((x - cx) / fx,
+            (y - cy) / fy), which mean the same elevation and azimuth in every camera
+            (svde_ros.geometry.ray_positions), so that clips of cameras with other fields of
+            view and horizons teach one prior.
         image_input: False zeroes the image (after mean subtraction), leaving only positional
             and camera channels: the position-only baseline that tells whether a data set
             can be solved without looking at the image.
@@ -50,13 +56,14 @@ class ModelConfig:
     encoder_weights: str = ''
     width: float = 1.0
     num_levels: int = 33
-    quantization: QuantizationKind = 'aquanet'
+    quantization: QuantizationKind = 'sigmoid'
     min_depth: float = 0.1
     max_depth: float = 100.0
     pos_channels: int = 16
+    positions: PositionKind = 'pixels'
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     num_scales: int = 4
-    head_stride: int = 2
+    head_stride: int = 1
     logit_norm: float = 8.0
     image_input: bool = True
 
@@ -103,6 +110,7 @@ class ModelConfig:
         # Model files written before the field existed all have the full-resolution head.
         data.setdefault('head_stride', 1)
         data.setdefault('logit_norm', 0.0)        # ... and unbounded level logits
+        data.setdefault('positions', 'pixels')    # ... and pixel positions
         if 'image_mean' in data:
             data['image_mean'] = tuple(data['image_mean'])
         return cls(**data)

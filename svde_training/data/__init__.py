@@ -1,6 +1,7 @@
 """Data sources (one Clip interface), augmentation and datasets."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from svde_training.config import (
@@ -15,13 +16,17 @@ from svde_training.config import (
     RosbagSource,
     SourceConfig,
     SyntheticSource,
+    TrainConfig,
     VideoSource,
+    with_input_size,
 )
 from svde_training.data.cityscapes import cityscapes_clips
 from svde_training.data.clip import Clip, DataError, frame_clip
 from svde_training.data.folder import FolderClip, RgbdClip, VideoClip, depth_frame_clips
 from svde_training.data.kitti import KittiOdometryClip, KittiRawClip, split_clips
 from svde_training.data.synthetic import synthetic_clips
+
+LOG = logging.getLogger(__name__)
 
 
 def build_clips(source: SourceConfig, index_dir: Path | None = None) -> list[Clip]:
@@ -35,6 +40,23 @@ def build_clips(source: SourceConfig, index_dir: Path | None = None) -> list[Cli
     crop = source.crop
     return [shot for clip in clips for shot in frame_clip(
         clip, (crop.top, crop.bottom, crop.left, crop.right), source.cuts)]
+
+
+def resolve_input_size(config: TrainConfig) -> TrainConfig:
+    """`config` with its automatic input size set from the first source's frames (as cropped).
+
+    Run before a run folder is written, so that config.yaml and the checkpoints hold the size
+    the network is trained and served at.
+    """
+    d = config.data
+    if d.base_height and d.crop_height:
+        return config
+    K = build_clips(d.sources[0])[0].intrinsics(0)
+    resolved = with_input_size(config, K.width, K.height)
+    LOG.info('input size %dx%d (width x height) for %dx%d frames at about %d pixels; set '
+             'data.base_width/base_height to choose another', resolved.data.base_width,
+             resolved.data.base_height, K.width, K.height, d.input_pixels)
+    return resolved
 
 
 def _open_clips(source: SourceConfig, index_dir: Path | None) -> list[Clip]:
@@ -68,4 +90,4 @@ def _open_clips(source: SourceConfig, index_dir: Path | None) -> list[Clip]:
     raise DataError(f'unsupported source {source!r}')
 
 
-__all__ = ['Clip', 'DataError', 'build_clips']
+__all__ = ['Clip', 'DataError', 'build_clips', 'resolve_input_size']

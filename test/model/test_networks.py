@@ -108,13 +108,14 @@ def test_inference_can_skip_coarse_scales():
     assert torch.equal(full.disp(0), finest.disp(0))
 
 
-def test_model_files_from_before_the_head_stride_field_keep_the_full_resolution_head():
-    """The default head is the 1/2-resolution one; a model file that predates the field
-    (all of which had the paper's full-resolution head) still loads as stride 1."""
-    assert ModelConfig().head_stride == 2
-    old = ModelConfig(head_stride=1).to_dict()
-    del old['head_stride']
-    assert ModelConfig.from_dict(old).head_stride == 1
+def test_model_files_from_before_a_field_load_as_they_were_trained():
+    """Model files that predate head_stride, logit_norm or positions had the full-resolution
+    head, unbounded logits and pixel positions, whatever today's defaults are."""
+    old = ModelConfig(quantization='aquanet').to_dict()
+    for key in ('head_stride', 'logit_norm', 'positions'):
+        del old[key]
+    loaded = ModelConfig.from_dict(old)
+    assert (loaded.head_stride, loaded.logit_norm, loaded.positions) == (1, 0.0, 'pixels')
     assert ModelConfig.from_dict(ModelConfig().to_dict()) == ModelConfig()
 
 

@@ -1,6 +1,12 @@
 import pytest
 
-from svde_training.config import ConfigError, config_from_dict, load_config
+from svde_training.config import (
+    ConfigError,
+    config_from_dict,
+    input_size_for,
+    load_config,
+    with_input_size,
+)
 
 from ..conftest import REPO
 
@@ -20,6 +26,56 @@ def test_defaults_and_every_shipped_config_load():
     assert [s.type for s in video.data.sources] == ['kitti_odometry', 'video', 'folder']
     assert video.data.base_width == 320         # from its base, ablation_kitti.yaml
     assert video.data.sources[2].cuts == (53, 54, 70)
+
+
+def _flat(data: dict, prefix: str = '') -> dict:
+    out = {}
+    for key, value in data.items():
+        out.update(_flat(value, f'{prefix}{key}.') if isinstance(value, dict)
+                   else {f'{prefix}{key}': value})
+    return out
+
+
+# What config/recipe.yaml adds to the defaults: its data and the KITTI scoring protocol.
+RECIPE_DATA = {'data.sources', 'data.eval_sources', 'data.unseen_sources', 'data.base_height',
+               'data.base_width', 'data.crop_height', 'data.crop_width', 'eval.max_frames',
+               'eval.garg_crop'}
+
+
+def test_the_defaults_are_the_recipe():
+    """`fit` without --config trains config/recipe.yaml's choices, the measured winner."""
+    defaults = _flat(config_from_dict({}).to_dict())
+    recipe = _flat(load_config(REPO / 'config' / 'recipe.yaml').to_dict())
+    differ = {k for k in defaults if defaults[k] != recipe[k]}
+    assert differ == RECIPE_DATA
+    # The paper's full pipeline is one config; its parts differ from the recipe.
+    paper = load_config(REPO / 'config' / 'paper.yaml')
+    assert (paper.pipeline, paper.masking.mode, paper.loss.warping, paper.model.quantization,
+            paper.model.pos_channels) == ('full', 'spimo', 'forward', 'aquanet', 16)
+    assert paper.data.scale_max > paper.data.scale_min
+
+
+@pytest.mark.parametrize('frame, size', [((1226, 370), (96, 320)), ((640, 480), (160, 224)),
+                                         ((1280, 720), (128, 224)), ((480, 640), (224, 160))])
+def test_input_size_keeps_the_cameras_aspect(frame, size):
+    assert input_size_for(*frame, 320 * 96) == size
+
+
+def test_a_larger_pixel_budget_keeps_the_aspect_more_exactly():
+    assert input_size_for(640, 480, 4 * 320 * 96) == (288, 384)      # 4:3 exactly
+
+
+def test_an_automatic_size_is_set_once_and_a_given_one_kept():
+    auto = with_input_size(config_from_dict({}), 640, 480).data
+    assert (auto.base_height, auto.base_width, auto.crop_height, auto.crop_width) == \
+        (160, 224, 160, 224)
+    given = with_input_size(config_from_dict({'data': {'base_height': 96, 'base_width': 320,
+                                                       'crop_height': 64,
+                                                       'crop_width': 256}}), 640, 480).data
+    assert (given.base_height, given.base_width, given.crop_height, given.crop_width) == \
+        (96, 320, 64, 256)
+    with pytest.raises(ConfigError, match='give both of a pair'):
+        config_from_dict({'data': {'base_height': 96}})
 
 
 def test_base_files_merge_and_set_overrides(tmp_path):
@@ -58,7 +114,8 @@ def test_base_files_merge_and_set_overrides(tmp_path):
     ({'data': {'sources': [{'type': 'folder', 'path': 'x'}]}},
      'data.sources[0]: missing required key(s) intrinsics'),
     ({'data': {'crop_width': 100}}, 'data.crop_width: must be a positive multiple of 32'),
-    ({'data': {'crop_width': 512}}, 'smaller than the crop'),
+    ({'data': {'base_height': 96, 'base_width': 256, 'crop_height': 64, 'crop_width': 512}},
+     'smaller than the crop'),
     ({'data': {'frame_offsets': [0, 1]}}, 'data.frame_offsets'),
     ({'model': {'min_depth': 10, 'max_depth': 1}}, 'min_depth < max_depth'),
     ({'optim': {'warmup_steps': -5}}, 'optim.warmup_steps: must be >= 0, got -5'),

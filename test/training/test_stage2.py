@@ -145,7 +145,7 @@ def test_stage2_config_errors_name_the_key():
     with pytest.raises(ConfigError, match='boost.weight'):
         config_from_dict({'masking': {'mode': 'auto'}, 'boost': {'weight': 0.1}})
     with pytest.raises(ConfigError, match='masking.mode'):
-        config_from_dict({'pipeline': 'full'})
+        config_from_dict({'pipeline': 'full', 'masking': {'mode': 'none'}})
     with pytest.raises(ConfigError, match="masking.mode: expected one of"):
         config_from_dict({'masking': {'mode': 'spimo2'}})
 

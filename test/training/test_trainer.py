@@ -16,6 +16,9 @@ from svde_training.cli import main
 from svde_training.config import OptimConfig
 from svde_training.trainer import learning_rate
 
+# A small network with every part of the paper's stage 1 switched on (config/paper_stage1.yaml:
+# AQUANet levels, resize + crop, the conv PoseNet, bf16), so that the tests built on it reach
+# each of them; test_config checks the recipe's defaults.
 TINY = {
     'data': {
         'sources': [{'type': 'synthetic', 'seed': 0, 'num_clips': 1, 'num_frames': 8,
@@ -23,12 +26,16 @@ TINY = {
         'eval_sources': [{'type': 'synthetic', 'seed': 100, 'num_clips': 1, 'num_frames': 3,
                           'height': 64, 'width': 128}],
         'base_height': 64, 'base_width': 128, 'crop_height': 64, 'crop_width': 96,
-        'scale_min': 1.0, 'scale_max': 1.2,
+        'scale_min': 1.0, 'scale_max': 1.2, 'hue': 0.05,
     },
-    'model': {'width': 0.25, 'num_levels': 9},
+    'model': {'width': 0.25, 'num_levels': 9, 'quantization': 'aquanet', 'head_stride': 2},
+    'pose_encoder': 'convs',
     'pose_width': 0.25,
+    'pose_translation_scale': 0.1,
+    'loss': {'full_resolution': False},
+    'masking': {'mode': 'none'},
     'optim': {'batch_size': 2, 'epochs': 3, 'steps_per_epoch': 4, 'lr': 1e-3,
-              'checkpoint_every_steps': 1},
+              'checkpoint_every_steps': 1, 'warmup_steps': 50, 'mixed_precision': True},
 }
 
 

@@ -71,9 +71,16 @@ class Intrinsics:
         return Intrinsics(self.fx, self.fy, self.width - 1 - self.cx, self.cy,
                           self.width, self.height)
 
-    def camera_channels(self) -> tuple[float, float]:
-        """Field-of-view descriptors (fx / W0, fy / H0) fed to the networks; resize invariant."""
-        return self.fx / self.width, self.fy / self.height
+    def camera_channels(self) -> tuple[float, float, float, float]:
+        """(fx / W0, fy / H0, cx / W0, cy / H0) fed to the networks; resize invariant.
+
+        The first two describe the field of view; with the last two a network can turn a
+        pixel's place in the frame into its viewing ray (`ray_positions`). The principal point
+        is measured to its pixel's centre ((cx + 0.5) / W0, as `resized` scales it), the
+        convention of the positional channels.
+        """
+        return self.fx / self.width, self.fy / self.height, (self.cx + 0.5) / self.width, \
+            (self.cy + 0.5) / self.height
 
 
 def positional_grid(full_height: int, full_width: int, y0: int = 0, x0: int = 0,
@@ -88,6 +95,19 @@ def positional_grid(full_height: int, full_width: int, y0: int = 0, x0: int = 0,
     u = (2.0 * (np.arange(x0, x0 + width, dtype=np.float32) + 0.5) / full_width) - 1.0
     v = (2.0 * (np.arange(y0, y0 + height, dtype=np.float32) + 0.5) / full_height) - 1.0
     return np.stack(np.meshgrid(u, v, indexing='xy')).astype(np.float32)
+
+
+def ray_positions(pos: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+    """Viewing-ray slopes ((x - cx) / fx, (y - cy) / fy) [B,2,H,W] of positional channels.
+
+    pos: [B,2,H,W] (u, v) in [-1, 1] over the full frame (a crop's pixels carry those of the
+    frame it was cut from); cam: [B,4] camera channels (Intrinsics.camera_channels). A row
+    of pixels means a different elevation in every camera (KITTI's horizon lies mid-frame, the
+    highway crop's at a quarter from the top); a ray slope means the same in all of them.
+    """
+    f = cam[:, 0:2].reshape(-1, 2, 1, 1).to(pos.dtype)
+    c = cam[:, 2:4].reshape(-1, 2, 1, 1).to(pos.dtype)
+    return ((pos + 1.0) * 0.5 - c) / f
 
 
 def positional_grid_torch(batch: int, height: int, width: int,

@@ -58,7 +58,7 @@ def spimo_dispersion(net: DepthNet, image: torch.Tensor, cam: torch.Tensor,
     Args:
         net: a trained DepthNet.
         image: [B,3,H,W] full frames in [0, 1].
-        cam: [B,2] camera channels (fx/W0, fy/H0).
+        cam: [B,4] camera channels (fx/W0, fy/H0, cx/W0, cy/H0).
         config: shift, resolution and threshold.
 
     Returns:

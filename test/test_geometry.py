@@ -11,6 +11,7 @@ from svde_ros.geometry import (
     positional_grid,
     positional_grid_torch,
     project,
+    ray_positions,
     resize_intrinsics_matrix,
     transform_points,
 )
@@ -93,3 +94,19 @@ def test_points_from_depth_reprojects():
     uv = uv[:, :2] / uv[:, 2:]
     ys, xs = np.mgrid[0:4, 0:6]
     assert np.allclose(uv, np.stack([xs.ravel(), ys.ravel()], 1), atol=1e-3)
+
+
+@pytest.mark.parametrize('flip', [False, True])
+def test_ray_positions_of_a_crop_are_the_rays_of_its_intrinsics(flip):
+    """Positional channels of a crop of an enlarged frame + the camera channels give the rays
+    that the crop's own K gives: training crops and full inference frames agree."""
+    from svde_training.data.augment import CropParams, crop_intrinsics, crop_positions
+
+    base = K0.resized(320, 96)
+    crop = CropParams(400, 120, 37, 11, 256, 96, flip, 320)
+    K = crop_intrinsics(base, crop)
+    cam = torch.tensor([(K0.flipped() if flip else K0).camera_channels()])
+    rays = ray_positions(torch.from_numpy(crop_positions(crop))[None], cam)[0]
+    xs, ys = np.meshgrid(np.arange(K.width), np.arange(K.height))
+    assert np.allclose(rays[0].numpy(), (xs - K.cx) / K.fx, atol=1e-5)
+    assert np.allclose(rays[1].numpy(), (ys - K.cy) / K.fy, atol=1e-5)

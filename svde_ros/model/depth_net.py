@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from svde_ros.geometry import ray_positions
 from svde_ros.model.config import ModelConfig
 from svde_ros.model.encoders import Encoder, PaperEncoder, build_encoder, he_init
 from svde_ros.model.quantization import (
@@ -94,7 +95,8 @@ class DepthNet(nn.Module):
         pc = config.pos_channels
         self.register_buffer('image_mean', torch.tensor(config.image_mean).reshape(1, 3, 1, 1),
                              persistent=False)
-        # One lift of (u, v, fx/W0, fy/H0) per encoder stage input (none without them).
+        # One lift of (u, v, fx/W0, fy/H0) per encoder stage input (none without them); with
+        # `positions: rays`, (u, v) are the pixel's viewing-ray slopes instead.
         self.pos_lifts = nn.ModuleList(nn.Conv2d(4, pc, 1) for _ in range(5 if pc else 0))
         self.encoder: Encoder = build_encoder(config.encoder, config.width, pc)
         enc = list(self.encoder.channels)
@@ -151,7 +153,8 @@ class DepthNet(nn.Module):
         Args:
             image: [B,3,H,W] RGB in [0, 1]; H and W multiples of OUTPUT_STRIDE.
             pos: [B,2,H,W] positional channels (u, v) in [-1, 1] of the full resized frame.
-            cam: [B,2] camera channels (fx/W0, fy/H0).
+            cam: [B,4] camera channels (fx/W0, fy/H0, cx/W0, cy/H0); with
+                `positions: pixels` only the first two are read ([B,2] will do).
             num_outputs: how many scales to emit, finest first (default: all `num_scales`;
                 inference needs only 1, which skips the coarser heads).
 
@@ -163,7 +166,10 @@ class DepthNet(nn.Module):
         if H % OUTPUT_STRIDE or W % OUTPUT_STRIDE:
             raise ValueError(f'DepthNet input {W}x{H} must have sides divisible by '
                              f'{OUTPUT_STRIDE}')
-        geo = torch.cat([pos, cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(pos.dtype)], dim=1)
+        if self.config.positions == 'rays':
+            pos = ray_positions(pos, cam)
+        fov = cam[:, :2].reshape(B, 2, 1, 1).expand(B, 2, H, W).to(pos.dtype)
+        geo = torch.cat([pos, fov], dim=1)
 
         def lifted(stage: int, x: torch.Tensor) -> torch.Tensor:
             if not self.pos_lifts:

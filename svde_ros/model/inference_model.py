@@ -31,8 +31,9 @@ class DepthInference(nn.Module):
         self.spimo = spimo
 
     def camera_channels(self, K: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """(fx / W, fy / H) from K at the input size: equal to those of the original frame."""
-        return torch.stack([K[:, 0, 0] / width, K[:, 1, 1] / height], dim=1).to(K.dtype)
+        """(fx/W, fy/H, cx/W, cy/H) from K at the input size: those of the original frame."""
+        return torch.stack([K[:, 0, 0] / width, K[:, 1, 1] / height, (K[:, 0, 2] + 0.5) / width,
+                            (K[:, 1, 2] + 0.5) / height], dim=1).to(K.dtype)
 
     @property
     def output_names(self) -> list[str]:

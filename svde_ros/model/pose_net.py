@@ -95,13 +95,14 @@ class PoseNet(nn.Module):
         Args:
             image_src: [B,3,H,W] RGB in [0, 1], the frame whose points are moved.
             image_dst: [B,3,H,W] RGB in [0, 1], the frame they are moved into.
-            cam: [B,2] camera channels (fx/W0, fy/H0).
+            cam: [B,4] camera channels (fx/W0, fy/H0, cx/W0, cy/H0); the field of view is
+                used.
 
         Returns:
             T_dst_src [B,4,4]: maps points from the src camera into the dst camera.
         """
         B, _, H, W = image_src.shape
-        cam_maps = cam.reshape(B, 2, 1, 1).expand(B, 2, H, W).to(image_src.dtype)
+        cam_maps = cam[:, :2].reshape(B, 2, 1, 1).expand(B, 2, H, W).to(image_src.dtype)
         x = torch.cat([image_src - 0.45, image_dst - 0.45, cam_maps], dim=1)
         params = F.adaptive_avg_pool2d(self.head(self.encoder(x)), 1).reshape(B, 6).float()
         return pose_to_matrix(ROTATION_SCALE * params[:, :3],

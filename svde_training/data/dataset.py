@@ -200,7 +200,9 @@ class TupleDataset(Dataset):
                                      for f in frames]),
             pos=torch.from_numpy(crop_positions(crop)),
             K=torch.from_numpy(K_crop.matrix().astype(np.float32)),
-            cam=torch.tensor(clip.intrinsics(t).camera_channels(), dtype=torch.float32),
+            # The mirrored frame's camera: its principal point mirrors too (ray positions).
+            cam=torch.tensor((clip.intrinsics(t).flipped() if crop.flip else
+                              clip.intrinsics(t)).camera_channels(), dtype=torch.float32),
             scale=torch.tensor(crop.scale, dtype=torch.float32),
             index=torch.tensor(index), masks=masks)
 

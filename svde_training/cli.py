@@ -50,7 +50,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         config = config_from_dict(overrides, 'defaults' + (' with --set' if args.set else ''))
     if args.bag:
         source = RosbagSource(str(args.bag), args.image_topic, args.camera_info_topic,
-                              str(args.intrinsics or ''), args.odom_topic)
+                              str(args.intrinsics or ''), args.odom_topic,
+                              camera_in_base=tuple(args.camera_in_base or ()))
         config = replace(config, data=replace(config.data, sources=(source,)))
     elif not args.config:
         raise ConfigError('give --config FILE, or --bag BAG --image-topic T')
@@ -212,13 +213,14 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
 def cmd_make_bag(args: argparse.Namespace) -> int:
     """Write a rosbag2 of Image/CompressedImage + CameraInfo (+ Odometry from poses)."""
     from svde_training.data.folder import FolderClip
-    from svde_training.data.rosbag import BagTopics, write_bag
+    from svde_training.data.rosbag import BagTopics, camera_offset, write_bag
 
     clip = FolderClip(args.images, args.intrinsics, args.poses)
     topics = BagTopics(image=args.image_topic, camera_info=args.camera_info_topic,
                        odometry=args.odom_topic, frame_id=args.frame_id)
     write_bag(clip, args.out, args.storage, args.rate, args.compressed, topics,
-              args.max_frames)
+              args.max_frames, camera_in_base=camera_offset(tuple(args.camera_in_base))
+              if args.camera_in_base else None)
     return 0
 
 
@@ -282,6 +284,10 @@ def _fit_parser(sub: Any) -> None:
     fit.add_argument('--camera-info-topic', default='', help='with --bag (auto when unique)')
     fit.add_argument('--intrinsics', type=Path, help='with --bag: camera YAML instead')
     fit.add_argument('--odom-topic', default='', help='with --bag: odometry for poses')
+    fit.add_argument('--camera-in-base', type=float, nargs=6,
+                     metavar=('X', 'Y', 'Z', 'ROLL', 'PITCH', 'YAW'),
+                     help="with --odom-topic: the camera's optical frame in the odometry's "
+                          'child frame (default: from the bag\'s /tf_static)')
     fit.add_argument('--camera-height', type=float,
                      help='camera height above the ground in metres: the metric scale when '
                      'there is no odometry')
@@ -371,6 +377,10 @@ def _make_bag_parser(sub: Any) -> None:
     mb.add_argument('--image-topic', default='/camera/image_raw')
     mb.add_argument('--camera-info-topic', default='/camera/camera_info')
     mb.add_argument('--odom-topic', default='/odom')
+    mb.add_argument('--camera-in-base', type=float, nargs=6,
+                    metavar=('X', 'Y', 'Z', 'ROLL', 'PITCH', 'YAW'),
+                    help="record as a robot: the camera's optical frame in base_link; the "
+                         "odometry is then the base's pose and /tf_static holds this offset")
     mb.add_argument('--frame-id', default='camera_optical')
     mb.set_defaults(func=cmd_make_bag)
 

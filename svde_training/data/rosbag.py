@@ -44,6 +44,8 @@ class BagTopics:
     odometry: str = '/odom'
     frame_id: str = 'camera_optical'
     odom_frame_id: str = 'odom'
+    base_frame_id: str = 'base_link'
+    tf_static: str = '/tf_static'
 
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
@@ -137,6 +139,30 @@ class IndexCache:
         atomic_write_bytes(self.path, json.dumps({'key': self.key, 'index': index}).encode())
 
 
+def static_transform(reader, parent: str, child: str) -> np.ndarray | None:  # noqa: ANN001
+    """T_parent_child (4x4) composed along the bag's /tf_static tree, or None if not linked.
+
+    Walks from `child` up its parents (a robot's base_link -> camera_link -> camera optical
+    frame, say) until `parent`.
+    """
+    connections = [c for c in reader.connections if c.topic == '/tf_static'
+                   and c.msgtype == 'tf2_msgs/msg/TFMessage']
+    if not connections:                     # (messages([]) would read every topic)
+        return None
+    up: dict[str, tuple[str, np.ndarray]] = {}
+    for connection, _, raw in reader.messages(connections):
+        for tf in reader.deserialize(raw, connection.msgtype).transforms:
+            up[tf.child_frame_id.lstrip('/')] = (tf.header.frame_id.lstrip('/'), _pose_matrix(
+                tf, 'geometry_msgs/msg/TransformStamped'))
+    T, frame = np.eye(4), child.lstrip('/')
+    while frame != parent.lstrip('/'):
+        if frame not in up or len(T) > 64:
+            return None
+        frame, T_up = up[frame]
+        T = T_up @ T
+    return T
+
+
 class RosbagClip(Clip):
     """The frames of one image topic of a bag.
 
@@ -156,8 +182,9 @@ class RosbagClip(Clip):
         """Index the bag's image topic (see the class docstring).
 
         camera_in_base: x y z (m) roll pitch yaw (rad) of the camera's optical frame in the
-        odometry's child frame (the static TF base_link -> camera optical frame); () when
-        the odometry is the camera's own optical-frame pose, as `make-bag` writes it.
+        odometry's child frame (the static TF base_link -> camera optical frame); () takes
+        it from the bag's /tf_static (from the odometry's child_frame_id to the images'
+        frame_id), or none when those two frames are the same.
         """
         self.path = Path(path)
         self._camera_in_base = camera_offset(camera_in_base)
@@ -180,8 +207,36 @@ class RosbagClip(Clip):
                                 'stamps': self.stamps, 'poses': None if self._poses is None
                                 else [p.tolist() for p in self._poses]})
             self._camera_model = self._camera(reader, camera_info_topic, intrinsics_path)
+            if odom_topic and not camera_in_base:
+                self._camera_in_base = self._camera_offset_from_tf(reader, odom_topic)
         finally:
             reader.close()
+
+    def _camera_offset_from_tf(self, reader, odom_topic: str) -> np.ndarray:  # noqa: ANN001
+        """T_base_camera from /tf_static, when the odometry is of another frame than the camera.
+
+        Raises:
+            DataError: the frames differ and /tf_static does not link them (one line naming
+                the setting to give).
+        """
+        def first(topic: str) -> Any:
+            connection = next(c for c in reader.connections if c.topic == topic)
+            raw = next(reader.messages([connection]))[2]
+            return reader.deserialize(raw, connection.msgtype)
+
+        odometry = first(odom_topic)
+        base = getattr(odometry, 'child_frame_id', '')
+        camera = first(self.topic).header.frame_id
+        if not base or not camera or base.lstrip('/') == camera.lstrip('/'):
+            return np.eye(4)
+        T = static_transform(reader, base, camera)
+        if T is None:
+            raise DataError(f'{self.path}: the odometry is of {base!r}, the images of '
+                            f'{camera!r}, and /tf_static does not link them; give the camera\'s '
+                            f'pose in {base!r} with --camera-in-base "x y z roll pitch yaw"')
+        LOG.info('%s: camera %s in %s from /tf_static: xyz %s', self.name, camera, base,
+                 np.round(T[:3, 3], 3).tolist())
+        return T
 
     def _restore(self, cache: IndexCache) -> bool:
         """Take the frame index from the cache when it was built for this bag and selection."""
@@ -375,8 +430,13 @@ def _typestore():  # noqa: ANN202 - rosbags' Typestore, imported lazily
 
 def write_bag(clip: Clip, out: Path, storage: str = 'mcap', rate_hz: float = 10.0,
               compressed: bool = False, topics: BagTopics = BagTopics(),
-              max_frames: int = 0, jpeg_quality: int = 90) -> int:
+              max_frames: int = 0, jpeg_quality: int = 90,
+              camera_in_base: np.ndarray | None = None) -> int:
     """Write the clip's frames as a new bag folder `out` (refuses to touch an existing one).
+
+    camera_in_base: T_base_camera (4x4) to record as a robot does: the odometry then gives
+    the base's pose (child frame `topics.base_frame_id`), and /tf_static holds the camera's
+    offset from the base. None: the odometry is the camera's own pose.
 
     Returns:
         The number of frames written.
@@ -404,6 +464,13 @@ def write_bag(clip: Clip, out: Path, storage: str = 'mcap', rate_hz: float = 10.
         if clip.pose(0) is not None:
             odom_conn = writer.add_connection(topics.odometry, 'nav_msgs/msg/Odometry',
                                               typestore=ts)
+        base_to_camera = np.eye(4)
+        if camera_in_base is not None:
+            base_to_camera = np.linalg.inv(camera_in_base)
+            tf_conn = writer.add_connection(topics.tf_static, 'tf2_msgs/msg/TFMessage',
+                                            typestore=ts)
+            writer.write(tf_conn, 0, ts.serialize_cdr(_tf_static(T, camera_in_base, topics),
+                                                      'tf2_msgs/msg/TFMessage'))
         for i in tqdm(range(count), desc=f'writing {out.name}', unit='frame'):
             stamp_ns = int(round(i * 1e9 / rate_hz))
             header = Header(stamp=Time(sec=stamp_ns // 10 ** 9, nanosec=stamp_ns % 10 ** 9),
@@ -424,8 +491,10 @@ def write_bag(clip: Clip, out: Path, storage: str = 'mcap', rate_hz: float = 10.
                 _camera_info(T, header, clip, i), 'sensor_msgs/msg/CameraInfo'))
             pose = clip.pose(i)
             if odom_conn is not None and pose is not None:
-                writer.write(odom_conn, stamp_ns, ts.serialize_cdr(
-                    _odometry(T, header, pose, topics), 'nav_msgs/msg/Odometry'))
+                writer.write(odom_conn, stamp_ns, ts.serialize_cdr(_odometry(
+                    T, header, pose @ base_to_camera, topics,
+                    topics.frame_id if camera_in_base is None else topics.base_frame_id),
+                    'nav_msgs/msg/Odometry'))
     LOG.info('wrote %d frames to %s (%s, %g Hz%s)', count, out, storage, rate_hz,
              ', with odometry' if odom_conn else '')
     return count
@@ -442,7 +511,22 @@ def _camera_info(T, header, clip: Clip, index: int):  # noqa: ANN001, ANN202
         binning_x=0, binning_y=0, roi=roi)
 
 
-def _odometry(T, header, pose: np.ndarray, topics: BagTopics):  # noqa: ANN001, ANN202
+def _tf_static(T, camera_in_base: np.ndarray, topics: BagTopics):  # noqa: ANN001, ANN202
+    x, y, z, w = matrix_to_quaternion(camera_in_base[:3, :3])
+    t = camera_in_base[:3, 3]
+    stamp = T['builtin_interfaces/msg/Time'](sec=0, nanosec=0)
+    transform = T['geometry_msgs/msg/TransformStamped'](
+        header=T['std_msgs/msg/Header'](stamp=stamp, frame_id=topics.base_frame_id),
+        child_frame_id=topics.frame_id,
+        transform=T['geometry_msgs/msg/Transform'](
+            translation=T['geometry_msgs/msg/Vector3'](x=float(t[0]), y=float(t[1]),
+                                                       z=float(t[2])),
+            rotation=T['geometry_msgs/msg/Quaternion'](x=x, y=y, z=z, w=w)))
+    return T['tf2_msgs/msg/TFMessage'](transforms=[transform])
+
+
+def _odometry(T, header, pose: np.ndarray, topics: BagTopics,  # noqa: ANN001, ANN202
+              child_frame_id: str):
     x, y, z, w = matrix_to_quaternion(pose[:3, :3])
     point = T['geometry_msgs/msg/Point'](x=float(pose[0, 3]), y=float(pose[1, 3]),
                                          z=float(pose[2, 3]))
@@ -450,7 +534,7 @@ def _odometry(T, header, pose: np.ndarray, topics: BagTopics):  # noqa: ANN001, 
     vec = T['geometry_msgs/msg/Vector3'](x=0.0, y=0.0, z=0.0)
     odom_header = T['std_msgs/msg/Header'](stamp=header.stamp, frame_id=topics.odom_frame_id)
     return T['nav_msgs/msg/Odometry'](
-        header=odom_header, child_frame_id=topics.frame_id,
+        header=odom_header, child_frame_id=child_frame_id,
         pose=T['geometry_msgs/msg/PoseWithCovariance'](
             pose=T['geometry_msgs/msg/Pose'](position=point, orientation=quat),
             covariance=np.zeros(36)),

@@ -6,13 +6,22 @@ import numpy as np
 import pytest
 import yaml
 
+from svde_ros.geometry import quaternion_to_matrix
 from svde_ros.model.checkpoint import load_depth_net
 from svde_training.cli import main
+from svde_training.config import load_config, stored_config
 from svde_training.data.clip import DataError
 from svde_training.data.folder import FolderClip
-from svde_training.data.rosbag import RosbagClip, bag_info, write_bag
+from svde_training.data.rosbag import (
+    BagTopics,
+    RosbagClip,
+    bag_info,
+    camera_offset,
+    open_bag,
+    write_bag,
+)
 
-from ..conftest import REPO
+from ..conftest import DATA, REPO
 from .test_trainer import TINY
 
 CAMERA = REPO / 'config' / 'kitti_odometry_camera.yaml'
@@ -198,3 +207,74 @@ def test_frame_index_is_cached_outside_the_bag_and_rebuilt_when_the_bag_changes(
         os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
     assert len(RosbagClip(bag, '/camera/image_raw', odom_topic='/odom', skip_static=False,
                           index_dir=cache)) == 5
+
+
+def test_fit_from_a_bag_without_a_config_trains_the_recipe_at_the_cameras_aspect(tmp_path):
+    """A user's 4:3 bag and nothing but its topic: the recipe's choices, 4:3 kept."""
+    kitchen = DATA / 'indoor_kitchen'
+    bag = tmp_path / 'kitchen'
+    write_bag(FolderClip(kitchen / 'video', kitchen / 'camera.yaml'), bag, 'mcap', 30.0,
+              compressed=True, max_frames=4)
+    out = tmp_path / 'run'
+    assert main(['fit', '--bag', str(bag), '--image-topic', '/camera/image_raw/compressed',
+                 '--set', 'optim.epochs=1', '--set', 'optim.steps_per_epoch=1',
+                 '--out', str(out)]) == 0
+    run = stored_config(yaml.safe_load((out / 'config.yaml').read_text()))
+    recipe = load_config(REPO / 'config' / 'recipe.yaml')
+    assert (run.model, run.loss, run.masking, run.pose_encoder, run.pose_translation_scale) == \
+        (recipe.model, recipe.loss, recipe.masking, recipe.pose_encoder,
+         recipe.pose_translation_scale)
+    d = run.data
+    assert (d.base_width, d.base_height, d.crop_width, d.crop_height) == (224, 160, 224, 160)
+    spec = load_depth_net(out / 'checkpoints' / 'last.pt')[1]
+    assert (spec.input_width, spec.input_height) == (224, 160)   # the node serves at this size
+
+
+# A forward-looking camera 1.2 m up and 0.1 m ahead of the base, optical axes (z forward, x
+# right, y down) in REP-103 base axes (x forward, y left, z up).
+CAMERA_IN_BASE = (0.1, 0.0, 1.2, -np.pi / 2, 0.0, -np.pi / 2)
+
+
+def test_a_robots_odometry_and_tf_static_give_the_cameras_poses(tmp_path):
+    kitchen = DATA / 'indoor_kitchen'
+    clip = FolderClip(kitchen / 'video', kitchen / 'camera.yaml', kitchen / 'poses.txt')
+    bag = tmp_path / 'robot'
+    assert main(['make-bag', '--images', str(kitchen / 'video'), '--intrinsics',
+                 str(kitchen / 'camera.yaml'), '--poses', str(kitchen / 'poses.txt'),
+                 '--out', str(bag), '--rate', '30', '--compressed', '--max-frames', '4',
+                 '--camera-in-base', *map(str, CAMERA_IN_BASE)]) == 0
+    read = RosbagClip(bag, '/camera/image_raw/compressed', odom_topic='/odom',
+                      skip_static=False)
+    offset = camera_offset(CAMERA_IN_BASE)
+    assert np.allclose(offset[:3, :3] @ [0, 0, 1], [1, 0, 0])       # looks along base x
+    for i in range(4):     # the camera, not the base (7-Scenes' rotations are orthonormal
+        assert np.allclose(read.pose(i), clip.pose(i), atol=1e-3)   # to 1e-4; a quaternion is)
+    reader = open_bag(bag)
+    base = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(
+        [c for c in reader.connections if c.topic == '/odom'])][1]
+    reader.close()
+    assert base.child_frame_id == 'base_link'
+    assert np.allclose(read.pose(1) @ np.linalg.inv(offset),
+                       _pose(base.pose.pose), atol=1e-6)
+
+
+def test_odometry_of_another_frame_without_tf_names_the_setting(tmp_path, source):
+    bag = tmp_path / 'no_tf'
+    offset = camera_offset(CAMERA_IN_BASE)
+    # The base's odometry, and the camera's offset recorded on a topic the reader ignores.
+    write_bag(source, bag, 'mcap', 10.0, max_frames=3, camera_in_base=offset,
+              topics=BagTopics(tf_static='/elsewhere'))
+    with pytest.raises(DataError, match=r"odometry is of 'base_link', the images of "
+                                        r"'camera_optical'.*--camera-in-base"):
+        RosbagClip(bag, '/camera/image_raw', odom_topic='/odom', skip_static=False)
+    given = RosbagClip(bag, '/camera/image_raw', odom_topic='/odom', skip_static=False,
+                       camera_in_base=CAMERA_IN_BASE)
+    assert np.allclose(given.pose(2), source.pose(2), atol=1e-6)
+
+
+def _pose(pose) -> np.ndarray:
+    T = np.eye(4)
+    q, t = pose.orientation, pose.position
+    T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
+    T[:3, 3] = [t.x, t.y, t.z]
+    return T

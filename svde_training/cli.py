@@ -195,7 +195,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.spimo and any(v is not None for v in overrides):
         own = read_inference_spec(args.checkpoint).spimo_config
         spimo = _spimo_settings(args, own)
-    export_onnx(args.checkpoint, args.out, args.height, args.width, spimo, args.force)
+    height, width = args.height, args.width
+    if not (height and width):
+        trained = read_inference_spec(args.checkpoint)
+        height, width = height or trained.input_height, width or trained.input_width
+    export_onnx(args.checkpoint, args.out, height, width, spimo, args.force)
     return 0
 
 
@@ -345,8 +349,10 @@ def _export_parser(sub: Any) -> None:
     ex = sub.add_parser('export', help='ONNX model (+ JSON sidecar) from a checkpoint')
     ex.add_argument('--checkpoint', type=Path, required=True)
     ex.add_argument('--out', type=Path, required=True)
-    ex.add_argument('--height', type=int, required=True, help='multiple of 32')
-    ex.add_argument('--width', type=int, required=True, help='multiple of 32')
+    ex.add_argument('--height', type=int, default=0,
+                    help='multiple of 32 (default: the size the model was trained at)')
+    ex.add_argument('--width', type=int, default=0,
+                    help='multiple of 32 (default: the size the model was trained at)')
     ex.add_argument('--spimo', action='store_true', help='add the SPIMO dispersion output')
     _spimo(ex, 'the checkpoint\'s own')
     ex.add_argument('--force', action='store_true', help='replace an existing model')

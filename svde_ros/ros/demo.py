@@ -43,12 +43,12 @@ BEV_RANGE_M = 40.0
 BEV_PIXELS = 240
 
 
-def birds_eye(cloud: PointCloud2) -> np.ndarray:
-    """Top-down view of the cloud (x right, z forward; 0..BEV_RANGE_M ahead), coloured."""
+def birds_eye(cloud: PointCloud2, range_m: float = BEV_RANGE_M) -> np.ndarray:
+    """Top-down view of the cloud (x right, z forward; 0..range_m ahead), coloured."""
     points = cloud_to_array(cloud).reshape(-1, cloud.point_step // 4)
     points = points[np.isfinite(points[:, 2])]
     view = np.zeros((BEV_PIXELS, BEV_PIXELS, 3), np.uint8)
-    scale = BEV_PIXELS / BEV_RANGE_M
+    scale = BEV_PIXELS / range_m
     u = (points[:, 0] * scale + BEV_PIXELS / 2).astype(int)
     v = (BEV_PIXELS - 1 - points[:, 2] * scale).astype(int)
     keep = (u >= 0) & (u < BEV_PIXELS) & (v >= 0) & (v < BEV_PIXELS)
@@ -58,8 +58,9 @@ def birds_eye(cloud: PointCloud2) -> np.ndarray:
     else:
         colors = np.full((int(keep.sum()), 3), 255, np.uint8)
     view[v[keep], u[keep]] = colors
-    for metres in range(10, int(BEV_RANGE_M), 10):      # range rings every 10 m
-        cv2.circle(view, (BEV_PIXELS // 2, BEV_PIXELS - 1), int(metres * scale), (70, 70, 70))
+    ring = 10.0 if range_m > 20 else 1.0                # range rings every 10 m (1 m indoors)
+    for k in range(1, int(range_m / ring)):
+        cv2.circle(view, (BEV_PIXELS // 2, BEV_PIXELS - 1), int(k * ring * scale), (70, 70, 70))
     return view
 
 
@@ -69,13 +70,14 @@ FRAME_OUTPUTS = {'input', 'depth', 'colorized', 'points'}
 DRAIN_TIMEOUT_S = 60.0
 
 
-def panel(frames: dict[str, object], mask: object | None) -> np.ndarray:
+def panel(frames: dict[str, object], mask: object | None,
+          range_m: float = BEV_RANGE_M) -> np.ndarray:
     """Input | colorized depth | mask (the newest one) | bird's-eye view, at a common height."""
     colorized = image_to_array(frames['colorized'])
     mask_rgb = (cv2.cvtColor(image_to_array(mask), cv2.COLOR_GRAY2RGB) if mask is not None
                 else np.zeros_like(colorized))
     parts = [compressed_to_rgb8(frames['input']), colorized, mask_rgb,
-             birds_eye(frames['points'])]
+             birds_eye(frames['points'], range_m)]
     height = 192
     resized = [cv2.resize(p, (int(p.shape[1] * height / p.shape[0]), height)) for p in parts]
     return np.concatenate(resized, axis=1)
@@ -84,8 +86,9 @@ def panel(frames: dict[str, object], mask: object | None) -> np.ndarray:
 class Observer:
     """Collects outputs by stamp, writes panels, measures end-to-end latency."""
 
-    def __init__(self, node: rclpy.node.Node, out: Path, every: int) -> None:
-        self.out, self.every = out, every
+    def __init__(self, node: rclpy.node.Node, out: Path, every: int,
+                 range_m: float = BEV_RANGE_M) -> None:
+        self.out, self.every, self.range_m = out, every, range_m
         self.frames: dict[tuple[int, int], dict[str, object]] = {}
         self.sent: dict[tuple[int, int], float] = {}
         self.latencies: list[float] = []
@@ -121,7 +124,7 @@ class Observer:
                     self.frames.pop(key)
                     if index % self.every == 1 or self.every == 1:
                         path = self.out / f'panel_{index:03d}.png'
-                        cv2.imwrite(str(path), panel(entry, self.last_mask)[..., ::-1])
+                        cv2.imwrite(str(path), panel(entry, self.last_mask, self.range_m)[..., ::-1])
                         self.panels += 1
                     # Counted once its panel is on disk: a reader that waits for `completed`
                     # never sees a frame whose panel is still being written.
@@ -160,7 +163,7 @@ def run(args: argparse.Namespace) -> dict:
                          Parameter('input_reliability', value='reliable')])
     LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
     helper = rclpy.create_node('svde_demo', context=context)
-    observer = Observer(helper, args.out, args.panel_every)
+    observer = Observer(helper, args.out, args.panel_every, args.view_range)
     recorder = BagRecorder(helper, args.out / 'outputs', OUTPUTS)
     executor = MultiThreadedExecutor(context=context)
     for n in (node, helper):
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path, default=Path('runs/node_demo'))
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
     parser.add_argument('--panel-every', type=int, default=5)
+    parser.add_argument('--view-range', type=float, default=BEV_RANGE_M,
+                        help="metres ahead in the panels' bird's-eye view (e.g. 5 indoors)")
     parser.add_argument('--domain-id', type=int, default=77)
     parser.add_argument('--force', action='store_true', help='replace an existing --out')
     parser.add_argument('--threads', type=int, default=0,

@@ -124,7 +124,8 @@ class Observer:
                     self.frames.pop(key)
                     if index % self.every == 1 or self.every == 1:
                         path = self.out / f'panel_{index:03d}.png'
-                        cv2.imwrite(str(path), panel(entry, self.last_mask, self.range_m)[..., ::-1])
+                        picture = panel(entry, self.last_mask, self.range_m)
+                        cv2.imwrite(str(path), picture[..., ::-1])
                         self.panels += 1
                     # Counted once its panel is on disk: a reader that waits for `completed`
                     # never sees a frame whose panel is still being written.

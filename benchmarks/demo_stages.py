@@ -1,12 +1,14 @@
-"""The demo as shipped (mask and cloud on), timed per stage, at several node settings.
+"""The demo as shipped (mask and cloud on), timed per stage, per model and node setting.
 
-Runs `svde-demo` (the bundled model and sample bag, 20 frames over loopback DDS) `--repeats`
-times per setting, each in its own process, and prints the frames processed, the end-to-end
-latency (image published -> depth received) and the node's per-stage medians side by side. A
-setting is `threads:spimo_every_n` (the node's inference_threads and spimo_every_n; 0 = the
-node's default); the first is the baseline the others are read against.
+Runs `svde-demo` (the sample bag, 20 frames over loopback DDS) `--repeats` times per model and
+setting, each in its own process, and prints the frames processed, the end-to-end latency
+(image published -> depth received) and the node's per-stage medians side by side. A setting is
+`threads:spimo_every_n` (the node's inference_threads and spimo_every_n; 0 = the node's
+default). `--models` lists model files (default: the bundled one); the first model at the first
+setting is the baseline the others are read against.
 
     python benchmarks/demo_stages.py --settings 1:1,2:1,1:3 --repeats 2
+    python benchmarks/demo_stages.py --settings 0:0 --models old.pt,new.pt --repeats 3
 """
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ import numpy as np
 STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
 
 
-def run_demo(threads: int, every_n: int, out: Path, domain: int) -> dict:
-    """One `svde-demo` run in a fresh process; its summary.json."""
+def run_demo(threads: int, every_n: int, out: Path, domain: int,
+             model: Path | None = None) -> dict:
+    """One `svde-demo` run in a fresh process (the bundled model, or `model`); its summary."""
     demo = Path(sys.executable).with_name('svde-demo')
     done = subprocess.run([str(demo), '--out', str(out), '--force', '--threads', str(threads),
-                           '--spimo-every-n', str(every_n), '--domain-id', str(domain)],
+                           '--spimo-every-n', str(every_n), '--domain-id', str(domain),
+                           *(['--checkpoint', str(model)] if model else [])],
                           capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise SystemExit(f'svde-demo failed (exit {done.returncode}):\n{done.stderr[-2000:]}')
@@ -40,24 +44,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--settings', default=f'{max(1, cores - 1)}:1,{cores}:1',
                         help='threads:spimo_every_n settings, the first is the baseline')
     parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--models', default='',
+                        help='comma-separated model files (default: the bundled model)')
     args = parser.parse_args(argv)
     settings = args.settings.split(',')
+    models: list[Path | None] = [Path(m) for m in args.models.split(',')] if args.models \
+        else [None]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for k, setting in enumerate(settings):
+        for k, (model, setting) in enumerate((m, s) for m in models for s in settings):
             threads, every_n = (int(v) for v in setting.split(':'))
-            runs = [run_demo(threads, every_n, Path(tmp) / f'{k}-{r}', 60 + 2 * k + r)
+            runs = [run_demo(threads, every_n, Path(tmp) / f'{k}-{r}', 60 + 2 * k + r, model)
                     for r in range(args.repeats)]
-            rows[setting] = runs
-            print(f'{setting}: ' + ', '.join(
+            name = f'{model.name if model else "bundled"} {setting}'
+            rows[name] = runs
+            print(f'{name}: ' + ', '.join(
                 f'{r["frames_processed"]}/{r["frames_processed"] + r["frames_dropped"]} frames, '
                 f'p50 {r["latency_ms_p50"]:.0f} ms' for r in runs), flush=True)
-    print(f'\n{cores} CPU cores; backend {rows[settings[0]][0]["backend"]}; medians over '
+    print(f'\n{cores} CPU cores; backend {next(iter(rows.values()))[0]["backend"]}; medians over '
           f'{args.repeats} runs each; stage times are the node\'s per-frame medians (ms)\n')
-    print('| threads:spimo_every_n | frames processed | latency p50 ms | latency p95 ms | '
+    print('| model threads:spimo_every_n | frames processed | latency p50 ms | latency p95 ms | '
           + ' | '.join(STAGES) + ' |')
     print('|---' * (4 + len(STAGES)) + '|')
-    for setting, runs in rows.items():
+    for number, (setting, runs) in enumerate(rows.items()):
         processed = [r['frames_processed'] / max(1, r['frames_processed'] + r['frames_dropped'])
                      for r in runs]
 
@@ -65,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             return float(np.median([r[key] for r in rs]))
         stages = [float(np.median([r['stage_ms_p50'].get(s, np.nan) for r in runs]))
                   for s in STAGES]
-        label = setting + (' (baseline)' if setting == settings[0] else '')
+        label = setting + (' (baseline)' if number == 0 else '')
         print(f'| {label} | {np.median(processed):.0%} | {med("latency_ms_p50"):.0f} | '
               f'{med("latency_ms_p95"):.0f} | ' + ' | '.join(f'{v:.1f}' for v in stages) + ' |')
     return 0

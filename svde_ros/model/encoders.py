@@ -24,6 +24,9 @@ EFFICIENTNET_LITE0_CHANNELS = (16, 24, 40, 112, 320)
 LITE0_STAGE_STARTS = (1, 3, 5, 11)
 LITE0_TAPS = (0, 2, 4, 10, 15)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# ModelConfig.encoder_weights that trains a pretrained architecture from its random init (the
+# probe that tells the ImageNet features' part from the architecture's).
+NO_WEIGHTS = 'none'
 # The classifier of the ImageNet network, which the depth encoder does not use.
 LITE0_CLASSIFIER = ('_conv_head.', '_bn1.', '_fc.')
 

@@ -73,6 +73,18 @@ class Backend:
             dispersion = dispersion.reshape(self.input_height, self.input_width)
         return DepthResult(depth, dispersion, K, small)
 
+    def warm_up(self) -> None:
+        """Run every graph once on a blank frame, before the first real one.
+
+        A runtime's first run of a graph allocates and plans (onnxruntime, TensorRT contexts,
+        oneDNN kernels): seconds in which a camera's frames would queue up and be dropped.
+        """
+        h, w = self.input_height, self.input_width
+        blank = np.full((h, w, 3), 128, np.uint8)
+        intrinsics = Intrinsics(float(w), float(w), (w - 1) / 2, (h - 1) / 2, w, h)
+        for with_mask in (False, True)[:1 + self.has_spimo]:
+            self.infer(blank, intrinsics, with_mask)
+
     def _run(self, image: np.ndarray, K: np.ndarray,
              with_mask: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Image [1,3,H,W] float32 in [0,1], K [1,3,3] float32 -> depth [1,1,H,W] (+ disp.).

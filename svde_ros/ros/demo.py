@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
@@ -166,11 +166,15 @@ def run(args: argparse.Namespace) -> dict:
     helper = rclpy.create_node('svde_demo', context=context)
     observer = Observer(helper, args.out, args.panel_every, args.view_range)
     recorder = BagRecorder(helper, args.out / 'outputs', OUTPUTS)
+    # The node spins on its own executor, as `depth_node` does in its process: the demo's own
+    # callbacks (panels, the recorder) must not delay its image callback, or frames are
+    # replaced in its one-deep input queue before it ever sees them.
+    node_executor = SingleThreadedExecutor(context=context)
+    node_executor.add_node(node)
     executor = MultiThreadedExecutor(context=context)
-    for n in (node, helper):
-        executor.add_node(n)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    executor.add_node(helper)
+    for spinning in (node_executor, executor):
+        threading.Thread(target=spinning.spin, daemon=True).start()
     played = play_bag(helper, args.bag, {'/camera/image_raw/compressed':
                                          '/camera/image_raw/compressed',
                                          '/camera/camera_info': '/camera/camera_info'},
@@ -188,6 +192,7 @@ def run(args: argparse.Namespace) -> dict:
     # No callback runs after this (shutdown waits for those in flight), so the counters below
     # are final: `panels_written` is what is on disk, whatever arrived late.
     executor.shutdown()
+    node_executor.shutdown()
     summary = {
         'messages_played': played, 'frames_processed': node.processed,
         'frames_dropped': node.dropped, 'frames_rejected': node.rejected,

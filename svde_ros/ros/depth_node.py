@@ -147,6 +147,7 @@ class DepthNode(Node):
                                            p.spimo_enabled, p.engine_cache_dir,
                                            threads=p.inference_threads, input_size=size)
         self._to_close = self.backend
+        self.backend.warm_up()
         self.get_logger().info(f'backend {why}; model ready in '
                                f'{time.monotonic() - started:.1f} s')
         if self.backend.spimo is not None:

@@ -1,17 +1,17 @@
 """Inference latency per backend, model and resolution, beside a Monodepth2-sized reference.
 
     python benchmarks/inference.py [--device cpu|cuda] [--runs 20] [--threads 2]
+        [--sizes 320x96,640x192]
 
 Every configuration runs in its own process (so peak memory is its own) through the project's
 backends (`svde_ros.inference`), fed a real KITTI frame from ../shared/data at camera
 resolution. The reference is a ResNet-18 encoder + Monodepth2 decoder built below from plain
-torch layers, with the same input/output (image + K -> depth). Rows: the default (width 1)
-and small (width 0.5) networks with the shipped stride-2 level head, each depth only, with
-SPIMO (passes at 1/2 resolution, the default, and at 1/4), and with SPIMO loaded but the mask
-unsubscribed (the depth-only graph runs); and the
-paper's full-resolution (stride-1) head for comparison. Goals on CPU: default >= 1x the
-reference's fps, small >= 2x; a SPIMO frame <= 1.5x a depth-only frame; an unsubscribed-mask
-frame within 5% of depth-only.
+torch layers, with the same input/output (image + K -> depth). Rows: the default (width 1,
+the recipe's sigmoid head at full resolution) and small (width 0.5) networks, each depth only,
+with SPIMO (passes at 1/2 resolution, the default, and at 1/4), and with SPIMO loaded but the
+mask unsubscribed (the depth-only graph runs); and the head at 1/2 resolution for comparison.
+Goals on CPU: default >= 1x the reference's fps, small >= 2x; a SPIMO frame <= 1.5x a
+depth-only frame; an unsubscribed-mask frame within 5% of depth-only.
 """
 from __future__ import annotations
 
@@ -31,17 +31,17 @@ from shared_data import read_rgb, require
 REPO = Path(__file__).resolve().parents[1]
 FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
          'image_02/data/0000000003.png')
-RESOLUTIONS = ((640, 192), (1024, 320))
+RESOLUTIONS = '640x192,1024x320'
 # (label, width, head stride, SPIMO pass scale (0: not loaded), mask asked for)
 MODELS = (('reference', 0.0, 1, 0.0, False),
-          ('default', 1.0, 2, 0.0, False), ('default + SPIMO', 1.0, 2, 0.5, True),
-          ('default + SPIMO at 1/4', 1.0, 2, 0.25, True),
-          ('default, mask unsubscribed', 1.0, 2, 0.5, False),
-          ('small', 0.5, 2, 0.0, False), ('small + SPIMO', 0.5, 2, 0.5, True),
-          ('small + SPIMO at 1/4', 0.5, 2, 0.25, True),
-          ('small, mask unsubscribed', 0.5, 2, 0.5, False),
-          ('default, stride-1 head', 1.0, 1, 0.0, False),
-          ('small, stride-1 head', 0.5, 1, 0.0, False))
+          ('default', 1.0, 1, 0.0, False), ('default + SPIMO', 1.0, 1, 0.5, True),
+          ('default + SPIMO at 1/4', 1.0, 1, 0.25, True),
+          ('default, mask unsubscribed', 1.0, 1, 0.5, False),
+          ('small', 0.5, 1, 0.0, False), ('small + SPIMO', 0.5, 1, 0.5, True),
+          ('small + SPIMO at 1/4', 0.5, 1, 0.25, True),
+          ('small, mask unsubscribed', 0.5, 1, 0.5, False),
+          ('default, stride-2 head', 1.0, 2, 0.0, False),
+          ('small, stride-2 head', 0.5, 2, 0.0, False))
 
 
 def reference_network():  # noqa: ANN201 - torch imported lazily in worker processes
@@ -175,6 +175,8 @@ def main() -> int:
     parser.add_argument('--runs', type=int, default=20)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--backends', default='torch,onnxruntime')
+    parser.add_argument('--sizes', default=RESOLUTIONS,
+                        help='comma-separated WIDTHxHEIGHT network input sizes')
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--model', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--width', type=int, help=argparse.SUPPRESS)
@@ -186,7 +188,7 @@ def main() -> int:
         print(json.dumps(worker(args)))
         return 0
     rows = []
-    for width, height in RESOLUTIONS:
+    for width, height in (map(int, size.split('x')) for size in args.sizes.split(',')):
         for backend in args.backends.split(','):
             for index, (label, *_rest) in enumerate(MODELS):
                 print(f'{width}x{height} {backend} {label} ...', file=sys.stderr)
@@ -210,9 +212,9 @@ def main() -> int:
             return p50s[(size, backend, model)]
         ref = p50('reference')
         print(f'{size} {backend}: fps vs reference: default {ref / p50("default"):.2f}x '
-              f'(goal >= 1), small {ref / p50("small"):.2f}x (goal >= 2), stride-1 heads '
-              f'{ref / p50("default, stride-1 head"):.2f}x / '
-              f'{ref / p50("small, stride-1 head"):.2f}x; SPIMO frame / depth-only: default '
+              f'(goal >= 1), small {ref / p50("small"):.2f}x (goal >= 2), stride-2 heads '
+              f'{ref / p50("default, stride-2 head"):.2f}x / '
+              f'{ref / p50("small, stride-2 head"):.2f}x; SPIMO frame / depth-only: default '
               f'{p50("default + SPIMO") / p50("default"):.2f}x, small '
               f'{p50("small + SPIMO") / p50("small"):.2f}x, passes at 1/4: default '
               f'{p50("default + SPIMO at 1/4") / p50("default"):.2f}x, small '

@@ -65,6 +65,14 @@ VARIANTS: dict[str, Variant] = {
     'lite0': Variant('ImageNet-pretrained EfficientNet-Lite0 encoder (it learns at '
                      'optim.encoder_lr_scale of the rate)',
                      {'model.encoder': 'efficientnet_lite0'}),
+    'lite0lr1': Variant('EfficientNet-Lite0 from ImageNet, learning at the full rate',
+                        {'model.encoder': 'efficientnet_lite0', 'optim.encoder_lr_scale': 1.0}),
+    'lite0init': Variant("EfficientNet-Lite0's architecture from its random init (what ImageNet "
+                         'adds)', {'model.encoder': 'efficientnet_lite0',
+                                   'model.encoder_weights': 'none',
+                                   'optim.encoder_lr_scale': 1.0}),
+    'rays': Variant("positional channels as each pixel's viewing-ray slopes",
+                    {'model.positions': 'rays'}),
     'video': Variant('every real clip in ../shared/data, neighbours by motion '
                      '(config/real_video.yaml)', {'data.neighbours': 'motion'},
                      sources='real_video.yaml'),

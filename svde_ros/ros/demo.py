@@ -1,7 +1,8 @@
 """`svde-demo`: depth_node on a recorded bag, over loopback, with pictures and a summary.
 
 Plays the bundled sample bag (real KITTI frames made by `svde-train make-bag`) into depth_node,
-records every output into an mcap bag (open it in Foxglove or play it to RViz), writes a PNG
+started as its own process as `ros2 launch` starts it (its log: depth_node.log), records every
+output into an mcap bag (open it in Foxglove or play it to RViz), writes a PNG
 panel every few frames (input | colorized depth | moving mask | bird's-eye view of the cloud)
 and ends with rates and latencies.
 """
@@ -11,6 +12,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -21,14 +25,14 @@ from typing import Any
 import cv2
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
-from rclpy.parameter import Parameter
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
 from svde_ros.resources import default_model, demo_bag
 from svde_ros.ros.bag_io import RELIABLE, BagRecorder, play_bag
-from svde_ros.ros.depth_node import DepthNode
 from svde_ros.ros.image_conversions import compressed_to_rgb8, image_to_array
+from svde_ros.ros.params import SPEC
 from svde_ros.ros.pointcloud import cloud_to_array
 
 LOG = logging.getLogger('svde_demo')
@@ -68,6 +72,17 @@ def birds_eye(cloud: PointCloud2, range_m: float = BEV_RANGE_M) -> np.ndarray:
 FRAME_OUTPUTS = {'input', 'depth', 'colorized', 'points'}
 # Longest wait for the node and the recorders to drain after playback (returns as soon as done).
 DRAIN_TIMEOUT_S = 60.0
+# Longest wait for depth_node's first status: its first start exports the model to ONNX.
+NODE_START_TIMEOUT_S = 300.0
+NODE_STOP_TIMEOUT_S = 20.0
+NODE_LOG = 'depth_node.log'
+# The node's diagnostics counters: received = processed + dropped + rejected once it is idle.
+COUNTERS = ('received', 'processed', 'dropped', 'rejected')
+STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run (no depth_node, or it did not start); one line says why."""
 
 
 def panel(frames: dict[str, object], mask: object | None,
@@ -142,6 +157,77 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
+class NodeStatus:
+    """The newest diagnostics of the demo's depth_node: its counters and per-stage times.
+
+    The node publishes them once a second; they are `settled` once two in a row report the same
+    counts with nothing waiting (every frame received is processed, dropped or rejected).
+    """
+
+    def __init__(self, node: rclpy.node.Node, name: str) -> None:
+        self.name, self.updates, self.settled = name, 0, False
+        self.values: dict[str, str] = {}
+        self._last: tuple[int, ...] | None = None
+        self.lock = threading.Lock()
+        node.create_subscription(DiagnosticArray, '/diagnostics', self._on, 10)
+
+    def _on(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == self.name:
+                values = {kv.key: kv.value for kv in status.values}
+                counts = tuple(int(values.get(k, 0)) for k in COUNTERS)
+                with self.lock:
+                    self.values, self.updates = values, self.updates + 1
+                    self.settled = counts == self._last and counts[0] == sum(counts[1:])
+                    self._last = counts
+
+    def restart(self) -> None:
+        """Judge `settled` on statuses from now on only (e.g. once playback has ended)."""
+        with self.lock:
+            self._last, self.settled = None, False
+
+    def count(self, key: str) -> int:
+        """A counter of the newest status (0 before the first)."""
+        with self.lock:
+            return int(self.values.get(key, 0))
+
+
+def start_node(args: argparse.Namespace) -> subprocess.Popen:
+    """`depth_node` as its own process, started as `ros2 launch` starts it (DESIGN.md 5).
+
+    The demo then measures the node as it runs on a robot, not beside the demo's own work in
+    one Python process. Its log goes to depth_node.log in the output folder.
+    """
+    executable = shutil.which('depth_node', path=str(Path(sys.executable).parent)) \
+        or shutil.which('depth_node')
+    if executable is None:
+        raise DemoError('depth_node is not on PATH: install the package (pip install -e .)')
+    ros_args = ['-r', '__ns:=/camera', '-r', '__node:=depth_node', '-r', 'image:=image_raw',
+                '-p', f'checkpoint:={args.checkpoint.resolve()}', '-p', f'backend:={args.backend}',
+                '-p', 'compressed:=true', '-p', f'inference_threads:={args.threads}',
+                # The player publishes reliably: nothing is lost in transport.
+                '-p', 'input_reliability:=reliable']
+    if args.cache_dir:
+        ros_args += ['-p', f'engine_cache_dir:={Path(args.cache_dir).resolve()}']
+    if args.spimo_every_n:
+        ros_args += ['-p', f'spimo_every_n:={args.spimo_every_n}']
+    env = {**os.environ, 'ROS_DOMAIN_ID': str(args.domain_id), 'PYTHONUNBUFFERED': '1'}
+    log = (args.out / NODE_LOG).open('w')
+    return subprocess.Popen([executable, '--ros-args', *ros_args], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def stop_node(process: subprocess.Popen) -> int:
+    """Ctrl-C, as launch stops a node; its exit code (killed after NODE_STOP_TIMEOUT_S)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=NODE_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def run(args: argparse.Namespace) -> dict:
     """Play, process, record; returns the summary."""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -149,66 +235,57 @@ def run(args: argparse.Namespace) -> dict:
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=args.domain_id)
     started = time.monotonic()
-    # As launch runs it: in the camera's namespace, `image` remapped to the driver's topic;
-    # with `compressed` the node reads <image>/compressed (image_transport naming).
-    node = DepthNode(context=context, namespace='camera',
-                     cli_args=['--ros-args', '-r', 'image:=image_raw'], parameter_overrides=[
-                         Parameter('checkpoint', value=str(args.checkpoint)),
-                         Parameter('backend', value=args.backend),
-                         Parameter('engine_cache_dir', value=str(args.cache_dir or '')),
-                         Parameter('compressed', value=True),
-                         Parameter('inference_threads', value=args.threads),
-                         *([Parameter('spimo_every_n', value=args.spimo_every_n)]
-                           if args.spimo_every_n else []),
-                         # The player publishes reliably: nothing is lost in transport.
-                         Parameter('input_reliability', value='reliable')])
-    LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started, node.backend.name)
     helper = rclpy.create_node('svde_demo', context=context)
+    status = NodeStatus(helper, 'camera/depth_node: depth')
     observer = Observer(helper, args.out, args.panel_every, args.view_range)
     recorder = BagRecorder(helper, args.out / 'outputs', OUTPUTS)
-    # The node spins on its own executor, as `depth_node` does in its process: the demo's own
-    # callbacks (panels, the recorder) must not delay its image callback, or frames are
-    # replaced in its one-deep input queue before it ever sees them.
-    node_executor = SingleThreadedExecutor(context=context)
-    node_executor.add_node(node)
     executor = MultiThreadedExecutor(context=context)
     executor.add_node(helper)
-    for spinning in (node_executor, executor):
-        threading.Thread(target=spinning.spin, daemon=True).start()
-    played = play_bag(helper, args.bag, {'/camera/image_raw/compressed':
-                                         '/camera/image_raw/compressed',
-                                         '/camera/camera_info': '/camera/camera_info'},
-                      args.rate, wait_for_subscribers_s=10.0)
-    # Read the counters only once the node is idle (no frame waiting or in the worker) and
-    # every depth image it published has reached the recorder: a summary read while a frame
-    # is between `publish` and its count disagrees with itself.
-    # The limits only bound a lost message: each wait ends as soon as its condition holds, and
-    # a loaded machine can take seconds to deliver the last frame's outputs.
-    _wait_until(node.idle, DRAIN_TIMEOUT_S)
-    _wait_until(lambda: recorder.counts.get('/camera/depth/image', 0) >= node.processed,
-                DRAIN_TIMEOUT_S)
-    # ... and the observer has all outputs of every processed frame (the cloud comes last).
-    _wait_until(lambda: observer.completed >= node.processed, DRAIN_TIMEOUT_S)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    process = start_node(args)
+    try:
+        # Its first status comes once the model is loaded (a first start exports it to ONNX).
+        if not _wait_until(lambda: status.updates > 0 or process.poll() is not None,
+                           NODE_START_TIMEOUT_S) or process.poll() is not None:
+            raise DemoError(f'depth_node did not start (exit code {process.poll()}); see '
+                            f'{args.out / NODE_LOG}')
+        LOG.info('depth_node ready in %.1f s (%s)', time.monotonic() - started,
+                 status.values.get('backend'))
+        played = play_bag(helper, args.bag, {'/camera/image_raw/compressed':
+                                             '/camera/image_raw/compressed',
+                                             '/camera/camera_info': '/camera/camera_info'},
+                          args.rate, wait_for_subscribers_s=10.0)
+        status.restart()
+        # Read the counters once the node reports the same counts twice with nothing waiting,
+        # every depth image it published has reached the recorder, and the observer has all
+        # outputs of every processed frame (the cloud comes last). The limits only bound a lost
+        # message: each wait ends as soon as its condition holds.
+        _wait_until(lambda: status.settled, DRAIN_TIMEOUT_S)
+        _wait_until(lambda: recorder.counts.get('/camera/depth/image', 0)
+                    >= status.count('processed'), DRAIN_TIMEOUT_S)
+        _wait_until(lambda: observer.completed >= status.count('processed'), DRAIN_TIMEOUT_S)
+    finally:
+        exit_code = stop_node(process)
     # No callback runs after this (shutdown waits for those in flight), so the counters below
     # are final: `panels_written` is what is on disk, whatever arrived late.
     executor.shutdown()
-    node_executor.shutdown()
+    values = status.values
     summary = {
-        'messages_played': played, 'frames_processed': node.processed,
-        'frames_dropped': node.dropped, 'frames_rejected': node.rejected,
-        'backend': node.backend.name, 'panels_written': observer.panels,
-        'inference_threads': args.threads, 'spimo_every_n': node.params.spimo_every_n,
+        'messages_played': played, 'frames_processed': int(values['processed']),
+        'frames_dropped': int(values['dropped']), 'frames_rejected': int(values['rejected']),
+        'backend': values['backend'], 'node_exit_code': exit_code,
+        'panels_written': observer.panels, 'inference_threads': args.threads,
+        'spimo_every_n': args.spimo_every_n or SPEC['spimo_every_n'][0],
         'latency_ms_p50': float(np.percentile(observer.latencies, 50) * 1000)
         if observer.latencies else None,
         'latency_ms_p95': float(np.percentile(observer.latencies, 95) * 1000)
         if observer.latencies else None,
         'recorded': recorder.counts, 'outputs_bag': str(args.out / 'outputs'),
         # Where a frame's time goes inside the node (diagnostics' per-stage medians).
-        'stage_ms_p50': {stage: round(float(np.median(times)) * 1000, 1)
-                         for stage, times in node.stage_times.items() if times},
+        'stage_ms_p50': {key[:-len('_ms_p50')]: float(value) for key, value in values.items()
+                         if key.endswith('_ms_p50') and key[:-len('_ms_p50')] in STAGES},
     }
     recorder.close()
-    node.destroy_node()
     helper.destroy_node()
     rclpy.try_shutdown(context=context)
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2))
@@ -244,13 +321,18 @@ def main(argv: list[str] | None = None) -> int:
         # Only what a demo writes goes; anything else in the folder is the user's.
         import shutil
         shutil.rmtree(args.out / 'outputs')
-        for old in [*args.out.glob('panel_*.png'), args.out / 'summary.json']:
+        for old in [*args.out.glob('panel_*.png'), args.out / 'summary.json',
+                    args.out / NODE_LOG]:
             old.unlink(missing_ok=True)
     for path, what in ((args.bag, 'sample bag'), (args.checkpoint, 'model')):
         if not path.exists():
             LOG.error('%s not found: %s', what, path)
             return 2
-    summary = run(args)
+    try:
+        summary = run(args)
+    except DemoError as err:
+        LOG.error('%s', err)
+        return 1
     LOG.info('summary:\n%s', json.dumps(summary, indent=2))
     LOG.info('panels: %s/panel_*.png, outputs bag: %s', args.out, summary['outputs_bag'])
     return 0 if summary['frames_processed'] else 1

@@ -50,6 +50,8 @@ def test_readme_demo_runs_end_to_end(tmp_path):
                  str(cache)]) == 0
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['frames_processed'] > 0 and summary['frames_rejected'] == 0
+    assert summary['node_exit_code'] == 0                  # depth_node ran as its own process
+    assert 'model ready' in (tmp_path / 'depth_node.log').read_text()
     assert summary['recorded']['/camera/depth/image'] == summary['frames_processed']
     assert summary['panels_written'] == len(list(tmp_path.glob('panel_*.png'))) > 0
     if not gpu_present():       # auto without a GPU: the checkpoint exported for onnxruntime

@@ -31,7 +31,7 @@ from shared_data import read_rgb, require
 REPO = Path(__file__).resolve().parents[1]
 FRAME = (REPO.parent / 'shared/data/kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync/'
          'image_02/data/0000000003.png')
-MODEL = REPO / 'models' / 'kitti_odometry_small.pt'
+MODEL = REPO / 'models' / 'kitti_odometry_320x96.pt'
 
 
 def _rss_mb() -> float:

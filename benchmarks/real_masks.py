@@ -15,7 +15,7 @@ The goal (issue 21): a threshold flagging >= 50% of the vehicles' pixels while f
 of static scenes on average and <= 10% in any frame. The last lines name the lowest threshold
 that meets the static goal and what it flags of the vehicles.
 
-    python benchmarks/real_masks.py [--models models/kitti_odometry_small.pt ...]
+    python benchmarks/real_masks.py [--models models/kitti_odometry_320x96.pt ...]
         [--png docs/real_masks.png]
 """
 from __future__ import annotations
@@ -149,7 +149,7 @@ def panel(frame: Frame, m: np.ndarray, threshold: float) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--models', nargs='+', type=Path,
-                        default=[REPO / 'models/kitti_odometry_small.pt'])
+                        default=[REPO / 'models/kitti_odometry_320x96.pt'])
     parser.add_argument('--png', type=Path,
                         help='panels of the last model: input | dispersion | mask at its '
                              'threshold, highway frames and the worst static frame')

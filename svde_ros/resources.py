@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MODEL_NAME = 'models/kitti_odometry_small.pt'
+MODEL_NAME = 'models/kitti_odometry_320x96.pt'
 DEMO_BAG_NAME = 'data/demo/kitti_odometry_demo'
 
 

@@ -61,7 +61,7 @@ def test_readme_demo_runs_end_to_end(tmp_path):
         depth = [c for c in reader.connections if c.topic == '/camera/depth/image'][0]
         _, _, raw = next(reader.messages([depth]))
         msg = reader.deserialize(raw, depth.msgtype)
-    assert (msg.encoding, msg.width, msg.height) == ('32FC1', 640, 192)   # the bundled model
+    assert (msg.encoding, msg.width, msg.height) == ('32FC1', 320, 96)    # the bundled model
     values = np.frombuffer(msg.data.tobytes(), np.float32)
     assert np.nanmedian(values) > 2 and np.nanmedian(values) < 80   # metric, street scale
     assert demo(['--out', str(tmp_path)]) == 2                       # keeps earlier results

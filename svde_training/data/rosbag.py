@@ -196,10 +196,14 @@ class RosbagClip(Clip):
                          'stride': stride, 'start_s': start_s, 'end_s': end_s,
                          'skip_static': skip_static}
             cache = IndexCache(index_dir, self.path, selection) if index_dir else None
-            if cache is None or not self._restore(cache):
+            restored = cache is not None and self._restore(cache)
+            if not restored:
                 self._index(reader, image_topic, stride, start_s, end_s)
                 odometry = self._read_odometry(reader, odom_topic) if odom_topic else None
                 self._poses = None if odometry is None else self._nearest(odometry)
+            if odom_topic and not camera_in_base:
+                self._camera_in_base = self._camera_offset_from_tf(reader, odom_topic)
+            if not restored:
                 if skip_static:
                     self._drop_static(reader)
                 if cache is not None:
@@ -207,8 +211,6 @@ class RosbagClip(Clip):
                                 'stamps': self.stamps, 'poses': None if self._poses is None
                                 else [p.tolist() for p in self._poses]})
             self._camera_model = self._camera(reader, camera_info_topic, intrinsics_path)
-            if odom_topic and not camera_in_base:
-                self._camera_in_base = self._camera_offset_from_tf(reader, odom_topic)
         finally:
             reader.close()
 
@@ -257,9 +259,11 @@ class RosbagClip(Clip):
         """
         keep = [0]
         if self._poses is not None:
+            # The camera's motion, not the base's: a turn of the base moves a camera mounted
+            # away from its axis.
+            camera = [pose @ self._camera_in_base for pose in self._poses]
             for i in range(1, len(self.stamps)):
-                moved = np.linalg.norm((np.linalg.inv(self._poses[i])
-                                        @ self._poses[keep[-1]])[:3, 3])
+                moved = np.linalg.norm((np.linalg.inv(camera[i]) @ camera[keep[-1]])[:3, 3])
                 if moved >= MIN_MOTION_M:
                     keep.append(i)
         else:

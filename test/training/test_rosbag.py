@@ -241,7 +241,7 @@ def test_a_robots_odometry_and_tf_static_give_the_cameras_poses(tmp_path):
     bag = tmp_path / 'robot'
     assert main(['make-bag', '--images', str(kitchen / 'video'), '--intrinsics',
                  str(kitchen / 'camera.yaml'), '--poses', str(kitchen / 'poses.txt'),
-                 '--out', str(bag), '--rate', '30', '--compressed', '--max-frames', '4',
+                 '--out', str(bag), '--rate', '30', '--compressed',
                  '--camera-in-base', *map(str, CAMERA_IN_BASE)]) == 0
     read = RosbagClip(bag, '/camera/image_raw/compressed', odom_topic='/odom',
                       skip_static=False)
@@ -256,6 +256,11 @@ def test_a_robots_odometry_and_tf_static_give_the_cameras_poses(tmp_path):
     assert base.child_frame_id == 'base_link'
     assert np.allclose(read.pose(1) @ np.linalg.inv(offset),
                        _pose(base.pose.pose), atol=1e-6)
+    # Frames are kept by the camera's motion (5 cm), not the base's: frame 1 is 4.7 cm from
+    # frame 0 for the camera, but its turn swings the base, 1.2 m below, 7.2 cm.
+    moving = RosbagClip(bag, '/camera/image_raw/compressed', odom_topic='/odom')
+    assert len(moving) == 11
+    assert np.allclose(moving.pose(1), clip.pose(2), atol=1e-3)
 
 
 def test_odometry_of_another_frame_without_tf_names_the_setting(tmp_path, source):

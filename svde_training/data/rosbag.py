@@ -154,10 +154,11 @@ def static_transform(reader, parent: str, child: str) -> np.ndarray | None:  # n
         for tf in reader.deserialize(raw, connection.msgtype).transforms:
             up[tf.child_frame_id.lstrip('/')] = (tf.header.frame_id.lstrip('/'), _pose_matrix(
                 tf, 'geometry_msgs/msg/TransformStamped'))
-    T, frame = np.eye(4), child.lstrip('/')
+    T, frame, seen = np.eye(4), child.lstrip('/'), set()
     while frame != parent.lstrip('/'):
-        if frame not in up or len(T) > 64:
+        if frame not in up or frame in seen:     # not linked, or a loop in a broken tree
             return None
+        seen.add(frame)
         frame, T_up = up[frame]
         T = T_up @ T
     return T

@@ -18,6 +18,7 @@ from svde_training.data.rosbag import (
     bag_info,
     camera_offset,
     open_bag,
+    static_transform,
     write_bag,
 )
 
@@ -283,3 +284,33 @@ def _pose(pose) -> np.ndarray:
     T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
     T[:3, 3] = [t.x, t.y, t.z]
     return T
+
+
+def test_a_loop_in_tf_static_is_not_a_link(tmp_path):
+    """A broken /tf_static (a -> b -> a) ends the walk: no link, not a hang."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T = ts.types
+    stamp = T['builtin_interfaces/msg/Time'](sec=0, nanosec=0)
+
+    def link(parent: str, child: str):
+        return T['geometry_msgs/msg/TransformStamped'](
+            header=T['std_msgs/msg/Header'](stamp=stamp, frame_id=parent), child_frame_id=child,
+            transform=T['geometry_msgs/msg/Transform'](
+                translation=T['geometry_msgs/msg/Vector3'](x=0.0, y=0.0, z=1.0),
+                rotation=T['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0)))
+
+    bag = tmp_path / 'loop'
+    with Writer(bag, version=8) as writer:
+        connection = writer.add_connection('/tf_static', 'tf2_msgs/msg/TFMessage', typestore=ts)
+        writer.write(connection, 0, ts.serialize_cdr(T['tf2_msgs/msg/TFMessage'](
+            transforms=[link('a', 'b'), link('b', 'a'), link('base_link', 'c')]),
+            'tf2_msgs/msg/TFMessage'))
+    reader = open_bag(bag)
+    try:
+        assert static_transform(reader, 'base_link', 'b') is None
+        assert np.allclose(static_transform(reader, 'base_link', 'c')[:3, 3], [0, 0, 1])
+    finally:
+        reader.close()

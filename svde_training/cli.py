@@ -191,14 +191,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from svde_ros.spimo import SpimoConfig
 
     spimo: bool | SpimoConfig = args.spimo
-    overrides = (args.spimo_delta, args.spimo_scale, args.spimo_threshold)
-    if args.spimo and any(v is not None for v in overrides):
-        own = read_inference_spec(args.checkpoint).spimo_config
-        spimo = _spimo_settings(args, own)
+    own_spimo_changed = args.spimo and any(
+        v is not None for v in (args.spimo_delta, args.spimo_scale, args.spimo_threshold))
     height, width = args.height, args.width
-    if not (height and width):
-        trained = read_inference_spec(args.checkpoint)
-        height, width = height or trained.input_height, width or trained.input_width
+    if not (height and width) or own_spimo_changed:
+        spec = read_inference_spec(args.checkpoint)      # read once for both
+        height, width = height or spec.input_height, width or spec.input_width
+        if own_spimo_changed:
+            spimo = _spimo_settings(args, spec.spimo_config)
     export_onnx(args.checkpoint, args.out, height, width, spimo, args.force)
     return 0
 

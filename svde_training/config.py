@@ -386,6 +386,10 @@ class TrainConfig:
     depth settles. 0.01 is Monodepth2's and the recipe's (with its sigmoid head); with AQUANet
     levels and the conv PoseNet, 0.01 left the depth against the near end and 0.1 did better
     (docs/results.md).
+    pose_rotation_scale: PoseNet's output factor for rotation (radians per unit output). 0.01 is
+    Monodepth2's, sized for a car's degree or two between frames; a handheld camera turns
+    several degrees between the frames it trains on and needs more (docs/results.md, "Learn
+    from any camera").
     pose_encoder: 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder; the
     default) or 'convs' (a plain 7-layer conv stack with camera channels, scaled by
     pose_width; it kept the reproduced baseline from learning at first).
@@ -403,6 +407,7 @@ class TrainConfig:
     pose_encoder: Literal['convs', 'resnet18'] = 'resnet18'
     pose_width: float = 1.0
     pose_translation_scale: float = 0.01
+    pose_rotation_scale: float = 0.01
     pose_source: Literal['posenet', 'poses'] = 'posenet'
     pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -566,6 +571,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.boost.weight > 0 and config.masking.mode != 'spimo':
         raise ConfigError('boost.weight: boosting supervises the SPIMO-masked pixels of frame '
                           't; set masking.mode to spimo')
+    if config.pose_translation_scale <= 0 or config.pose_rotation_scale <= 0:
+        raise ConfigError('pose_translation_scale and pose_rotation_scale: must be > 0, got '
+                          f'{config.pose_translation_scale} and {config.pose_rotation_scale}')
     if config.pose_noise.translation < 0 or config.pose_noise.rotation_deg < 0:
         raise ConfigError('pose_noise: translation and rotation_deg must be >= 0')
     if config.spimo.delta <= 0 or not 0 < config.spimo.scale <= 1 or config.spimo.threshold <= 0:
@@ -685,7 +693,7 @@ def load_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TrainConfi
 
 # Keys a run folder or checkpoint written before they existed was trained without: their value
 # then, where today's default differs (PoseNet's translation factor was fixed at 0.01).
-LEGACY_VALUES: dict[str, Any] = {'pose_translation_scale': 0.01}
+LEGACY_VALUES: dict[str, Any] = {'pose_translation_scale': 0.01, 'pose_rotation_scale': 0.01}
 
 
 def stored_config(data: dict[str, Any], origin: str = 'stored config') -> TrainConfig:

@@ -56,7 +56,8 @@ def load_pose_net(state: dict[str, Any]) -> torch.nn.Module:
     """The PoseNet of a training checkpoint, in eval mode."""
     config = stored_config(state['config'], 'checkpoint config')
     pose_net = build_pose_net(config.pose_encoder, config.pose_width,
-                              config.pose_translation_scale)
+                              config.pose_translation_scale,
+                              config.pose_rotation_scale)
     pose_net.load_state_dict(state['pose_net'])
     return pose_net.eval()
 

@@ -149,7 +149,8 @@ class Trainer:
             LOG.info('encoder %s: weights from %s', config.model.encoder, source)
         self.depth_net.to(device)
         self.pose_net = build_pose_net(config.pose_encoder, config.pose_width,
-                                       config.pose_translation_scale).to(device)
+                                       config.pose_translation_scale,
+                                       config.pose_rotation_scale).to(device)
         if config.optim.channels_last:
             self.depth_net.to(memory_format=torch.channels_last)
             self.pose_net.to(memory_format=torch.channels_last)
@@ -191,6 +192,30 @@ class Trainer:
     def train_step(self, batch: TrainBatch) -> tuple[dict[str, float], Any]:
         """One update, in paper order: predict depth and poses, synthesise, losses, step."""
         batch = batch.to(self.device)
+        terms, pred, poses, shown = self.losses(batch)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
+                                     f'{ {k: v.item() for k, v in terms.items()} }')
+        lr = learning_rate(self.config.optim, self.epoch, self.global_step)
+        for group in self.optimizer.param_groups:
+            group['lr'] = lr * group.get('lr_scale', 1.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        logged = {k: float(v.detach()) for k, v in terms.items()}
+        logged['loss'] = float(loss.detach())
+        logged.update(step_stats(pred, poses, *self.config.model.disp_range))
+        if self.config.masking.mode != 'none':
+            logged['masked_share'] = float(shown.masked)
+        return logged, (batch, pred, shown)
+
+    def losses(self, batch: TrainBatch) -> tuple[dict[str, torch.Tensor], Any, list, Any]:
+        """The loss terms of a batch already on the device, with the graph kept for backward.
+
+        Also returns the depth prediction, the poses used for warping and the masks shown.
+        """
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             pred = self.depth_train(batch.images_aug[:, 0], batch.pos, batch.cam)
             # PoseNet sees full frames at s = 1; the crop is enlarged by s, so its scene is
@@ -211,23 +236,7 @@ class Trainer:
                 pseudo = align_to_static(pseudo, disp, moving)
                 terms['boost'] = boost.weight * boost_loss(disp, pseudo, moving,
                                                            boost.average == 'all')
-        loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f'non-finite loss at step {self.global_step}: '
-                                     f'{ {k: v.item() for k, v in terms.items()} }')
-        lr = learning_rate(self.config.optim, self.epoch, self.global_step)
-        for group in self.optimizer.param_groups:
-            group['lr'] = lr * group.get('lr_scale', 1.0)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        logged = {k: float(v.detach()) for k, v in terms.items()}
-        logged['loss'] = float(loss.detach())
-        logged.update(step_stats(pred, poses, *self.config.model.disp_range))
-        if self.config.masking.mode != 'none':
-            logged['masked_share'] = float(shown.masked)
-        return logged, (batch, pred, shown)
+        return terms, pred, poses, shown
 
     def pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
         """T_nbr_t for neighbour j.

@@ -1,13 +1,16 @@
 """PoseNet: two frames (+ camera channels) -> 6-DoF relative pose.
 
-Design choice: direct regression of an axis-angle rotation and a translation. The rotation is
-scaled by 0.01 at the output so training starts near the identity (as SfMLearner and Monodepth2
-do); the translation by `translation_scale` (0.1 by default; Monodepth2 uses 0.01), which sets
-the depth gauge the network settles in: view synthesis fixes only the ratio of translation to
-depth, so small translations put depth against the near end of the level range, where near
-surfaces clip (docs/results.md). The
-translation is in the gauge of the full, un-augmented frame (scale s = 1); see geometry.py for
-how it is rescaled for resized crops.
+Design choice: direct regression of an axis-angle rotation and a translation, each scaled at
+the output: the rotation by `rotation_scale`, the translation by `translation_scale`. Small
+factors start training near the identity (SfMLearner and Monodepth2 use 0.01 for both), but
+they also bound how far the motion can move in a few hundred steps: 0.01 suits a car, which
+turns a degree or two between frames, not a handheld camera that turns several degrees
+between the frames it trains on (docs/results.md, "Learn from any camera"). The translation
+factor also sets the depth gauge the network settles in: view synthesis fixes only the ratio
+of translation to depth, so small translations put depth against the near end of the level
+range, where near surfaces clip (docs/results.md). The translation is in the gauge of the
+full, un-augmented frame (scale s = 1); see geometry.py for how it is rescaled for resized
+crops.
 """
 from __future__ import annotations
 
@@ -20,7 +23,6 @@ from torch import nn
 from svde_ros.geometry import pose_to_matrix
 
 POSE_CHANNELS = (16, 32, 64, 128, 256, 256, 256)
-ROTATION_SCALE = 0.01
 PoseEncoderKind = Literal['convs', 'resnet18']
 
 
@@ -33,11 +35,12 @@ class ResNetPoseNet(nn.Module):
     the near end of its range to match it; docs/results.md). No camera channels, as there.
     """
 
-    def __init__(self, translation_scale: float = 0.01) -> None:
+    def __init__(self, translation_scale: float = 0.01, rotation_scale: float = 0.01) -> None:
         super().__init__()
         from svde_ros.model.encoders import PaperEncoder, he_init
 
         self.translation_scale = translation_scale
+        self.rotation_scale = rotation_scale
         self.encoder = PaperEncoder(1.0, 0, in_channels=6)
         he_init(self.encoder)
         c = self.encoder.channels[-1]
@@ -53,24 +56,26 @@ class ResNetPoseNet(nn.Module):
         x = (torch.cat([image_src, image_dst], dim=1) - 0.45) / 0.225
         features = self.encoder(x, lambda _, f: f)[-1]
         params = self.decoder(features).mean(dim=(2, 3)).reshape(B, 6).float()
-        return pose_to_matrix(ROTATION_SCALE * params[:, :3],
+        return pose_to_matrix(self.rotation_scale * params[:, :3],
                               self.translation_scale * params[:, 3:])
 
 
-def build_pose_net(encoder: PoseEncoderKind, width: float,
-                   translation_scale: float) -> nn.Module:
-    """The PoseNet a training config names (pose_encoder, pose_width, translation factor)."""
+def build_pose_net(encoder: PoseEncoderKind, width: float, translation_scale: float,
+                   rotation_scale: float = 0.01) -> nn.Module:
+    """The PoseNet a training config names (pose_encoder, pose_width, output factors)."""
     if encoder == 'resnet18':
-        return ResNetPoseNet(translation_scale)
-    return PoseNet(width, translation_scale)
+        return ResNetPoseNet(translation_scale, rotation_scale)
+    return PoseNet(width, translation_scale, rotation_scale)
 
 
 class PoseNet(nn.Module):
     """Relative pose T_dst_src from images of the src and dst cameras (a plain conv stack)."""
 
-    def __init__(self, width: float = 1.0, translation_scale: float = 0.1) -> None:
+    def __init__(self, width: float = 1.0, translation_scale: float = 0.1,
+                 rotation_scale: float = 0.01) -> None:
         super().__init__()
         self.translation_scale = translation_scale
+        self.rotation_scale = rotation_scale
         layers: list[nn.Module] = []
         in_ch = 6 + 2
         for i, c in enumerate(POSE_CHANNELS):
@@ -105,7 +110,7 @@ class PoseNet(nn.Module):
         cam_maps = cam[:, :2].reshape(B, 2, 1, 1).expand(B, 2, H, W).to(image_src.dtype)
         x = torch.cat([image_src - 0.45, image_dst - 0.45, cam_maps], dim=1)
         params = F.adaptive_avg_pool2d(self.head(self.encoder(x)), 1).reshape(B, 6).float()
-        return pose_to_matrix(ROTATION_SCALE * params[:, :3],
+        return pose_to_matrix(self.rotation_scale * params[:, :3],
                               self.translation_scale * params[:, 3:])
 
 

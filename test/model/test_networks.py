@@ -145,3 +145,25 @@ def test_resnet_pose_net_is_monodepth2s():
     T = net(a, b, torch.ones(2, 2))
     assert T.shape == (2, 4, 4) and float(T[:, :3, 3].abs().max()) < 0.05
     assert not torch.allclose(T, net(b, a, torch.ones(2, 2)))
+
+
+@pytest.mark.parametrize('encoder', ['resnet18', 'convs'])
+def test_pose_rotation_scale_sets_the_rotation_factor(encoder):
+    """pose_rotation_scale multiplies the rotation output (angle and axis), not the translation."""
+    torch.manual_seed(0)
+    small = build_pose_net(encoder, 0.25, 0.01, rotation_scale=0.01).eval()
+    large = build_pose_net(encoder, 0.25, 0.01, rotation_scale=0.1).eval()
+    large.load_state_dict(small.state_dict())
+    a, b, cam = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96), torch.ones(2, 4)
+    with torch.no_grad():
+        T_small, T_large = small(a, b, cam), large(a, b, cam)
+
+    def angle(T: torch.Tensor) -> torch.Tensor:   # from the skew part: exact at small angles
+        R = T[:, :3, :3].double()
+        v = torch.stack([R[:, 2, 1] - R[:, 1, 2], R[:, 0, 2] - R[:, 2, 0],
+                         R[:, 1, 0] - R[:, 0, 1]])
+        return torch.arcsin(v.norm(dim=0) / 2)
+
+    assert float(angle(T_small).min()) > 0
+    assert torch.allclose(angle(T_large), 10 * angle(T_small), rtol=1e-3, atol=0)
+    assert torch.allclose(T_large[:, :3, 3], T_small[:, :3, 3])

@@ -48,6 +48,12 @@ LOG = logging.getLogger(__name__)
 BOARD_EVERY_STEPS = 10     # TensorBoard scalars of the training step
 
 
+# Above this median turn between a target and its neighbours (degrees), PoseNet was measured
+# to lose the turn to a sideways translation over a flat map (the kitchen walk: 3 deg per 5 cm;
+# a car: 0.06 deg per metre). fit then names the known-motion setting when poses exist.
+TURN_HINT_DEG = 1.0
+
+
 def learning_rate(optim: OptimConfig, epoch: int, step: int) -> float:
     """Learning rate of global step `step` (0-based) in epoch `epoch` (0-based).
 
@@ -137,6 +143,12 @@ class Trainer:
             if out.is_dir():
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
+        motion = self.dataset.pair_motion() if config.pose_source == 'posenet' else None
+        if motion is not None and motion[1] > TURN_HINT_DEG and info.is_main:
+            LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
+                        'apart): PoseNet takes such turns for sideways motion and learns a flat '
+                        'map (docs/results.md); the clips have poses: --set pose_source=poses '
+                        'warps with them', motion[1], 1000 * motion[0])
         self.eval_sets = {
             prefix: eval_frames([c for s in sources for c in build_clips(s)], config.data,
                                 config.eval.max_frames)

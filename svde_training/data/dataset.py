@@ -151,6 +151,22 @@ class TupleDataset(Dataset):
         weights = 1.0 / counts[group]
         return weights / weights.sum()
 
+    def pair_motion(self) -> tuple[float, float] | None:
+        """Median translation (m) and rotation (deg) between a target and its neighbours.
+
+        From the clips' poses; None when a clip has none.
+        """
+        if any(clip.pose(0) is None for clip in self.clips):
+            return None
+        translations, rotations, rng = [], [], np.random.default_rng(0)
+        for c, t, offsets in self.items:
+            for o in offsets:
+                T = known_motion(self.clips[c], t, t + o, False, PoseNoise(), rng)
+                translations.append(float(np.linalg.norm(T[:3, 3])))
+                cos = (np.trace(T[:3, :3]) - 1.0) / 2.0
+                rotations.append(float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
+        return float(np.median(translations)), float(np.median(rotations))
+
     def spacing(self) -> dict[str, dict]:
         """Per clip: targets and the neighbour gaps chosen (for the log and the run folder)."""
         return spacing_summary(self.offsets, self.units)

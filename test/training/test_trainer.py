@@ -291,3 +291,33 @@ def test_layout_and_compile_options_train_like_the_plain_step(tmp_path, option):
             assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert losses[option] == pytest.approx(losses['plain'], rel=1e-4)
     assert keys[option] == keys['plain']
+
+
+@pytest.mark.parametrize('pose_source', ['posenet', 'poses'])
+def test_fit_names_known_motion_for_a_turning_camera(tmp_path, caplog, pose_source):
+    """A walk with poses that turns ~3 deg between training frames: fit names the setting.
+
+    The test frames are every 8th frame of the kitchen walk (5 cm and 3 deg apart, measured by
+    experiments/walk_motion.py); with PoseNet the log names pose_source=poses in one line, and
+    when that is already the setting it says nothing.
+    """
+    from svde_training.config import config_from_dict
+    from svde_training.distributed import DistInfo
+    from svde_training.trainer import Trainer
+
+    kitchen = 'test/data/indoor_kitchen'
+    config = config_from_dict({
+        **TINY, 'pose_source': pose_source,
+        'data': {'sources': [{'type': 'folder', 'path': f'{kitchen}/video',
+                              'intrinsics': f'{kitchen}/camera.yaml',
+                              'poses': f'{kitchen}/poses.txt'}],
+                 'base_height': 64, 'base_width': 96, 'crop_height': 64, 'crop_width': 96}})
+    with caplog.at_level('WARNING', logger='svde_training.trainer'):
+        trainer = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    translation_m, rotation_deg = trainer.dataset.pair_motion()
+    assert 0.03 < translation_m < 0.09 and 2.0 < rotation_deg < 5.0
+    hints = [r.getMessage() for r in caplog.records if 'pose_source=poses' in r.getMessage()]
+    if pose_source == 'posenet':
+        assert len(hints) == 1 and f'turns {rotation_deg:.1f} deg' in hints[0]
+    else:
+        assert hints == []

@@ -390,6 +390,10 @@ class TrainConfig:
     Monodepth2's, sized for a car's degree or two between frames; a handheld camera turns
     several degrees between the frames it trains on and needs more (docs/results.md, "Learn
     from any camera").
+    pose_gauge: 'per_source' multiplies PoseNet's translation by a learnt factor per training
+    source (exp of a log-scale starting at 0), so cameras that move at different speeds between
+    their neighbours need not share PoseNet's one gauge (docs/results.md, "Learn from any
+    camera"); 'shared' (the default) has none.
     pose_encoder: 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder; the
     default) or 'convs' (a plain 7-layer conv stack with camera channels, scaled by
     pose_width; it kept the reproduced baseline from learning at first).
@@ -408,6 +412,7 @@ class TrainConfig:
     pose_width: float = 1.0
     pose_translation_scale: float = 0.01
     pose_rotation_scale: float = 0.01
+    pose_gauge: Literal['shared', 'per_source'] = 'shared'
     pose_source: Literal['posenet', 'poses'] = 'posenet'
     pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -71,10 +71,16 @@ def odometry_scale(state: dict[str, Any], max_pairs: int = 200) -> tuple[float, 
     config = stored_config(state['config'], 'checkpoint config')
     pose_net = load_pose_net(state)
     d = config.data
+    # pose_gauge per_source: source s warped with exp(gauge[s]) x PoseNet's translation.
+    gauge = np.exp(state['source_gauge'].numpy()) if 'source_gauge' in state else None
     ratios: list[float] = []
-    for clip in (c for s in d.sources for c in build_clips(s)):
-        ratios += translation_ratios(pose_net, clip, d.base_width, d.base_height,
-                                     max_pairs - len(ratios))
+    for s, source in enumerate(d.sources):
+        factor = 1.0 if gauge is None else float(gauge[s])
+        for clip in build_clips(source):
+            ratios += [r / factor for r in translation_ratios(
+                pose_net, clip, d.base_width, d.base_height, max_pairs - len(ratios))]
+            if len(ratios) >= max_pairs:
+                break
         if len(ratios) >= max_pairs:
             break
     if not ratios:

@@ -54,6 +54,10 @@ BOARD_EVERY_STEPS = 10     # TensorBoard scalars of the training step
 TURN_HINT_DEG = 1.0
 
 
+# pose_gauge per_source: its log-scales learn at this multiple of the learning rate.
+GAUGE_LR_SCALE = 100.0
+
+
 def learning_rate(optim: OptimConfig, epoch: int, step: int) -> float:
     """Learning rate of global step `step` (0-based) in epoch `epoch` (0-based).
 
@@ -174,6 +178,11 @@ class Trainer:
         if config.optim.compile:
             # Checkpoints keep depth_net's own state_dict keys; only the step runs compiled.
             self.depth_train = torch.compile(self.depth_train)
+        # pose_gauge per_source: a log-scale per training source on PoseNet's translation.
+        self.item_group = torch.tensor([groups[c] for c, _, _ in self.dataset.items])
+        self.source_gauge: torch.nn.Parameter | None = None
+        if config.pose_gauge == 'per_source' and config.pose_source == 'posenet':
+            self.source_gauge = torch.nn.Parameter(torch.zeros(len(opened), device=device))
         optim = config.optim
         params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
         groups = [{'params': params}]
@@ -184,6 +193,10 @@ class Trainer:
             groups = [{'params': [p for p in params if id(p) not in encoder]},
                       {'params': list(self.depth_net.encoder.parameters()),
                        'lr_scale': optim.encoder_lr_scale}]
+        if self.source_gauge is not None:
+            # Adam moves a parameter by about the learning rate a step: at 1e-4 a log-scale
+            # would need 16000 steps to reach a 5x speed ratio between cameras.
+            groups.append({'params': [self.source_gauge], 'lr_scale': GAUGE_LR_SCALE})
         self.optimizer = torch.optim.Adam(groups, lr=optim.lr, weight_decay=optim.weight_decay)
         self.amp_dtype = autocast_dtype(device, optim.mixed_precision)
         self.amp = self.amp_dtype is not None
@@ -258,8 +271,12 @@ class Trainer:
         """
         if self.config.pose_source == 'poses':
             return batch.motion[:, j - 1]
-        return temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
-                             batch.cam, offset)
+        T = temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
+                          batch.cam, offset)
+        if self.source_gauge is None:
+            return T
+        gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
+        return scale_translation(T, gauge)
 
     def evaluate(self) -> dict[str, float]:
         """Median-scaled metrics on each evaluation set, prefixed by its name (eval_, unseen_)."""
@@ -295,6 +312,8 @@ class Trainer:
             'step_in_epoch': self.step_in_epoch, 'global_step': self.global_step,
             'history': self.history, 'torch_rng': torch.get_rng_state(),
             **({'teacher': self.teacher.state_dict()} if self.teacher is not None else {}),
+            **({'source_gauge': self.source_gauge.detach().cpu()}
+               if self.source_gauge is not None else {}),
         }
 
     def load(self, path: Path) -> None:
@@ -302,6 +321,9 @@ class Trainer:
         state = read_checkpoint(path)
         self.depth_net.load_state_dict(state['depth_net'])
         self.pose_net.load_state_dict(state['pose_net'])
+        if self.source_gauge is not None:
+            with torch.no_grad():
+                self.source_gauge.copy_(state['source_gauge'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.scaler.load_state_dict(state['scaler'])
         self.epoch, self.step_in_epoch = state['epoch'], state['step_in_epoch']

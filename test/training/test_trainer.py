@@ -321,3 +321,36 @@ def test_fit_names_known_motion_for_a_turning_camera(tmp_path, caplog, pose_sour
         assert len(hints) == 1 and f'turns {rotation_deg:.1f} deg' in hints[0]
     else:
         assert hints == []
+
+
+def test_per_source_gauge_scales_each_sources_translation(tmp_path):
+    """pose_gauge per_source: one learnt log-scale per source, applied to that source's pairs
+    only, trained with the networks and restored by a resume."""
+    from svde_training.config import config_from_dict
+    from svde_training.data.dataset import collate
+    from svde_training.distributed import DistInfo
+    from svde_training.trainer import Trainer
+
+    synthetic = TINY['data']['sources'][0]
+    config = config_from_dict({
+        **TINY, 'pose_gauge': 'per_source',
+        'data': {**TINY['data'], 'sources': [synthetic, {**synthetic, 'seed': 7}]},
+        'optim': {**TINY['optim'], 'mixed_precision': False, 'warmup_steps': 0}})
+    trainer = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    groups = trainer.item_group
+    first = int((groups == 0).nonzero()[0])
+    second = int((groups == 1).nonzero()[0])
+    batch = collate([trainer.dataset[first], trainer.dataset[second]])
+    plain = trainer.pose_net(batch.pose_images[:, 0], batch.pose_images[:, 2], batch.cam)
+    with torch.no_grad():
+        trainer.source_gauge.copy_(torch.tensor([0.0, 1.0]))
+    T = trainer.pose(batch, 2, 1)          # frame_offsets (-1, 1): j = 2 is t+1, asked as is
+    assert torch.allclose(T[0, :3, 3], plain[0, :3, 3], atol=1e-6)
+    assert torch.allclose(T[1, :3, 3], torch.e * plain[1, :3, 3], atol=1e-6)
+    assert torch.allclose(T[:, :3, :3], plain[:, :3, :3], atol=1e-6)
+    trainer.train_step(batch)
+    assert not torch.equal(trainer.source_gauge.detach(), torch.tensor([0.0, 1.0]))
+    trainer.save()
+    resumed = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    resumed.load(tmp_path / 'run' / 'checkpoints' / 'last.pt')
+    assert torch.equal(resumed.source_gauge.detach(), trainer.source_gauge.detach())

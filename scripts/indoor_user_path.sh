@@ -9,11 +9,15 @@
 #   6. svde-demo: depth_node on the bag with the new model (panels, outputs bag, summary)
 #
 #   bash scripts/indoor_user_path.sh runs/kitchen                       # the whole walk
+#   CAMERA=config/indoor_kitchen_camera.yaml bash scripts/indoor_user_path.sh runs/kitchen \
+#       ../shared/data/indoor_kitchen --set pose_source=poses            # as the model ships
 #   bash scripts/indoor_user_path.sh runs/kitchen_small test/data/indoor_kitchen \
 #       --set optim.epochs=1 --set optim.steps_per_epoch=2               # a smoke run
 #
 # Arguments: OUT (a new folder), DATA (default ../shared/data/indoor_kitchen), then any extra
-# `fit` arguments. DOMAIN_ID sets the demo's DDS domain (default 78).
+# `fit` arguments. CAMERA names the camera YAML (default DATA/camera.yaml; the shared kitchen's
+# gives the depth sensor's focal length, config/indoor_kitchen_camera.yaml the colour camera's).
+# DOMAIN_ID sets the demo's DDS domain (default 78).
 set -euo pipefail
 if [ $# -lt 1 ]; then
     echo "usage: $0 OUT [DATA [fit arguments...]]" >&2
@@ -32,13 +36,18 @@ for need in video camera.yaml poses.txt eval/image eval/depth; do
         exit 2
     fi
 done
+CAMERA=${CAMERA:-$DATA/camera.yaml}
+if [ ! -f "$CAMERA" ]; then
+    echo "$CAMERA not found: CAMERA is a camera_info YAML" >&2
+    exit 2
+fi
 mkdir -p "$OUT"
 step() { echo; echo "== $*"; }
 
 # A camera 1.2 m above the base and 0.1 m ahead of it, looking along the base's x axis: its
 # optical frame (z forward, x right, y down) in base_link (x forward, y left, z up).
 step "1/6 record the walk as a robot's bag"
-svde-train make-bag --images "$DATA/video" --intrinsics "$DATA/camera.yaml" \
+svde-train make-bag --images "$DATA/video" --intrinsics "$CAMERA" \
     --poses "$DATA/poses.txt" --out "$OUT/bag" --rate 30 --compressed \
     --camera-in-base 0.1 0 1.2 -1.5707963 0 -1.5707963
 
@@ -53,7 +62,7 @@ step "4/6 svde-train evaluate on the held-out frames with Kinect depth"
 cat > "$OUT/eval.yaml" <<EOF
 data:
   sources:
-    - {type: rgbd, path: $DATA/eval/image, depth_path: $DATA/eval/depth, intrinsics: $DATA/camera.yaml, depth_scale: 1000.0}
+    - {type: rgbd, path: $DATA/eval/image, depth_path: $DATA/eval/depth, intrinsics: $CAMERA, depth_scale: 1000.0}
 eval: {max_frames: 0, max_depth: 10.0, garg_crop: false}
 EOF
 svde-train evaluate --checkpoint "$OUT/run/checkpoints/last.pt" --config "$OUT/eval.yaml" \

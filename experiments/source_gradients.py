@@ -53,7 +53,8 @@ def source_gradients(trainer: Trainer, group: int, batches: int, batch_size: int
         terms, pred, poses, _ = trainer.losses(batch)
         sum(terms.values()).backward()
         stats['photo'].append(float(terms['photo'].detach()))
-        stats['trans'].append(float(torch.stack(poses)[..., :3, 3].norm(dim=-1).mean()))
+        translation = torch.stack(poses).detach()[..., :3, 3]
+        stats['trans'].append(float(translation.norm(dim=-1).mean()))
         stats['depth'].append(float(torch.median(1.0 / pred.disp(0).detach().float())))
         grads.append(torch.cat([p.grad.flatten() if p.grad is not None else
                                 torch.zeros(p.numel()) for p in params]).double().numpy())

@@ -50,13 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     assert poses is not None
     k = load_camera_yaml(args.intrinsics).k
     fx, cx, cy = k[0], k[2], k[5]
-    orb = cv2.ORB_create(2000)
+    orb = cv2.ORB.create(2000)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
     starts = np.linspace(0, len(files) - 1 - args.gap, args.pairs).astype(int)
     matches = []
     for i in starts:
         a = cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE)
         b = cv2.imread(str(files[i + args.gap]), cv2.IMREAD_GRAYSCALE)
+        if a is None or b is None:
+            print(f'cannot read {files[i]} or {files[i + args.gap]}', file=sys.stderr)
+            return 1
         ka, da = orb.detectAndCompute(a, None)
         kb, db = orb.detectAndCompute(b, None)
         if da is None or db is None:

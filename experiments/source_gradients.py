@@ -45,13 +45,14 @@ def source_gradients(trainer: Trainer, group: int, batches: int, batch_size: int
     items = [i for i, (c, _, _) in enumerate(dataset.items) if dataset.groups[c] == group]
     rng = np.random.default_rng(seed)
     params = [p for p in trainer.depth_net.parameters() if p.requires_grad]
-    grads, stats = [], {'photo': [], 'trans': [], 'depth': []}
+    grads: list[np.ndarray] = []
+    stats: dict[str, list[float]] = {'photo': [], 'trans': [], 'depth': []}
     for _ in range(batches):
         chosen = rng.choice(items, size=batch_size, replace=len(items) < batch_size)
         batch = collate([dataset[int(i)] for i in chosen]).to(trainer.device)
         trainer.depth_net.zero_grad(set_to_none=True)
         terms, pred, poses, _ = trainer.losses(batch)
-        sum(terms.values()).backward()
+        torch.stack(list(terms.values())).sum().backward()
         stats['photo'].append(float(terms['photo'].detach()))
         translation = torch.stack(poses).detach()[..., :3, 3]
         stats['trans'].append(float(translation.norm(dim=-1).mean()))

@@ -11,7 +11,8 @@ from svde_training.config import (
 from ..conftest import REPO
 
 NODE_PARAMETERS = ('depth.yaml',)            # ROS parameters, tested with the node
-CAMERAS = ('kitti_odometry_camera.yaml',)    # a camera YAML, read by the sources
+# Camera YAMLs, read by the sources.
+CAMERAS = ('kitti_odometry_camera.yaml', 'indoor_kitchen_camera.yaml')
 
 
 def test_defaults_and_every_shipped_config_load():
@@ -21,6 +22,9 @@ def test_defaults_and_every_shipped_config_load():
     assert len(shipped) >= 10
     for path in shipped:
         load_config(path)
+    from svde_ros.camera_model import load_camera_yaml
+    for name in CAMERAS:
+        assert load_camera_yaml(REPO / 'config' / name).width > 0
     assert load_config(REPO / 'config' / 'pipeline_synthetic.yaml').pipeline == 'full'
     video = load_config(REPO / 'config' / 'real_video.yaml')
     assert [s.type for s in video.data.sources] == ['kitti_odometry', 'video', 'folder']

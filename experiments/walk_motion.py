@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from svde_ros.geometry import rotation_angle_deg
+
 
 def kept_frames(positions: np.ndarray, min_motion_m: float) -> list[int]:
     """Indices kept when a frame counts only once it is min_motion_m from the last kept one."""
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         for a, b in pairs:
             moved.append(np.linalg.norm(poses[b][:, 3] - poses[a][:, 3]))
             R = poses[a][:, :3].T @ poses[b][:, :3]
-            turned.append(math.degrees(math.acos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
+            turned.append(rotation_angle_deg(R))
         t, r = float(np.median(moved)), float(np.median(turned))
         parallax, shift = f * t / args.depth_m, f * math.tan(math.radians(r))
         print(f'| {gap} | {1000 * t:.1f} | {r:.2f} | {parallax:.2f} | {shift:.1f} | '

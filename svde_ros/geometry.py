@@ -181,6 +181,11 @@ def pose_to_matrix(axis_angle: torch.Tensor, translation: torch.Tensor) -> torch
     return T
 
 
+def rotation_angle_deg(R: np.ndarray) -> float:
+    """The angle in degrees of a 3x3 rotation (from its trace; clipped against rounding)."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))
+
+
 def scale_translation(T: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Multiply the translation of [B,4,4] transforms by per-sample factors [B]."""
     out = T.clone()

@@ -13,6 +13,7 @@ from svde_ros.geometry import (
     project,
     ray_positions,
     resize_intrinsics_matrix,
+    rotation_angle_deg,
     transform_points,
 )
 
@@ -110,3 +111,10 @@ def test_ray_positions_of_a_crop_are_the_rays_of_its_intrinsics(flip):
     xs, ys = np.meshgrid(np.arange(K.width), np.arange(K.height))
     assert np.allclose(rays[0].numpy(), (xs - K.cx) / K.fx, atol=1e-5)
     assert np.allclose(rays[1].numpy(), (ys - K.cy) / K.fy, atol=1e-5)
+
+
+@pytest.mark.parametrize('degrees', [0.0, 0.5, 30.0, 179.0])
+def test_rotation_angle_of_a_known_rotation(degrees):
+    axis = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+    R = axis_angle_to_matrix(torch.tensor(np.radians(degrees) * axis)[None]).numpy()[0]
+    assert rotation_angle_deg(R) == pytest.approx(degrees, abs=1e-3)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from svde_ros.geometry import Intrinsics
+from svde_ros.geometry import Intrinsics, rotation_angle_deg
 from svde_ros.preprocess import resize_frame
 from svde_training.config import DataConfig, PoseNoise
 from svde_training.data.augment import (
@@ -163,8 +163,7 @@ class TupleDataset(Dataset):
             for o in offsets:
                 T = known_motion(self.clips[c], t, t + o, False, PoseNoise(), rng)
                 translations.append(float(np.linalg.norm(T[:3, 3])))
-                cos = (np.trace(T[:3, :3]) - 1.0) / 2.0
-                rotations.append(float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
+                rotations.append(rotation_angle_deg(T[:3, :3]))
         return float(np.median(translations)), float(np.median(rotations))
 
     def spacing(self) -> dict[str, dict]:

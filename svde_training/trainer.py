@@ -147,8 +147,9 @@ class Trainer:
             if out.is_dir():
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
-        motion = self.dataset.pair_motion() if config.pose_source == 'posenet' else None
-        if motion is not None and motion[1] > TURN_HINT_DEG and info.is_main:
+        motion = self.dataset.pair_motion() \
+            if config.pose_source == 'posenet' and info.is_main else None
+        if motion is not None and motion[1] > TURN_HINT_DEG:
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
                         'apart): PoseNet takes such turns for sideways motion and learns a flat '
                         'map (docs/results.md); the clips have poses: --set pose_source=poses '
@@ -178,11 +179,13 @@ class Trainer:
         if config.optim.compile:
             # Checkpoints keep depth_net's own state_dict keys; only the step runs compiled.
             self.depth_train = torch.compile(self.depth_train)
-        # pose_gauge per_source: a log-scale per training source on PoseNet's translation.
-        self.item_group = torch.tensor([groups[c] for c, _, _ in self.dataset.items])
+        # pose_gauge per_source: a log-scale per training source on PoseNet's translation, and
+        # each dataset item's source to pick it.
         self.source_gauge: torch.nn.Parameter | None = None
         if config.pose_gauge == 'per_source' and config.pose_source == 'posenet':
             self.source_gauge = torch.nn.Parameter(torch.zeros(len(opened), device=device))
+            self.item_group = torch.tensor([self.dataset.groups[c]
+                                            for c, _, _ in self.dataset.items])
         optim = config.optim
         params = list(self.depth_net.parameters()) + list(self.pose_net.parameters())
         groups = [{'params': params}]

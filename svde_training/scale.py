@@ -73,14 +73,12 @@ def odometry_scale(state: dict[str, Any], max_pairs: int = 200) -> tuple[float, 
     d = config.data
     # pose_gauge per_source: source s warped with exp(gauge[s]) x PoseNet's translation.
     gauge = np.exp(state['source_gauge'].numpy()) if 'source_gauge' in state else None
+    clips = ((1.0 if gauge is None else float(gauge[s]), clip)
+             for s, source in enumerate(d.sources) for clip in build_clips(source))
     ratios: list[float] = []
-    for s, source in enumerate(d.sources):
-        factor = 1.0 if gauge is None else float(gauge[s])
-        for clip in build_clips(source):
-            ratios += [r / factor for r in translation_ratios(
-                pose_net, clip, d.base_width, d.base_height, max_pairs - len(ratios))]
-            if len(ratios) >= max_pairs:
-                break
+    for factor, clip in clips:
+        ratios += [r / factor for r in translation_ratios(
+            pose_net, clip, d.base_width, d.base_height, max_pairs - len(ratios))]
         if len(ratios) >= max_pairs:
             break
     if not ratios:

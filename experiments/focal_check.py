@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from svde_ros.camera_model import load_camera_yaml
-from svde_training.data.clip import read_poses
+from svde_ros.camera_model import CalibrationError, load_camera_yaml
+from svde_training.data.clip import DataError, read_poses
 
 
 def sampson(x1: np.ndarray, x2: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -45,11 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--gap', type=int, default=8, help='frames between the two views')
     parser.add_argument('--pairs', type=int, default=40)
     args = parser.parse_args(argv)
+    if not args.images.is_dir():
+        print(f'focal_check: {args.images} is not a folder of frames', file=sys.stderr)
+        return 2
     files = sorted(p for p in args.images.iterdir() if p.suffix in ('.jpg', '.png'))
-    poses = read_poses(args.poses, len(files))
-    assert poses is not None
-    k = load_camera_yaml(args.intrinsics).k
-    fx, cx, cy = k[0], k[2], k[5]
+    try:
+        poses = read_poses(args.poses, len(files))
+        calibration = load_camera_yaml(args.intrinsics)
+    except (DataError, CalibrationError) as err:
+        print(f'focal_check: {err}', file=sys.stderr)
+        return 2
+    if poses is None or len(files) <= args.gap:
+        print(f'focal_check: need {args.poses} and more than --gap {args.gap} frames in '
+              f'{args.images} (found {len(files)})', file=sys.stderr)
+        return 2
+    fx, cx, cy = calibration.k[0], calibration.k[2], calibration.k[5]
     orb = cv2.ORB.create(2000)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
     starts = np.linspace(0, len(files) - 1 - args.gap, args.pairs).astype(int)
@@ -65,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         if da is None or db is None:
             continue
         m = matcher.match(da, db)
-        x1 = np.array([ka[k.queryIdx].pt for k in m])
-        x2 = np.array([kb[k.trainIdx].pt for k in m])
+        x1 = np.array([ka[match.queryIdx].pt for match in m])
+        x2 = np.array([kb[match.trainIdx].pt for match in m])
         T = np.linalg.inv(poses[i + args.gap]) @ poses[i]        # camera i -> camera i+gap
         R, t = T[:3, :3], T[:3, 3]
         tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from svde_ros.model.checkpoint import read_checkpoint
-from svde_training.config import load_config
-from svde_training.data import resolve_input_size
+from svde_ros.model.checkpoint import CheckpointError, read_checkpoint
+from svde_training.config import ConfigError, load_config
+from svde_training.data import DataError, resolve_input_size
 from svde_training.data.dataset import collate
 from svde_training.distributed import DistInfo
 from svde_training.trainer import Trainer
@@ -77,15 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.manual_seed(0)
-    config = resolve_input_size(load_config(args.config, args.overrides))
+    try:
+        state = read_checkpoint(args.checkpoint) if args.checkpoint is not None else None
+        config = resolve_input_size(load_config(args.config, args.overrides))
+    except (CheckpointError, ConfigError, DataError) as err:
+        print(f'source_gradients: {err}', file=sys.stderr)
+        return 2
     config = dataclasses.replace(config, data=dataclasses.replace(
         config.data, eval_sources=(), unseen_sources=()))
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp), torch.device('cpu'), DistInfo())
-        if args.checkpoint is not None:
-            state = read_checkpoint(args.checkpoint)
+        if state is not None:
             trainer.depth_net.load_state_dict(state['depth_net'])
             trainer.pose_net.load_state_dict(state['pose_net'])
+            if trainer.source_gauge is not None:     # pose_gauge per_source: the learnt factors
+                with torch.no_grad():
+                    trainer.source_gauge.copy_(state['source_gauge'])
         names = [getattr(s, 'path', s.type) for s in config.data.sources]
         results = []
         for group, name in enumerate(names):

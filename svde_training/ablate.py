@@ -101,7 +101,7 @@ VARIANTS: dict[str, Variant] = {
     'topk8': Variant('splat only the 8 most probable levels', {'loss.top_k': 8}),
     'automask': Variant('Monodepth2 auto-masking', {'masking.mode': 'auto'}),
     'motion': Variant('neighbours chosen by motion', {'data.neighbours': 'motion'}),
-    # The paper's parts, one at a time on config/baseline_monodepth2.yaml (docs/results.md).
+    # The paper's parts, one at a time on config/baseline_monodepth2.yaml (docs/results/README.md).
     'pos': Variant('positional + camera channels into every encoder stage',
                    {'model.pos_channels': 16}),
     'aquanet': Variant('AQUANet levels (33, logits uncapped) instead of the sigmoid',

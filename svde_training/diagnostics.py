@@ -18,7 +18,7 @@ from svde_ros.model.quantization import normalized_log_disparity
 
 # A depth map whose log disparity varies by less than this (std over the image) is flat: a real
 # scene spans at least a factor of 3 in depth (std of log disparity > 0.3); measured, collapsed
-# runs sit at 0.00-0.03 (docs/results.md).
+# runs sit at 0.00-0.03 (docs/results/README.md).
 FLAT_LOG_STD = 0.05
 # Pixels whose log disparity lies in this top share of the range sit against disp_max: a near
 # surface there cannot come nearer, however near it is.

@@ -69,7 +69,7 @@ def gauge_term(disp: torch.Tensor, disp_min: float, disp_max: float,
     moves no pixel), but the levels span a fixed [disp_min, disp_max], and PoseNet's small
     initial translations drag depth toward the near end, where near surfaces clip. This term
     holds the batch's mean at `target` of the range; the photometric terms are unchanged by
-    it. Off by default: measured, it did not improve depth (docs/results.md).
+    it. Off by default: measured, it did not improve depth (docs/results/README.md).
     """
     position = normalized_log_disparity(disp.float().clamp(min=1e-12), disp_min, disp_max)
     return (position.mean() - target) ** 2

@@ -45,7 +45,7 @@ def evaluate_depth(pred: np.ndarray, gt: np.ndarray, min_depth: float = 1e-3,
 
 
 # How much of a depth map comes from the image rather than from the row it sits in
-# (docs/results.md, "places never seen"): AbsRel once the prediction is replaced by its own
+# (docs/results/README.md, "places never seen"): AbsRel once the prediction is replaced by its own
 # per-row median, and the correlation of log depth with the ground truth's within rows.
 IMAGE_SHARE_NAMES = ('row_flat_abs_rel', 'row_corr')
 

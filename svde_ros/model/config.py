@@ -39,7 +39,7 @@ class ModelConfig:
             the head at 1/2 and brings the expected disparity to full size bilinearly in log
             space, which removes the full-resolution decoder stage and quarters the
             forward-warping cost (within seed noise of 1 with AQUANet levels,
-            docs/results.md).
+            docs/results/README.md).
         logit_norm: cap on the L2 norm (over levels) of each pixel's centred level logits,
             and of AQUANet's increment logits, which bounds how peaked either softmax can get
             and keeps it from saturating (quantization.bounded_logits); 0 = no cap.

@@ -140,7 +140,7 @@ class DepthNet(nn.Module):
 
         With He init in the decoder too, a fresh sigmoid head already put pixels at both ends
         of the range (outputs 0.00-1.00, std 0.29), where the sigmoid passes no gradient, and
-        training drove the whole map to the near end within 100 steps (docs/results.md).
+        training drove the whole map to the near end within 100 steps (docs/results/README.md).
         PyTorch's default, as Monodepth2 has it, starts every pixel near mid-range. Every head
         gets the same decoder init, so a head's ablation changes the head alone.
         """

@@ -5,10 +5,10 @@ the output: the rotation by `rotation_scale`, the translation by `translation_sc
 factors start training near the identity (SfMLearner and Monodepth2 use 0.01 for both), but
 they also bound how far the motion can move in a few hundred steps: 0.01 suits a car, which
 turns a degree or two between frames, not a handheld camera that turns several degrees
-between the frames it trains on (docs/results.md, "Learn from any camera"). The translation
+between the frames it trains on (docs/results/README.md, "Learn from any camera"). The translation
 factor also sets the depth gauge the network settles in: view synthesis fixes only the ratio
 of translation to depth, so small translations put depth against the near end of the level
-range, where near surfaces clip (docs/results.md). The translation is in the gauge of the
+range, where near surfaces clip (docs/results/README.md). The translation is in the gauge of the
 full, un-augmented frame (scale s = 1); see geometry.py for how it is rescaled for resized
 crops.
 """
@@ -32,7 +32,7 @@ class ResNetPoseNet(nn.Module):
     Images are normalised as Monodepth2 does ((x - 0.45) / 0.225); the trunk's BatchNorm keeps
     its features at unit scale, so the pose output moves at a useful rate from the first steps
     (with the plain conv stack the translation grew ~5x slower and depth was pushed against
-    the near end of its range to match it; docs/results.md). No camera channels, as there.
+    the near end of its range to match it; docs/results/README.md). No camera channels, as there.
     """
 
     def __init__(self, translation_scale: float = 0.01, rotation_scale: float = 0.01) -> None:

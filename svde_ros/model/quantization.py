@@ -36,7 +36,8 @@ def bounded_logits(raw: torch.Tensor, max_norm: float) -> torch.Tensor:
     forward warp rewards sharp distributions everywhere, sharp or not in the right place, and
     Adam moves the head's weights by about lr per step whatever the gradient. A one-hot softmax
     passes no gradient to the other levels, so a pixel can no longer move, and the map freezes
-    flat (docs/results.md, the collapse matrix). Capping the norm bounds how peaked a pixel can
+    flat (docs/results/training_stability.md, the collapse matrix). Capping the norm bounds how
+    peaked a pixel can
     be (a logit spread of about max_norm: at most e^m / (e^m + N - 1) on one level) while the
     shape of the distribution keeps its full gradient. 0 turns the cap off (model files
     trained before it existed).

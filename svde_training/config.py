@@ -262,12 +262,12 @@ class LossConfig:
     photometric error of the unwarped frame there, times this (0 = holes are free, as before).
     gauge_weight: weight of the term that holds the batch's mean log disparity at
     `gauge_target` of the level range (0 far end, 1 near end; losses.gauge_term; 0 = off, the
-    default: measured, it did not help, docs/results.md).
+    default: measured, it did not help, docs/results/README.md).
     full_resolution: every scale's prediction is upsampled and compared with the input-size
     frames (Monodepth2); False compares each scale with frames downsampled to it.
     warping: 'backward' (Monodepth2's, the default) or 'forward' (the paper's). Forward was the
     default until it was measured one at a time on the reproduced Monodepth2 baseline: at 300
-    steps it scored 0.39 on eval_mix against the baseline's 0.27-0.28 (docs/results.md).
+    steps it scored 0.39 on eval_mix against the baseline's 0.27-0.28 (docs/results/README.md).
     """
 
     warping: Literal['forward', 'backward'] = 'backward'
@@ -344,7 +344,7 @@ class OptimConfig:
     networks' weights and activations NHWC (oneDNN's and tensor cores' preferred layout; on by
     default, same losses); `compile` runs the depth network through `torch.compile` (off: a
     minute of compiling and a larger footprint for a gain within noise).
-    `benchmarks/train_step.py` measures both (docs/results.md).
+    `benchmarks/train_step.py` measures both (docs/results/README.md).
     """
 
     batch_size: int = 4
@@ -385,14 +385,14 @@ class TrainConfig:
     Depth and translation share one free scale; this factor sets where in the depth range the
     depth settles. 0.01 is Monodepth2's and the recipe's (with its sigmoid head); with AQUANet
     levels and the conv PoseNet, 0.01 left the depth against the near end and 0.1 did better
-    (docs/results.md).
+    (docs/results/README.md).
     pose_rotation_scale: PoseNet's output factor for rotation (radians per unit output). 0.01 is
     Monodepth2's, sized for a car's degree or two between frames; a handheld camera turns
-    several degrees between the frames it trains on and needs more (docs/results.md, "Learn
+    several degrees between the frames it trains on and needs more (docs/results/README.md, "Learn
     from any camera").
     pose_gauge: 'per_source' multiplies PoseNet's translation by a learnt factor per training
     source (exp of a log-scale starting at 0), so cameras that move at different speeds between
-    their neighbours need not share PoseNet's one gauge (docs/results.md, "Learn from any
+    their neighbours need not share PoseNet's one gauge (docs/results/README.md, "Learn from any
     camera"); 'shared' (the default) has none.
     pose_encoder: 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder; the
     default) or 'convs' (a plain 7-layer conv stack with camera channels, scaled by
@@ -403,7 +403,15 @@ class TrainConfig:
     own ego-motion (KITTI poses, a folder's `poses`, a bag's odometry), so depth is metric
     from the first step and the depth/motion scale ambiguity is gone. Every training clip must
     have poses then; `pose_noise` adds odometry-like drift to them (to measure how good the
-    odometry must be).
+    odometry must be). 'mixed' warps each clip with its own poses where it has them and with
+    PoseNet's where it has none; the clips with poses fix the gauge, so depth is metric too.
+    known_translation: the length, in the network's depth units, that the median known
+    translation between training pairs is given. Known motion is in metres, and metres a frame
+    on a road (about 1 m, depth 5-80 m) sit far from the sigmoid head's start (depth 0.2): the
+    warp then throws every pixel out of the frame and the depth never leaves the near end
+    (docs/results). Dividing the poses by (median translation / known_translation) puts any
+    robot's scene where a handheld camera's already is (0.05 is the kitchen walk's 5.5 cm);
+    the factor, in metres per unit, is the model's depth_scale, so the output stays metric.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -413,7 +421,8 @@ class TrainConfig:
     pose_translation_scale: float = 0.01
     pose_rotation_scale: float = 0.01
     pose_gauge: Literal['shared', 'per_source'] = 'shared'
-    pose_source: Literal['posenet', 'poses'] = 'posenet'
+    pose_source: Literal['posenet', 'poses', 'mixed'] = 'posenet'
+    known_translation: float = 0.05
     pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -579,6 +588,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.pose_translation_scale <= 0 or config.pose_rotation_scale <= 0:
         raise ConfigError('pose_translation_scale and pose_rotation_scale: must be > 0, got '
                           f'{config.pose_translation_scale} and {config.pose_rotation_scale}')
+    if not config.known_translation > 0:
+        raise ConfigError(f'known_translation: must be > 0, got {config.known_translation}')
     if config.pose_noise.translation < 0 or config.pose_noise.rotation_deg < 0:
         raise ConfigError('pose_noise: translation and rotation_deg must be >= 0')
     if config.spimo.delta <= 0 or not 0 < config.spimo.scale <= 1 or config.spimo.threshold <= 0:

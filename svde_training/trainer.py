@@ -136,8 +136,10 @@ class Trainer:
         opened = [build_clips(s, out / 'bag_index') for s in config.data.sources]
         clips = [c for shots in opened for c in shots]
         groups = [g for g, shots in enumerate(opened) for _ in shots]
+        known = config.pose_source != 'posenet'
         self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks, groups,
-                                    config.pose_noise if config.pose_source == 'poses' else None)
+                                    config.pose_noise if known else None,
+                                    every_clip_posed=config.pose_source == 'poses')
         if config.data.neighbours == 'motion' and info.is_main:
             spacing = self.dataset.spacing()
             for name, s in spacing.items():
@@ -147,12 +149,13 @@ class Trainer:
             if out.is_dir():
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
-        motion = self.dataset.pair_motion() \
-            if config.pose_source == 'posenet' and info.is_main else None
-        if motion is not None and motion[1] > TURN_HINT_DEG:
+        motion = self.dataset.pair_motion() if info.is_main or known else None
+        if motion is not None and motion[1] > TURN_HINT_DEG and not known and \
+                all(clip.pose(0) is not None for clip in clips):
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
                         'apart): PoseNet takes such turns for sideways motion and learns a flat '
-                        'map (docs/results.md); the clips have poses: --set pose_source=poses '
+                        'map (docs/results/any_camera.md); the clips have poses: '
+                        '--set pose_source=poses '
                         'warps with them', motion[1], 1000 * motion[0])
         self.eval_sets = {
             prefix: eval_frames([c for s in sources for c in build_clips(s)], config.data,
@@ -211,6 +214,17 @@ class Trainer:
         self.steps_per_epoch = optim.steps_per_epoch or max(1, per_rank // optim.batch_size)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.depth_scale, self.scale_source = 1.0, 'none'
+        # Known motion: metres per unit of the network's depth (TrainConfig.known_translation),
+        # which makes the depth metric from the first step.
+        self.motion_unit_m = 1.0
+        if known:
+            if motion is None:
+                raise DataError('pose_source mixed: no training clip has poses (use posenet)')
+            self.motion_unit_m = motion[0] / config.known_translation
+            self.depth_scale, self.scale_source = self.motion_unit_m, 'poses'
+            LOG.info('depth is metric: trained with the clips\' own poses (median %.3f m '
+                     'between training frames, %.3f m per depth unit)', motion[0],
+                     self.motion_unit_m)
         self.history: list[dict[str, Any]] = []
         self.teacher: DepthNet | None = None
         self.saved_at = time.monotonic()
@@ -269,17 +283,21 @@ class Trainer:
     def pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
         """T_nbr_t for neighbour j.
 
-        The clip's own motion (pose_source: poses), or PoseNet's, asked in temporal order
-        (temporal_pose).
+        The clip's own motion in depth units (pose_source: poses; mixed, where the clip has
+        poses), or PoseNet's, asked in temporal order (temporal_pose).
         """
+        known = scale_translation(batch.motion[:, j - 1],
+                                  torch.full_like(batch.scale, 1.0 / self.motion_unit_m))
         if self.config.pose_source == 'poses':
-            return batch.motion[:, j - 1]
+            return known
         T = temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
                           batch.cam, offset)
-        if self.source_gauge is None:
-            return T
-        gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
-        return scale_translation(T, gauge)
+        if self.source_gauge is not None:
+            gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
+            T = scale_translation(T, gauge)
+        if self.config.pose_source == 'mixed':
+            return torch.where(batch.known[:, None, None], known, T)
+        return T
 
     def evaluate(self) -> dict[str, float]:
         """Median-scaled metrics on each evaluation set, prefixed by its name (eval_, unseen_)."""
@@ -382,6 +400,8 @@ class Trainer:
                          'row %.4f', prefix, untrained.get(f'{prefix}_abs_rel', float('nan')),
                          priors.get(f'{lead}const_abs_rel', float('nan')),
                          priors.get(f'{lead}prior_abs_rel', float('nan')))
+        if self.epoch < optim.epochs and self.scale_source in ('odometry', 'camera_height'):
+            self.scale_source = 'none'   # an extended run: calibrated again when it ends
         while self.epoch < optim.epochs:
             self._run_epoch()
         if self.info.is_main and self.scale_source == 'none':
@@ -392,15 +412,9 @@ class Trainer:
         """Make depth metric from odometry, else from a known camera height.
 
         Odometry counts when every training clip has poses; otherwise the log says that the
-        output is not metric.
+        output is not metric. A run trained with known motion is metric already (__init__).
         """
         d = self.config.data
-        if self.config.pose_source == 'poses':
-            # Trained with the clips' own motion in metres: the network's depth is metric.
-            self.depth_scale, self.scale_source = 1.0, 'poses'
-            LOG.info('depth is metric: trained with the clips\' own poses')
-            self.save()
-            return
         try:
             if all(clip.pose(0) is not None for clip in self.dataset.clips):
                 self.depth_scale, pairs = odometry_scale(self.state())

@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / 'test' / 'data'          # reduced copies of ../shared/data, in the repo
 KITTI_RAW_DRIVE = DATA / 'kitti_raw_tiny' / '2011_09_26' / '2011_09_26_drive_0023_sync'
 KITTI_ODOMETRY = DATA / 'kitti_odometry_clip'
+KITTI_ODOMETRY_07 = DATA / 'kitti_odometry_07'          # 8 frames inside its first turn
+KITTI_RAW_0926_GRAY = DATA / 'kitti_raw_0926_gray'      # 6 unrectified grey frames
 
 
 @pytest.fixture(scope='session')

@@ -38,8 +38,9 @@ class TrainBatch:
     (PoseNet inputs); pos: [B,2,h,w] positional channels; K: [B,3,3] crop intrinsics (pixels);
     cam: [B,2] (fx/W0, fy/H0); scale: [B] enlargement s; index: [B] dataset index (int64);
     masks: [B,F,1,h,w] moving-object masks of the crops (1 = moving; zeros without masks);
-    motion: [B,F-1,4,4] T_nbr_t of each neighbour from the clip's own poses, in the frame of
-    the (possibly mirrored) base image at s = 1 (identity when the dataset does not read poses).
+    motion: [B,F-1,4,4] T_nbr_t of each neighbour from the clip's own poses, metres, in the
+    frame of the (possibly mirrored) base image at s = 1 (identity when the dataset does not
+    read poses or the clip has none); known: [B] bool, whether `motion` holds the clip's poses.
     """
 
     images: torch.Tensor
@@ -52,6 +53,7 @@ class TrainBatch:
     index: torch.Tensor
     masks: torch.Tensor
     motion: torch.Tensor
+    known: torch.Tensor
 
     def to(self, device: torch.device) -> TrainBatch:
         """Move every tensor to `device`."""
@@ -108,16 +110,18 @@ class TupleDataset(Dataset):
 
     def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0,
                  masks: MaskStore | None = None, groups: list[int] | None = None,
-                 poses: PoseNoise | None = None) -> None:
+                 poses: PoseNoise | None = None, every_clip_posed: bool = True) -> None:
         """Open the tuples of `clips`.
 
         groups: the source each clip came from (for `data.sampling: sources`); poses: read
-        each pair's motion from the clips' poses, with this drift added (None: do not).
+        each pair's motion from the clips' poses, with this drift added (None: do not);
+        every_clip_posed: a clip without poses is an error (else its motion stays unknown).
         """
         self.clips, self.config, self.seed, self.epoch = clips, config, seed, 0
         self.poses = poses
-        if poses is not None:
-            missing = [c.name for c in clips if c.pose(0) is None]
+        self.posed = [poses is not None and c.pose(0) is not None for c in clips]
+        if poses is not None and every_clip_posed:
+            missing = [c.name for c, posed in zip(clips, self.posed) if not posed]
             if missing:
                 raise DataError(f'pose_source poses: clip(s) without poses: '
                                 f'{", ".join(missing[:5])} (give a poses file or an odometry '
@@ -154,16 +158,18 @@ class TupleDataset(Dataset):
     def pair_motion(self) -> tuple[float, float] | None:
         """Median translation (m) and rotation (deg) between a target and its neighbours.
 
-        From the clips' poses; None when a clip has none.
+        From the poses of the clips that have them; None when none has.
         """
-        if any(clip.pose(0) is None for clip in self.clips):
-            return None
         translations, rotations, rng = [], [], np.random.default_rng(0)
         for c, t, offsets in self.items:
+            if self.clips[c].pose(0) is None:
+                continue
             for o in offsets:
                 T = known_motion(self.clips[c], t, t + o, False, PoseNoise(), rng)
                 translations.append(float(np.linalg.norm(T[:3, 3])))
                 rotations.append(rotation_angle_deg(T[:3, :3]))
+        if not translations:
+            return None
         return float(np.median(translations)), float(np.median(rotations))
 
     def spacing(self) -> dict[str, dict]:
@@ -203,12 +209,14 @@ class TupleDataset(Dataset):
                 crop_image(self.masks.mask(clip.name, t + o).astype(np.float32), crop) > 0.5)
                 for o in (0, *offsets)]).float().unsqueeze(1)
         motion = torch.eye(4).repeat(len(offsets), 1, 1)
-        if self.poses is not None:
+        known = self.poses is not None and self.posed[c]
+        if known:
+            assert self.poses is not None
             motion = torch.from_numpy(np.stack([
                 known_motion(clip, t, t + o, crop.flip, self.poses, rng) for o in offsets
             ]).astype(np.float32))
         return TrainBatch(
-            motion=motion,
+            motion=motion, known=torch.tensor(known),
             images=torch.stack([_chw(x) for x in crops]),
             images_aug=torch.stack([_chw(apply_jitter(x, jitter)) for x in crops]),
             pose_images=torch.stack([_chw(apply_jitter(crop_image(f, mirror), jitter))

@@ -6,13 +6,14 @@ import yaml
 
 from svde_ros.model.checkpoint import load_depth_net
 from svde_training.cli import main
-from svde_training.config import DataConfig, PoseNoise, SyntheticSource
+from svde_training.config import DataConfig, FolderSource, PoseNoise, SyntheticSource
 from svde_training.data import build_clips
 from svde_training.data.clip import DataError
 from svde_training.data.dataset import TupleDataset, known_motion
 from svde_training.data.rosbag import camera_offset
 from svde_training.warping import backward_warp
 
+from ..conftest import KITTI_RAW_0926_GRAY
 from .test_trainer import TINY
 
 
@@ -112,4 +113,43 @@ def test_fit_with_known_motion_is_metric_from_the_poses(tmp_path):
     path.write_text(yaml.safe_dump(config))
     assert main(['fit', '--config', str(path), '--out', str(tmp_path / 'run')]) == 0
     _, spec = load_depth_net(tmp_path / 'run' / 'checkpoints' / 'last.pt')
-    assert (spec.scale_source, spec.depth_scale) == ('poses', 1.0)
+    # The poses are scaled so their median step is known_translation depth units; the
+    # checkpoint's depth_scale turns those units back into metres.
+    clips = build_clips(SyntheticSource(**TINY['data']['sources'][0]))
+    metres, _ = TupleDataset(clips, DataConfig(**{k: v for k, v in TINY['data'].items()
+                                                 if k.endswith(('height', 'width'))}),
+                             poses=PoseNoise()).pair_motion()
+    assert spec.scale_source == 'poses'
+    assert spec.depth_scale == pytest.approx(metres / 0.05)
+
+
+def test_mixed_known_motion_where_a_clip_has_poses_and_posenet_elsewhere(tmp_path):
+    posed = build_clips(SyntheticSource(seed=3, num_clips=1, num_frames=6, height=64,
+                                        width=128))
+    unposed = build_clips(FolderSource(str(KITTI_RAW_0926_GRAY / 'image'),
+                                       str(KITTI_RAW_0926_GRAY / 'camera.yaml')))
+    config = DataConfig(base_height=64, base_width=128, crop_height=64, crop_width=128,
+                        scale_min=1.0, scale_max=1.0, flip_prob=0.0)
+    with pytest.raises(DataError, match='without poses'):
+        TupleDataset(posed + unposed, config, poses=PoseNoise())
+    dataset = TupleDataset(posed + unposed, config, poses=PoseNoise(), every_clip_posed=False)
+    for index, (c, t, offsets) in enumerate(dataset.items):
+        sample = dataset[index]
+        clip = dataset.clips[c]
+        assert bool(sample.known) == (c == 0)
+        if c == 0:
+            T = np.linalg.inv(clip.pose(t + offsets[0])) @ clip.pose(t)
+            assert np.allclose(sample.motion[0].numpy(), T, atol=1e-5)
+        else:
+            assert torch.equal(sample.motion, torch.eye(4).repeat(len(offsets), 1, 1))
+    config_file = tmp_path / 'mixed.yaml'
+    config_file.write_text(yaml.safe_dump({
+        **TINY, 'pose_source': 'mixed',
+        'data': {**TINY['data'], 'sources': [
+            TINY['data']['sources'][0],
+            {'type': 'folder', 'path': str(KITTI_RAW_0926_GRAY / 'image'),
+             'intrinsics': str(KITTI_RAW_0926_GRAY / 'camera.yaml')}]},
+        'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}))
+    assert main(['fit', '--config', str(config_file), '--out', str(tmp_path / 'run')]) == 0
+    _, spec = load_depth_net(tmp_path / 'run' / 'checkpoints' / 'last.pt')
+    assert spec.scale_source == 'poses' and spec.depth_scale > 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
+from svde_ros.geometry import rotation_angle_deg
 from svde_training.config import DataConfig, DepthFramesSource, FolderSource, Margins
 from svde_training.data import build_clips
 from svde_training.data.cityscapes import cityscapes_clips
@@ -15,6 +16,8 @@ from svde_training.data.dataset import TupleDataset, collate
 from svde_training.data.folder import FolderClip, VideoClip, load_camera
 from svde_training.data.kitti import KittiOdometryClip, KittiRawClip
 from svde_training.data.synthetic import SyntheticClip
+
+from ..conftest import KITTI_ODOMETRY_07, KITTI_RAW_0926_GRAY
 
 
 def test_kitti_raw_clip(kitti_raw_drive):
@@ -40,6 +43,42 @@ def test_kitti_odometry_clip(kitti_odometry):
     assert K.fx == pytest.approx(707.0912) and (K.width, K.height) == image.shape[1::-1]
     # The car drives forward along +z.
     assert clip.pose(11)[2, 3] - clip.pose(0)[2, 3] > 5
+
+
+def test_kitti_odometry_07_through_a_turn():
+    """Sequence 07 (labelled P0..P3 calib): the same camera as the clip, and its poses turn."""
+    clip = KittiOdometryClip(KITTI_ODOMETRY_07)
+    assert len(clip) == 8
+    K = clip.intrinsics(0)
+    assert (K.fx, K.cx, K.cy) == pytest.approx((707.0912, 601.8873, 183.1104))
+    assert clip.image(0).shape == (370, 1226, 3)
+    turns = [rotation_angle_deg((np.linalg.inv(clip.pose(i + 1)) @ clip.pose(i))[:3, :3])
+             for i in range(7)]
+    assert min(turns) > 1.0                 # frames 20-27 of the first left turn
+    step = np.linalg.inv(clip.pose(1)) @ clip.pose(0)
+    assert step[2, 3] < -0.05 and abs(step[0, 3]) < abs(step[2, 3])  # forward, along z
+
+
+def test_grey_unrectified_drive_is_undistorted_and_framed_like_kitti():
+    """kitti_raw_0926_gray: grey JPEGs, plumb_bob D undone on load, rows 24-442 kept."""
+    source = FolderSource(str(KITTI_RAW_0926_GRAY / 'image'),
+                          str(KITTI_RAW_0926_GRAY / 'camera.yaml'),
+                          crop=Margins(top=24, bottom=70))
+    [clip] = build_clips(source)
+    assert len(clip) == 6
+    image = clip.image(2)
+    assert image.shape == (418, 1392, 3) and (image[..., 0] == image[..., 2]).all()
+    K = clip.intrinsics(2)
+    assert (K.fx, K.fy) == pytest.approx((984.2439, 980.8141))
+    assert K.cy == pytest.approx(233.1966 - 24) and K.width / K.height == pytest.approx(3.33, 0.01)
+    camera = yaml.safe_load((KITTI_RAW_0926_GRAY / 'camera.yaml').read_text())
+    raw = cv2.imread(str(KITTI_RAW_0926_GRAY / 'image' / '000002.jpg'), cv2.IMREAD_GRAYSCALE)
+    M = np.array(camera['camera_matrix']['data']).reshape(3, 3)
+    D = np.array(camera['distortion_coefficients']['data'])
+    undistorted = cv2.undistort(raw, M, D)[24:512 - 70]
+    centre = (slice(100, 318), slice(300, 1092))
+    assert np.abs(image[..., 0][centre].astype(int) - undistorted[centre]).mean() < 3
+    assert np.abs(image[..., 0][centre].astype(int) - raw[24:442][centre]).mean() > 5
 
 
 def _ros_camera_yaml(path, K, width, height):

@@ -10,6 +10,8 @@ ablate); a run that has not reached the step is reported with the step it reache
 
     python experiments/component_table.py --base runs/md2_base --ablation runs/ablation_md2 \
         --step 300 --png docs/ablation_md2.png
+    python experiments/component_table.py --run 'clip alone=runs/clip_poses' \
+        --run 'three streets=runs/s3_mixed' --step 600 --step 1800   # <prefix>_s<seed>
 """
 from __future__ import annotations
 
@@ -116,8 +118,10 @@ def curves_png(runs: dict[str, list[Path]], png: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--base', type=Path, required=True,
+    parser.add_argument('--base', type=Path,
                         help='prefix of the baseline runs: <base>_s0, <base>_s1, ...')
+    parser.add_argument('--run', action='append', default=[], metavar='NAME=PREFIX',
+                        help='a row of fit runs <PREFIX>_s<seed> named NAME (repeatable)')
     parser.add_argument('--ablation', type=Path, help='svde-train ablate output folder')
     parser.add_argument('--variants', default='pos,aquanet,forward,crop,aquanet+cap')
     parser.add_argument('--seeds', default='0,1')
@@ -127,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(',')]
     runs = {'baseline (config/baseline_monodepth2.yaml)':
-            [Path(f'{args.base}_s{s}') for s in seeds]}
+            [Path(f'{args.base}_s{s}') for s in seeds]} if args.base else {}
+    for named in args.run:
+        name, _, prefix = named.partition('=')
+        runs[name] = [Path(f'{prefix}_s{s}') for s in seeds]
+    if not runs:
+        parser.error('give --base or --run')
     if args.ablation is not None:
         for variant in args.variants.split(','):
             runs[f'+ {variant}'] = [args.ablation / f'{variant}-seed{s}' for s in seeds]

@@ -54,14 +54,19 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_bytes(path, text.getvalue().encode())
 
 
+# The one config key a resumed run may change: a larger optim.epochs extends it.
+EXTENDABLE = 'optim.epochs'
+
+
 def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool,
             normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
             ) -> Path | None:
     """Check the output folder and return the checkpoint to resume from, if any.
 
-    `normalize` brings a stored config up to date (keys added since with their defaults), so a
-    run made before a new option existed still resumes; a stored config it cannot read is
-    compared as it is.
+    A resumed run may ask for more epochs than it was started with (it is then extended);
+    any other change is refused. `normalize` brings a stored config up to date (keys added
+    since with their defaults), so a run made before a new option existed still resumes; a
+    stored config it cannot read is compared as it is.
 
     Raises:
         RunDirError: when the folder holds something this run would overwrite unasked.
@@ -87,8 +92,14 @@ def prepare(out: Path, config: dict[str, Any], resume: bool, force: bool,
                 stored = normalize(stored or {})
             except ValueError:
                 pass
-        if stored != config:
-            changed = sorted(_diff_keys(stored or {}, config))
+        changed = sorted(_diff_keys(stored or {}, config))
+        if changed == [EXTENDABLE] and config['optim']['epochs'] > stored['optim']['epochs']:
+            # A longer budget continues the run as if it had been asked for from the start
+            # (the schedule is a function of the epoch; the sampler is seeded per epoch).
+            LOG.info('--resume: extending %s from %d to %d epochs', out,
+                     stored['optim']['epochs'], config['optim']['epochs'])
+            atomic_write_bytes(config_path, yaml.safe_dump(config, sort_keys=False).encode())
+        elif changed:
             raise RunDirError(f'{out} holds a run with another config (differs at: '
                               f'{", ".join(changed)}); pass --force to replace it or choose '
                               'another --out')

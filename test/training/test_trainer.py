@@ -157,6 +157,26 @@ def test_resume_after_kill_loses_nothing(tmp_path):
         assert torch.allclose(tensor.float(), b['depth_net'][name].float(), atol=1e-6), name
 
 
+def test_a_resumed_run_extended_to_more_epochs_is_the_longer_run(tmp_path):
+    reference = tmp_path / 'reference'
+    assert _fit('--config', str(_write(tmp_path, TINY)), '--out', str(reference)).returncode == 0
+    short = _write(tmp_path, {**TINY, 'optim': {**TINY['optim'], 'epochs': 2}}, 'short.yaml')
+    out = tmp_path / 'extended'
+    assert _fit('--config', str(short), '--out', str(out)).returncode == 0
+    fewer = _fit('--config', str(short), '--out', str(out), '--resume', '--set',
+                 'optim.epochs=1')
+    assert fewer.returncode != 0 and 'differs at: optim.epochs' in fewer.stderr
+    longer = _fit('--config', str(short), '--out', str(out), '--resume', '--set',
+                  'optim.epochs=3')
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert 'extending' in longer.stderr
+    a = torch.load(reference / 'checkpoints' / 'last.pt', weights_only=True)
+    b = torch.load(out / 'checkpoints' / 'last.pt', weights_only=True)
+    assert b['global_step'] == a['global_step'] == 12
+    for name, tensor in a['depth_net'].items():
+        assert torch.allclose(tensor.float(), b['depth_net'][name].float(), atol=1e-6), name
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

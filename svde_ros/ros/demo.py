@@ -32,7 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from svde_ros.resources import default_model, demo_bag
 from svde_ros.ros.bag_io import RELIABLE, BagRecorder, play_bag
 from svde_ros.ros.image_conversions import compressed_to_rgb8, image_to_array
-from svde_ros.ros.params import SPEC
+from svde_ros.ros.params import MASK_METHODS, SPEC
 from svde_ros.ros.pointcloud import cloud_to_array
 
 LOG = logging.getLogger('svde_demo')
@@ -68,7 +68,8 @@ def birds_eye(cloud: PointCloud2, range_m: float = BEV_RANGE_M) -> np.ndarray:
     return view
 
 
-# The outputs every processed frame has; the mask comes on the frames spimo_every_n picks.
+# The outputs every processed frame has; the mask comes on the frames mask_method gives one
+# (the motion mask: every frame but the first; SPIMO alone: those spimo_every_n picks).
 FRAME_OUTPUTS = {'input', 'depth', 'colorized', 'points'}
 # Longest wait for the node and the recorders to drain after playback (returns as soon as done).
 DRAIN_TIMEOUT_S = 60.0
@@ -211,6 +212,8 @@ def start_node(args: argparse.Namespace) -> subprocess.Popen:
         ros_args += ['-p', f'engine_cache_dir:={Path(args.cache_dir).resolve()}']
     if args.spimo_every_n:
         ros_args += ['-p', f'spimo_every_n:={args.spimo_every_n}']
+    if args.mask_method:
+        ros_args += ['-p', f'mask_method:={args.mask_method}']
     env = {**os.environ, 'ROS_DOMAIN_ID': str(args.domain_id), 'PYTHONUNBUFFERED': '1'}
     log = (args.out / NODE_LOG).open('w')
     return subprocess.Popen([executable, '--ros-args', *ros_args], env=env, stdout=log,
@@ -276,6 +279,9 @@ def run(args: argparse.Namespace) -> dict:
         'backend': values['backend'], 'node_exit_code': exit_code,
         'panels_written': observer.panels, 'inference_threads': args.threads,
         'spimo_every_n': args.spimo_every_n or SPEC['spimo_every_n'][0],
+        'mask_method': values.get('mask_method'),
+        'motion_mask_status': values.get('motion_mask_status'),
+        'frames_with_mask': int(values.get('frames_with_mask', 0)),
         'latency_ms_p50': float(np.percentile(observer.latencies, 50) * 1000)
         if observer.latencies else None,
         'latency_ms_p95': float(np.percentile(observer.latencies, 95) * 1000)
@@ -311,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the node's inference_threads (0 = all cores but one)")
     parser.add_argument('--spimo-every-n', type=int, default=0,
                         help="the node's spimo_every_n (0 = the node's default)")
+    parser.add_argument('--mask-method', choices=MASK_METHODS,
+                        help="the node's mask_method (default: the node's default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
                         datefmt='%H:%M:%S')

@@ -11,7 +11,9 @@ Publishes (header copied from the image: stamp and frame_id):
     depth/image (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the
     network's input size, with its image_transport partner depth/camera_info (CameraInfo of that
     size, which depth_image_proc and RViz's DepthCloud pair with it); moving_mask/image (Image
-    mono8, 255 = moving, SPIMO) with moving_mask/camera_info; points (PointCloud2 x, y, z float32
+    mono8, 255 = moving; `mask_method`: the motion mask, SPIMO or both; nothing on a stream's
+    first frame, all zeros where the camera only turns or stands still) with
+    moving_mask/camera_info; points (PointCloud2 x, y, z float32
     [+ rgb], organized with NaN or dense, decimated); depth/colorized (Image rgb8, near bright,
     fixed range [min_depth_m, max_depth_m]); /diagnostics (rate, latency, per-stage times,
     backend, dropped frames).
@@ -42,6 +44,7 @@ from svde_ros.colorize import colorize_depth
 from svde_ros.geometry import Intrinsics
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
 from svde_ros.inference.factory import create_backend
+from svde_ros.motion_mask import STATUS_FIRST, MotionMaskConfig, MotionMasker
 from svde_ros.resources import default_model
 from svde_ros.ros import params as node_params
 from svde_ros.ros.camera_sync import CameraSync
@@ -160,7 +163,9 @@ class DepthNode(Node):
         self._ready = threading.Event()
         self._pending: Frame | None = None
         self.processed = self.dropped = self.rejected = self.received = 0
-        self.with_mask = self.depth_only = 0   # frames per path (the SPIMO passes or not)
+        self.with_mask = self.depth_only = 0   # frames with a mask published, without
+        self.masker = MotionMasker(self._motion_config())
+        self.mask_status = 'not subscribed'     # the motion mask's last verdict
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
         self._packer = CloudPacker()
         self._latencies: deque[float] = deque(maxlen=RATE_WINDOW)
@@ -225,9 +230,14 @@ class DepthNode(Node):
         values = (p.fallback_fx, p.fallback_fy, p.fallback_cx, p.fallback_cy)
         return values if p.fallback_fx > 0 and p.fallback_fy > 0 else None
 
+    def _motion_config(self) -> MotionMaskConfig:
+        return MotionMaskConfig(threshold=self.params.motion_threshold,
+                                interval_s=self.params.motion_interval_s)
+
     def _on_set_parameters(self, changed: list) -> object:
         result, self.params = node_params.validate_update(changed, self.params)
         self.sync.max_delay_s = self.params.camera_info_max_delay_s
+        self.masker.config = self._motion_config()
         return result
 
     def _incompatible_qos(self, event: object) -> None:
@@ -296,12 +306,12 @@ class DepthNode(Node):
         rgb, K = camera.undistort(rgb), camera.intrinsics
         lap('undistort')
         p = self.params
-        # The SPIMO passes run only for a mask someone will receive (its turn under
-        # spimo_every_n, a subscriber); every other frame takes the depth-only graph.
-        want_mask = (self.backend.spimo is not None and p.spimo_enabled
-                     and self.processed % p.spimo_every_n == 0
-                     and self.pub_mask.get_subscription_count() > 0)
-        result: DepthResult = self.backend.infer(rgb, K, with_mask=want_mask)
+        # A mask is made only for someone who will receive it; the SPIMO passes only on
+        # their turn under spimo_every_n; every other frame takes the depth-only graph.
+        want_mask = self.pub_mask.get_subscription_count() > 0
+        want_spimo = (want_mask and p.mask_method != 'motion' and self.backend.spimo is not None
+                      and p.spimo_enabled and self.processed % p.spimo_every_n == 0)
+        result: DepthResult = self.backend.infer(rgb, K, with_mask=want_spimo)
         lap('inference')
         depth = result.depth
         depth[(depth < p.min_depth_m) | (depth > p.max_depth_m)] = np.nan
@@ -318,10 +328,10 @@ class DepthNode(Node):
             self.pub_color.publish(array_to_image(
                 colorize_depth(depth, p.min_depth_m, p.max_depth_m), 'rgb8', header))
         lap('colorize')
-        if result.dispersion is not None:
-            threshold = p.spimo_threshold or self.backend.spimo.threshold  # type: ignore
-            mask = np.where(result.dispersion > threshold, 255, 0).astype(np.uint8)
-            self.pub_mask.publish(array_to_image(mask, 'mono8', header))
+        mask = self._moving_mask(rgb, depth, result, header.stamp) if want_mask else None
+        if mask is not None:
+            self.pub_mask.publish(array_to_image(np.where(mask, 255, 0).astype(np.uint8),
+                                                 'mono8', header))
             if self.pub_mask_info.get_subscription_count():
                 self.pub_mask_info.publish(info)
             self.with_mask += 1
@@ -342,6 +352,28 @@ class DepthNode(Node):
         self._latencies.append(now - frame.received)
         self.overheads.append(now - frame.received - times['inference'] - frame.waited)
         self._stamps.append(now)
+
+    def _moving_mask(self, rgb: np.ndarray, depth: np.ndarray, result: DepthResult,
+                     stamp: Any) -> np.ndarray | None:
+        """The mask `mask_method` asks for (bool, at the depth's size), or None for none.
+
+        None on the motion mask's first frame (nothing to compare with) unless SPIMO gives one,
+        and for SPIMO alone on frames that are not its turn.
+        """
+        p = self.params
+        masks = []
+        if p.mask_method != 'spimo':
+            motion = self.masker.update(rgb, stamp.sec + 1e-9 * stamp.nanosec, depth,
+                                        result.intrinsics.matrix())
+            self.mask_status = motion.status
+            if motion.mask is not None:
+                masks.append(motion.mask)
+            elif motion.status != STATUS_FIRST:
+                masks.append(np.zeros(depth.shape, bool))   # no verdict: flag nothing
+        if result.dispersion is not None:
+            threshold = p.spimo_threshold or self.backend.spimo.threshold  # type: ignore
+            masks.append(result.dispersion > threshold)
+        return np.logical_or.reduce(masks) if masks else None
 
     def idle(self) -> bool:
         """No frame waiting and none in the worker: the counters are final for now."""
@@ -379,6 +411,7 @@ class DepthNode(Node):
             ('received', str(self.received)), ('processed', str(self.processed)),
             ('dropped', str(self.dropped)), ('rejected', str(self.rejected)),
             ('camera_info_reused', str(self.sync.reused)),
+            ('mask_method', self.params.mask_method), ('motion_mask_status', self.mask_status),
             ('frames_with_mask', str(self.with_mask)),
             ('frames_depth_only', str(self.depth_only))]
         values += [(f'{stage}_ms_p50', f'{float(np.median(t)) * 1000:.1f}')

@@ -13,7 +13,12 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from svde_ros.motion_mask import MotionMaskConfig
+
 BACKENDS = ('auto', 'tensorrt', 'torch', 'onnxruntime')
+MASK_METHODS = ('motion', 'spimo', 'both')
+# The method that measured best on real movers (benchmarks/real_masks.py, docs/results).
+DEFAULT_MASK_METHOD = 'motion'
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class DepthNodeParams:
     depth_encoding: str
     min_depth_m: float
     max_depth_m: float
+    mask_method: str
+    motion_threshold: float
+    motion_interval_s: float
     spimo_enabled: bool
     spimo_threshold: float
     spimo_every_n: int
@@ -77,7 +85,16 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                     (0.0, 1000.0)),
     'max_depth_m': (80.0, 'depths above are invalid; far end of the colour scale', False,
                     (0.0, 1000.0)),
-    'spimo_enabled': (True, 'publish moving_mask from SPIMO dispersion', True, None),
+    'mask_method': (DEFAULT_MASK_METHOD, 'moving_mask from motion (the observed flow against '
+                    'the flow depth and ego-motion explain), spimo (dispersion under shifted '
+                    'positions) or both (a pixel flagged by either)', False, None),
+    'motion_threshold': (MotionMaskConfig.threshold, 'motion mask: disagreement, as a share '
+                         'of the parallax the depth explains, above which a pixel is moving',
+                         False, (0.01, 100.0)),
+    'motion_interval_s': (MotionMaskConfig.interval_s, 'motion mask: compare each frame with '
+                          'the newest one at least this much older', False, (0.0, 5.0)),
+    'spimo_enabled': (True, 'build the SPIMO graph (mask_method spimo or both need it)', True,
+                      None),
     'spimo_threshold': (0.0, 'dispersion above which a pixel is moving (0 = the threshold '
                         'the model file carries, as trained and validated)', False,
                         (0.0, 10.0)),
@@ -102,7 +119,7 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                            None),
     'output_depth': (2, 'published topics QoS history depth', True, (1, 100)),
 }
-CHOICES = {'backend': BACKENDS, 'precision': ('fp16', 'fp32'),
+CHOICES = {'backend': BACKENDS, 'precision': ('fp16', 'fp32'), 'mask_method': MASK_METHODS,
            'input_rectified': ('auto', 'true', 'false'),
            'depth_encoding': ('32FC1', '16UC1'),
            'input_reliability': ('best_effort', 'reliable'),

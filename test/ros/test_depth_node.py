@@ -97,7 +97,8 @@ class Harness:
 
 @pytest.mark.slow
 def test_real_frames_in_depth_mask_cloud_out(checkpoint, kitti):
-    h = Harness(checkpoint)
+    # both: SPIMO gives the first frame a mask (the motion mask has nothing to compare with).
+    h = Harness(checkpoint, mask_method='both')
     try:
         image, info = kitti[0]
         h.send(image, info, stamp_s=42)
@@ -424,3 +425,31 @@ def test_a_missing_package_is_one_line_that_says_what_to_install():
                                                    name='onnxruntime'))
     assert line.startswith('cannot import onnxruntime') and 'pip install onnxruntime' in line
     assert '\n' not in line
+
+
+@pytest.mark.slow
+def test_the_motion_mask_starts_on_the_second_frame(checkpoint, kitti):
+    """The default mask: none on the first frame (said on /diagnostics), then one per frame."""
+    h = Harness(checkpoint, cloud_enabled=False)
+    try:
+        assert h.node.params.mask_method == 'motion'
+        image, info = kitti[0]
+        h.send(image, info, stamp_s=10.0)
+        assert h.wait(lambda: h.received['depth/image'])
+        assert h.wait(h.node.idle)
+        assert h.node.mask_status == 'first_frame' and not h.received['moving_mask/image']
+        status = {kv.key: kv.value for kv in h.node.diagnostic_status().values}
+        assert status['motion_mask_status'] == 'first_frame'
+        for k, stamp in ((1, 10.1), (2, 10.2)):
+            image, info = kitti[k]
+            h.send(image, info, stamp_s=stamp)
+            assert h.wait(lambda n=k + 1: len(h.received['depth/image']) == n)
+        assert h.wait(lambda: len(h.received['moving_mask/image']) == 2)
+        mask = image_to_array(h.received['moving_mask/image'][-1])
+        assert mask.shape == image_to_array(h.received['depth/image'][-1]).shape
+        assert set(np.unique(mask)) <= {0, 255}
+        assert h.received['moving_mask/image'][-1].header.stamp.nanosec == 200_000_000
+        assert h.node.mask_status != 'first_frame'
+        assert h.node.with_mask == 2 and h.node.depth_only == 1
+    finally:
+        h.close()

@@ -25,6 +25,8 @@ setup(
         (f'share/{PACKAGE}/models', glob('models/*.pt')),
         (f'share/{PACKAGE}/data/demo/kitti_odometry_demo',
          glob('data/demo/kitti_odometry_demo/*')),
+        (f'share/{PACKAGE}/data/demo/udacity_highway_demo',
+         glob('data/demo/udacity_highway_demo/*')),
     ],
     # What the code imports (a test compares the two). rclpy and the message packages come
     # from ROS (package.xml); tensorrt and onnxconverter-common are optional extras.

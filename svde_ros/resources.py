@@ -9,6 +9,8 @@ from pathlib import Path
 
 MODEL_NAME = 'models/kitti_odometry_320x96.pt'
 DEMO_BAG_NAME = 'data/demo/kitti_odometry_demo'
+# 40 highway frames with moving cars (scripts/make_highway_demo_bag.py), for the mask.
+HIGHWAY_BAG_NAME = 'data/demo/udacity_highway_demo'
 
 
 def package_share() -> Path:
@@ -32,3 +34,8 @@ def default_model() -> Path:
 def demo_bag() -> Path:
     """The bundled sample bag (20 real KITTI frames)."""
     return package_share() / DEMO_BAG_NAME
+
+
+def highway_bag() -> Path:
+    """The bundled sample bag with moving cars (40 Udacity highway frames)."""
+    return package_share() / HIGHWAY_BAG_NAME

@@ -115,6 +115,7 @@ def test_colcon_build_installs_the_ros_layout(tmp_path):
     assert (prefix / 'share/svde_ros/models/kitti_odometry_320x96.pt').is_file()
     assert (prefix / 'share/svde_ros/models/indoor_kitchen_224x160.pt').is_file()
     assert (prefix / 'share/svde_ros/data/demo/kitti_odometry_demo/metadata.yaml').is_file()
+    assert (prefix / 'share/svde_ros/data/demo/udacity_highway_demo/metadata.yaml').is_file()
     site = list(prefix.glob('lib/python3*/site-packages'))
     assert site and (site[0] / 'svde_ros' / 'model' / 'depth_net.py').is_file()
     assert (site[0] / 'svde_training' / 'trainer.py').is_file()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from svde_ros.inference.factory import gpu_present
+from svde_ros.resources import highway_bag
 from svde_ros.ros.demo import DEFAULT_BAG, DEFAULT_MODEL
 from svde_ros.ros.demo import main as demo
 from svde_training.cli import main as cli
@@ -81,3 +82,27 @@ def test_demo_force_replaces_only_what_a_demo_wrote(tmp_path):
     assert demo(['--out', str(tmp_path), '--bag', missing, '--force']) == 2
     assert not (tmp_path / 'outputs').exists() and not (tmp_path / 'panel_000.png').exists()
     assert (tmp_path / 'my_notes.txt').read_text() == 'mine'
+
+
+@pytest.mark.slow
+def test_highway_demo_publishes_the_motion_mask(tmp_path):
+    """The second sample bag (moving cars) in the node with its defaults: the motion mask.
+
+    Every processed frame gets one but those within motion_interval_s (0.1 s, 3 frames at
+    25 Hz) of the first, which have no frame old enough to compare with.
+    """
+    bag = highway_bag()
+    assert (bag / 'metadata.yaml').is_file()
+    from rosbags.highlevel import AnyReader
+    with AnyReader([bag]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts == {'/camera/image_raw/compressed': 40, '/camera/camera_info': 40}
+    cache = tmp_path.parent / f'{tmp_path.name}-cache'
+    assert demo(['--bag', str(bag), '--out', str(tmp_path), '--rate', '0.5', '--domain-id', '92',
+                 '--cache-dir', str(cache)]) == 0
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['mask_method'] == 'motion' and summary['node_exit_code'] == 0
+    processed = summary['frames_processed']
+    assert processed > 3 and processed - 3 <= summary['frames_with_mask'] < processed
+    assert summary['recorded']['/camera/moving_mask/image'] == summary['frames_with_mask']
+    assert summary['motion_mask_status'] in ('ok', 'no_parallax', 'no_ego_motion')

@@ -3,12 +3,14 @@
 Runs `svde-demo` (the sample bag, 20 frames over loopback DDS) `--repeats` times per model and
 setting, each in its own process, and prints the frames processed, the end-to-end latency
 (image published -> depth received) and the node's per-stage medians side by side. A setting is
-`threads:spimo_every_n` (the node's inference_threads and spimo_every_n; 0 = the node's
-default). `--models` lists model files (default: the bundled one); the first model at the first
-setting is the baseline the others are read against.
+`threads:spimo_every_n[:mask_method]` (the node's inference_threads, spimo_every_n and
+mask_method; 0 or nothing = the node's default). `--models` lists model files (default: the
+bundled one); the first model at the first setting is the baseline the others are read
+against.
 
     python benchmarks/demo_stages.py --settings 1:1,2:1,1:3 --repeats 2
     python benchmarks/demo_stages.py --settings 0:0 --models old.pt,new.pt --repeats 3
+    python benchmarks/demo_stages.py --settings 0:2:spimo,0:0:motion,0:1:both --repeats 3
 """
 from __future__ import annotations
 
@@ -26,12 +28,13 @@ STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'clou
 
 
 def run_demo(threads: int, every_n: int, out: Path, domain: int,
-             model: Path | None = None) -> dict:
+             model: Path | None = None, mask_method: str = '') -> dict:
     """One `svde-demo` run in a fresh process (the bundled model, or `model`); its summary."""
     demo = Path(sys.executable).with_name('svde-demo')
     done = subprocess.run([str(demo), '--out', str(out), '--force', '--threads', str(threads),
                            '--spimo-every-n', str(every_n), '--domain-id', str(domain),
-                           *(['--checkpoint', str(model)] if model else [])],
+                           *(['--checkpoint', str(model)] if model else []),
+                           *(['--mask-method', mask_method] if mask_method else [])],
                           capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise SystemExit(f'svde-demo failed (exit {done.returncode}):\n{done.stderr[-2000:]}')
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cores = os.cpu_count() or 1
     parser.add_argument('--settings', default=f'{max(1, cores - 1)}:1,{cores}:1',
-                        help='threads:spimo_every_n settings, the first is the baseline')
+                        help='threads:spimo_every_n[:mask_method] settings, the first is '
+                             'the baseline')
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--models', default='',
                         help='comma-separated model files (default: the bundled model)')
@@ -53,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, (model, setting) in enumerate((m, s) for m in models for s in settings):
-            threads, every_n = (int(v) for v in setting.split(':'))
-            runs = [run_demo(threads, every_n, Path(tmp) / f'{k}-{r}', 60 + 2 * k + r, model)
+            threads, every_n, *method = setting.split(':')
+            runs = [run_demo(int(threads), int(every_n), Path(tmp) / f'{k}-{r}', 60 + 2 * k + r,
+                             model, method[0] if method else '')
                     for r in range(args.repeats)]
             name = f'{model.name if model else "bundled"} {setting}'
             rows[name] = runs
@@ -63,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                 f'p50 {r["latency_ms_p50"]:.0f} ms' for r in runs), flush=True)
     print(f'\n{cores} CPU cores; backend {next(iter(rows.values()))[0]["backend"]}; medians over '
           f'{args.repeats} runs each; stage times are the node\'s per-frame medians (ms)\n')
-    print('| model threads:spimo_every_n | frames processed | latency p50 ms | latency p95 ms | '
-          + ' | '.join(STAGES) + ' |')
+    print('| model threads:spimo_every_n[:mask_method] | frames processed | latency p50 ms | '
+          'latency p95 ms | ' + ' | '.join(STAGES) + ' |')
     print('|---' * (4 + len(STAGES)) + '|')
     for number, (setting, runs) in enumerate(rows.items()):
         processed = [r['frames_processed'] / max(1, r['frames_processed'] + r['frames_dropped'])

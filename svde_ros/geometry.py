@@ -253,3 +253,27 @@ def quaternion_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
                      [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def pose_from_xyz_rpy(xyz_rpy: tuple[float, ...] | list[float]) -> np.ndarray:
+    """4x4 pose from x y z roll pitch yaw (metres, radians); identity for an empty tuple.
+
+    Angles in REP-103 fixed-axis order, as a static TF gives them (e.g. a camera's optical
+    frame in base_link: its x right, y down, z forward).
+
+    Raises:
+        ValueError: not six numbers.
+    """
+    if not len(xyz_rpy):
+        return np.eye(4)
+    if len(xyz_rpy) != 6:
+        raise ValueError(f'expected x y z roll pitch yaw, got {list(xyz_rpy)}')
+    x, y, z, roll, pitch, yaw = xyz_rpy
+    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
+                              np.cos(yaw), np.sin(yaw))
+    T = np.eye(4)
+    T[:3, :3] = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]]) @ \
+        np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]]) @ \
+        np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    T[:3, 3] = (x, y, z)
+    return T

@@ -21,13 +21,15 @@ The cases a robot meets:
   so the mask is withheld (status `no_parallax`) rather than guessed;
 - the first frame has no previous one (status `first_frame`).
 
-The camera's motion comes from the robot's odometry when given (`T_prev_cur`); otherwise it is
-fitted to the flow itself with RANSAC PnP on the depth, so its scale is the depth's own by
-construction and the movers, a minority of the pixels, are its outliers.
+The camera's rotation and direction of travel come from the robot's odometry when given;
+otherwise from the essential matrix of the flow (RANSAC: the movers, a minority of the pixels,
+are its outliers). The length of the step is measured on the depth either way, so it is in the
+depth's own unit, metric or not.
 """
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -54,11 +56,16 @@ ROTATION_ONLY_SHARE = 0.9
 HOMOGRAPHY_ITERATIONS = 50
 # Median flow (pixels) below which the camera stood still.
 STILL_PX = 0.05
+# Odometry translation (its unit, metres for a robot) below which the camera stood still.
+STILL_M = 1e-3
 # Length of the probe step that measures the parallax per unit of translation, as a share of
 # the median depth.
 PROBE_STEP = 1e-3
 # Fewer inliers than this share of the fitted points: the ego-motion is not trusted.
 MIN_INLIER_SHARE = 0.3
+
+# (earlier stamp, this stamp) -> T_prev_cur from the robot's odometry, or None.
+Odometry = Callable[[float, float], np.ndarray | None]
 
 STATUS_OK = 'ok'
 STATUS_FIRST = 'first_frame'
@@ -194,15 +201,31 @@ def fit_ego_motion(depth: np.ndarray, flow: np.ndarray,
     share = float(inlier.mean())
     if share < MIN_INLIER_SHARE:
         return None, share
-    # The parallax of a step much shorter than the scene is deep is linear in its length.
-    step = PROBE_STEP * float(np.median(depth[v, u]))
+    return with_depth_length(depth, flow, K, R, t.ravel(), (v[inlier], u[inlier])), share
+
+
+def with_depth_length(depth: np.ndarray, flow: np.ndarray, K: np.ndarray, R: np.ndarray,
+                      direction: np.ndarray,
+                      pixels: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """T_prev_cur with rotation R and a translation along `direction` in the depth's unit.
+
+    The length is the median ratio of the observed parallax to a probe step's, over `pixels`
+    ((rows, columns) of static pixels; default: every pixel with depth): the parallax of a
+    step much shorter than the scene is deep is linear in its length.
+    """
+    h, w = depth.shape
+    v, u = pixels if pixels is not None else np.nonzero(np.isfinite(depth) & (depth > 0))
     T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, step * t.ravel()
+    T[:3, :3] = R
+    norm = float(np.linalg.norm(direction))
+    if norm == 0 or len(v) == 0:
+        return T
+    step = PROBE_STEP * float(np.median(depth[v, u]))
+    T[:3, 3] = step * direction / norm
     _, probe = expected_flow(depth, K, T)
     seen = np.linalg.norm(flow - rotation_flow(K, R, h, w), axis=-1)
-    ratio = seen[v, u][inlier] / np.maximum(probe[v, u][inlier], 1e-9)
-    T[:3, 3] *= float(np.median(ratio))
-    return T, share
+    T[:3, 3] *= float(np.median(seen[v, u] / np.maximum(probe[v, u], 1e-9)))
+    return T
 
 
 def only_turned(here: np.ndarray, there: np.ndarray,
@@ -262,7 +285,7 @@ class MotionMasker:
         self._history.clear()
 
     def update(self, image: np.ndarray, stamp_s: float, depth: np.ndarray, K: np.ndarray,
-               T_prev_cur: np.ndarray | None = None) -> MotionMaskResult:
+               odometry: Odometry | None = None) -> MotionMaskResult:
         """The mask of this frame against an earlier one given to `update`.
 
         Args:
@@ -271,8 +294,11 @@ class MotionMasker:
             stamp_s: the frame's time (seconds); frames must come in time order.
             depth: HxW depth of this frame (NaN where unknown).
             K: 3x3 intrinsics at HxW.
-            T_prev_cur: the camera's motion since the earlier frame (4x4, the depth's unit),
-                e.g. from odometry; None fits it to the flow.
+            odometry: (earlier stamp, this stamp) -> T_prev_cur of the camera (4x4, any unit),
+                or None where it has no pose; its rotation and direction of travel are used
+                (a camera it says stands still has no parallax), and the length is measured
+                in the depth's unit. Without it, or without a pose, the motion is fitted to
+                the flow.
         """
         h, w = depth.shape
         grey = cv2.cvtColor(cv2.resize(image, (FLOW_SCALE * w, FLOW_SCALE * h),
@@ -280,20 +306,27 @@ class MotionMasker:
         if self._history and (stamp_s < self._history[-1][0] or
                               self._history[-1][1].shape != grey.shape):
             self.reset()             # time went back (a bag restarted) or the size changed
-        earlier = [g for t, g in self._history if t <= stamp_s - self.config.interval_s]
+        earlier = [(t, g) for t, g in self._history if t <= stamp_s - self.config.interval_s]
         self._history.append((stamp_s, grey))
         empty = np.zeros((h, w), np.float32)
         if not earlier:
             return MotionMaskResult(None, empty, STATUS_FIRST)
         while len(self._history) > 2 and self._history[1][0] <= stamp_s - self.config.interval_s:
             self._history.popleft()  # later frames never need one older than earlier[-1]
-        fine = observed_flow(grey, earlier[-1])
+        then, previous = earlier[-1]
+        fine = observed_flow(grey, previous)
         flow = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA) / FLOW_SCALE
-        inliers = 1.0
-        if T_prev_cur is None:
-            T_prev_cur, inliers = fit_ego_motion(depth, flow, K)
-            if T_prev_cur is None:
+        known = odometry(then, stamp_s) if odometry is not None else None
+        if known is not None:
+            inliers = 1.0
+            still = np.linalg.norm(known[:3, 3]) < STILL_M
+            T_prev_cur = with_depth_length(depth, flow, K, known[:3, :3],
+                                           np.zeros(3) if still else known[:3, 3])
+        else:
+            fitted, inliers = fit_ego_motion(depth, flow, K)
+            if fitted is None:
                 return MotionMaskResult(None, empty, STATUS_NO_EGO_MOTION, inliers=inliers)
+            T_prev_cur = fitted
         score, parallax = motion_score(depth, K, flow, T_prev_cur, self.config)
         median = float(np.nanmedian(parallax))
         if median < self.config.min_parallax_px:

@@ -72,7 +72,8 @@ def masks_of(T_prev_cur: np.ndarray, mover: bool, known: bool):
     previous = render_previous(current, depth, T_prev_cur, mover)
     masker = MotionMasker(MotionMaskConfig())
     first = masker.update(previous, 0.0, depth, K)
-    result = masker.update(current, 0.1, depth, K, T_prev_cur if known else None)
+    result = masker.update(current, 0.1, depth, K,
+                           (lambda then, now: T_prev_cur) if known else None)
     return first, result
 
 
@@ -120,3 +121,28 @@ def test_each_frame_is_compared_with_one_interval_older():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match='threshold'):
         MotionMaskConfig(threshold=0.0)
+
+
+def test_odometry_gives_direction_and_stillness_the_depth_gives_length():
+    T = motion(0.3, (0.1, 0.0, 0.2))
+    current, depth = texture(), scene_depth()
+    previous = render_previous(current, depth, T, mover=True)
+    asked = []
+
+    def metres(then, now):          # odometry in another unit: 10x the depth's
+        asked.append((then, now))
+        scaled = T.copy()
+        scaled[:3, 3] *= 10
+        return scaled
+    masker = MotionMasker(MotionMaskConfig())
+    masker.update(previous, 1.0, depth, K, metres)
+    result = masker.update(current, 1.1, depth, K, metres)
+    assert asked == [(1.0, 1.1)] and result.status == STATUS_OK
+    assert result.T_prev_cur[:3, 3] == pytest.approx(T[:3, 3], rel=0.15, abs=0.01)
+    still = MotionMasker(MotionMaskConfig())
+    still.update(previous, 1.0, depth, K, lambda then, now: np.eye(4))
+    assert still.update(current, 1.1, depth, K, lambda then, now: np.eye(4)).status == \
+        STATUS_NO_PARALLAX                   # whatever moves in the image: the robot stood
+    fallback = MotionMasker(MotionMaskConfig())
+    fallback.update(previous, 1.0, depth, K, lambda then, now: None)
+    assert fallback.update(current, 1.1, depth, K, lambda then, now: None).status == STATUS_OK

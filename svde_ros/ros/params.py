@@ -1,6 +1,7 @@
 """Parameters of depth_node: declared once with descriptors, read once into DepthNodeParams."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from rcl_interfaces.msg import (
@@ -41,6 +42,8 @@ class DepthNodeParams:
     mask_method: str
     motion_threshold: float
     motion_interval_s: float
+    use_odometry: bool
+    camera_in_base: tuple[float, ...]
     spimo_enabled: bool
     spimo_threshold: float
     spimo_every_n: int
@@ -93,6 +96,13 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                          False, (0.01, 100.0)),
     'motion_interval_s': (MotionMaskConfig.interval_s, 'motion mask: compare each frame with '
                           'the newest one at least this much older', False, (0.0, 5.0)),
+    'use_odometry': (False, 'motion mask: take the camera\'s rotation and direction of travel '
+                     'from nav_msgs/Odometry on `odom` (its child frame is the robot base)', True,
+                     None),
+    'camera_in_base': ([0.0, 0.0, 0.0, -1.5707963, 0.0, -1.5707963], 'the camera\'s optical '
+                       'frame in the odometry\'s child frame: x y z (m) roll pitch yaw (rad), '
+                       'as a static TF gives it (default: at the base, looking ahead)', True,
+                       None),
     'spimo_enabled': (True, 'build the SPIMO graph (mask_method spimo or both need it)', True,
                       None),
     'spimo_threshold': (0.0, 'dispersion above which a pixel is moving (0 = the threshold '
@@ -149,6 +159,12 @@ def coerce(name: str, value: object) -> object:
         ValueError: one line naming the parameter, the value and what it must be.
     """
     default, _text, _read_only, bounds = SPEC[name]
+    if isinstance(default, list):
+        if not isinstance(value, Sequence) or isinstance(value, (str, bytes)) or \
+                len(value) != len(default) or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f'parameter {name}: expected {len(default)} numbers, got {value!r}')
+        return tuple(float(v) for v in value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ValueError(f'parameter {name}: expected true or false, got {value!r}')

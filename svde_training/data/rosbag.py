@@ -21,7 +21,12 @@ from tqdm import tqdm
 
 from svde_ros.camera_model import camera_model
 from svde_ros.files import atomic_write_bytes
-from svde_ros.geometry import Intrinsics, matrix_to_quaternion, quaternion_to_matrix
+from svde_ros.geometry import (
+    Intrinsics,
+    matrix_to_quaternion,
+    pose_from_xyz_rpy,
+    quaternion_to_matrix,
+)
 from svde_ros.image_codec import (
     COLOR_ENCODINGS,
     ImageConversionError,
@@ -79,23 +84,11 @@ def open_bag(path: Path):  # noqa: ANN201 - rosbags' AnyReader (opened, read-onl
 
 
 def camera_offset(xyz_rpy: tuple[float, ...]) -> np.ndarray:
-    """4x4 pose of the camera in the odometry's child frame from x y z roll pitch yaw.
-
-    Angles in REP-103 fixed-axis order, as a static TF gives them; identity for ().
-    """
-    if not xyz_rpy:
-        return np.eye(4)
-    if len(xyz_rpy) != 6:
-        raise DataError(f'camera_in_base: expected x y z roll pitch yaw, got {list(xyz_rpy)}')
-    x, y, z, roll, pitch, yaw = xyz_rpy
-    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
-                              np.cos(yaw), np.sin(yaw))
-    T = np.eye(4)
-    T[:3, :3] = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]]) @ \
-        np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]]) @ \
-        np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
-    T[:3, 3] = (x, y, z)
-    return T
+    """4x4 pose of the camera in the odometry's child frame, from x y z roll pitch yaw."""
+    try:
+        return pose_from_xyz_rpy(xyz_rpy)
+    except ValueError as err:
+        raise DataError(f'camera_in_base: {err}') from None
 
 
 def _pose_matrix(msg: object, msgtype: str) -> np.ndarray:

@@ -453,3 +453,30 @@ def test_the_motion_mask_starts_on_the_second_frame(checkpoint, kitti):
         assert h.node.with_mask == 2 and h.node.depth_only == 1
     finally:
         h.close()
+
+
+@pytest.mark.slow
+def test_odometry_that_stands_still_gives_an_empty_mask(checkpoint, kitti):
+    """use_odometry: the robot's own motion decides; standing still, nothing can be judged."""
+    from nav_msgs.msg import Odometry
+    h = Harness(checkpoint, cloud_enabled=False, use_odometry=True)
+    try:
+        assert h.node.params.camera_in_base == pytest.approx(
+            (0.0, 0.0, 0.0, -1.5707963, 0.0, -1.5707963))
+        odom = h.peer.create_publisher(Odometry, 'odom', QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        assert h.wait(lambda: odom.get_subscription_count() > 0)
+        for k, stamp in enumerate((20.0, 20.2)):
+            msg = Odometry()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), round(stamp % 1 * 1e9)
+            msg.pose.pose.orientation.w = 1.0
+            odom.publish(msg)
+            assert h.wait(lambda n=k + 1: len(h.node._odometry) == n)
+            image, info = kitti[k]               # the images move: the odometry says not
+            h.send(image, info, stamp_s=stamp)
+            assert h.wait(lambda n=k + 1: len(h.received['depth/image']) == n)
+        assert h.wait(lambda: len(h.received['moving_mask/image']) == 1)
+        assert h.node.mask_status == 'no_parallax'
+        assert not image_to_array(h.received['moving_mask/image'][0]).any()
+    finally:
+        h.close()

@@ -153,15 +153,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
-    """SPIMO masks of every frame of the training data, from a trained checkpoint."""
+    """Moving-object masks of every frame of the training data, from a trained checkpoint."""
     from svde_training.masks import summary_line, write_masks
 
     config = load_config(args.config) if args.config else stored_config(
         read_checkpoint(args.checkpoint)['config'], str(args.checkpoint))
     spimo = _spimo_settings(args, config.spimo)
     clips = [c for s in config.data.sources for c in build_clips(s)]
+    motion = None
+    if args.gap < 1:
+        raise ConfigError(f'--gap: must be at least 1, got {args.gap}')
+    if args.method == 'motion':
+        from svde_ros.motion_mask import MotionMaskConfig
+
+        settings = MotionMaskConfig() if args.motion_threshold is None else \
+            MotionMaskConfig(threshold=args.motion_threshold)
+        motion = (settings, args.gap)
     summary = write_masks(args.checkpoint, clips, args.out, spimo, args.force,
-                          device=_pick_device(args.device))
+                          device=_pick_device(args.device), motion=motion)
     LOG.info('masks in %s: %s', args.out, summary_line(summary))
     return 0
 
@@ -303,11 +312,18 @@ def _fit_parser(sub: Any) -> None:
 
 
 def _masks_parser(sub: Any) -> None:
-    ma = sub.add_parser('masks', help='SPIMO moving-object masks of the training frames')
+    ma = sub.add_parser('masks', help='moving-object masks of the training frames (SPIMO or '
+                        'the motion mask), for stage 2')
     ma.add_argument('--checkpoint', type=Path, required=True, help='a stage-1 checkpoint')
     ma.add_argument('--config', type=Path, help='data (data.sources) and spimo settings; '
                     'default: the checkpoint\'s own training config')
     ma.add_argument('--out', type=Path, required=True, help='masks folder (resumable)')
+    ma.add_argument('--method', choices=['spimo', 'motion'], default='spimo',
+                    help='spimo: dispersion under shifted positions; motion: the node\'s '
+                         'motion mask, each frame against the one --gap frames before it')
+    ma.add_argument('--gap', type=int, default=1, help='motion: frames between the two views')
+    ma.add_argument('--motion-threshold', type=float, help='motion: the mask\'s threshold '
+                    '(default: the node\'s)')
     _spimo(ma, 'the config\'s spimo section')
     _device(ma)
     ma.add_argument('--force', action='store_true', help='replace masks made differently')

@@ -1,4 +1,8 @@
-"""Offline SPIMO masks: written once from a stage-1 network, read by stage-2 training.
+"""Offline moving-object masks: written once from a stage-1 network, read by stage-2 training.
+
+Either SPIMO's (dispersion under shifted positions) or the motion mask's (svde_ros.motion_mask:
+each frame's flow from the frame `gap` before it against what its depth explains), the two
+methods the node offers.
 
 Layout of a masks folder: manifest.json (what made the masks and for which data), one folder
 per clip holding NNNNNN.png (mono8, 255 = moving) at the network's input size, and previews/
@@ -22,6 +26,9 @@ from tqdm import tqdm
 
 from svde_ros.files import atomic_write_bytes, sha256_file
 from svde_ros.model.checkpoint import load_depth_net
+from svde_ros.model.depth_net import DepthNet
+from svde_ros.model.predict import predict_depth
+from svde_ros.motion_mask import MotionMaskConfig, MotionMasker
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
@@ -101,10 +108,45 @@ class MaskStore:
 
 
 def _manifest(checkpoint: Path, clips: list[Clip], width: int, height: int,
-              spimo: SpimoConfig) -> dict[str, Any]:
+              spimo: SpimoConfig, motion: tuple[MotionMaskConfig, int] | None,
+              ) -> dict[str, Any]:
+    method = {'spimo': asdict(spimo)} if motion is None else \
+        {'motion': {**asdict(motion[0]), 'gap': motion[1]}}
     return {'format': MASKS_FORMAT, 'checkpoint': str(checkpoint),
-            'checkpoint_sha256': sha256_file(checkpoint), 'spimo': asdict(spimo),
+            'checkpoint_sha256': sha256_file(checkpoint), **method,
             'width': width, 'height': height, 'clips': {c.name: len(c) for c in clips}}
+
+
+@torch.no_grad()
+def motion_masks(net: DepthNet, clip: Clip, width: int, height: int,
+                 config: MotionMaskConfig, gap: int, device: torch.device | str = 'cpu',
+                 ) -> list[np.ndarray]:
+    """The motion mask of every frame of `clip`, at width x height (bool; zeros = no verdict).
+
+    Frame i is compared with frame i - gap (the first `gap` frames with i + gap: the same
+    geometry in reverse), as the node compares a frame with the one motion_interval_s before.
+    """
+    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def served(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if i not in cache:
+            image, K = to_base(clip, i, width, height)
+            chw = torch.from_numpy(image.transpose(2, 0, 1)).to(device)
+            cam = torch.tensor(clip.intrinsics(i).camera_channels(), device=device)
+            depth = predict_depth(net, chw, cam, (height, width)).cpu().numpy()
+            cache[i] = ((image * 255).astype(np.uint8), depth, K.matrix())
+        return cache[i]
+    masks = []
+    for i in range(len(clip)):
+        other = i - gap if i >= gap else min(i + gap, len(clip) - 1)
+        masker = MotionMasker(config)
+        image, depth, K = served(other)
+        masker.update(image, 0.0, depth, K)
+        image, depth, K = served(i)
+        result = masker.update(image, config.interval_s, depth, K)
+        masks.append(result.mask if result.mask is not None else np.zeros(depth.shape, bool))
+        cache.pop(i - gap - 1, None)
+    return masks
 
 
 def summary_line(summary: dict[str, Any]) -> str:
@@ -115,8 +157,11 @@ def summary_line(summary: dict[str, Any]) -> str:
 
 def write_masks(checkpoint: Path, clips: list[Clip], out: Path, spimo: SpimoConfig,
                 force: bool = False, batch_size: int = 8, preview_every: int = 10,
-                device: torch.device | str = 'cpu') -> dict[str, Any]:
-    """SPIMO mask of every frame of `clips` from a trained network, resumable.
+                device: torch.device | str = 'cpu',
+                motion: tuple[MotionMaskConfig, int] | None = None) -> dict[str, Any]:
+    """The moving-object mask of every frame of `clips` from a trained network, resumable.
+
+    SPIMO's with `spimo`, or with `motion` = (settings, gap in frames) the motion mask's.
 
     Returns:
         Summary: frames, written (this call), moving share, and mask IoU/precision/recall
@@ -124,12 +169,12 @@ def write_masks(checkpoint: Path, clips: list[Clip], out: Path, spimo: SpimoConf
     """
     net, spec = load_depth_net(checkpoint, device)
     width, height = spec.input_width, spec.input_height
-    manifest = _manifest(checkpoint, clips, width, height, spimo)
+    manifest = _manifest(checkpoint, clips, width, height, spimo, motion)
     manifest_path = out / MANIFEST
     if manifest_path.is_file() and not force:
         stored = json.loads(manifest_path.read_text())
-        keys = ('checkpoint_sha256', 'spimo', 'width', 'height', 'clips')
-        changed = [k for k in keys if stored.get(k) != manifest[k]]
+        keys = ('checkpoint_sha256', 'spimo', 'motion', 'width', 'height', 'clips')
+        changed = [k for k in keys if stored.get(k) != manifest.get(k)]
         if changed:
             raise RunDirError(f'{out} holds masks made differently (differs at: '
                               f'{", ".join(changed)}); pass --force to replace them or choose '
@@ -141,27 +186,40 @@ def write_masks(checkpoint: Path, clips: list[Clip], out: Path, spimo: SpimoConf
     todo = [(clip, i) for clip in clips for i in range(len(clip))
             if force or not store.path(clip.name, i).is_file()]
     frames = sum(len(c) for c in clips)
-    LOG.info('SPIMO masks for %d frames (%d already done) at %dx%d, delta %.3g, threshold %.3g',
-             frames, frames - len(todo), width, height, spimo.delta, spimo.threshold)
+    method = f'SPIMO (delta {spimo.delta:.3g}, threshold {spimo.threshold:.3g})' \
+        if motion is None else f'motion (threshold {motion[0].threshold:.3g}, gap {motion[1]})'
+    LOG.info('%s masks for %d frames (%d already done) at %dx%d', method, frames,
+             frames - len(todo), width, height)
+
+    def write(clip: Clip, i: int, mask: np.ndarray) -> None:
+        ok, png = cv2.imencode('.png', mask.astype(np.uint8) * 255)
+        assert ok
+        atomic_write_bytes(store.path(clip.name, i), png.tobytes())
+        if preview_every and i % preview_every == 0:
+            image, _ = to_base(clip, i, width, height)
+            rgb = overlay((image * 255).astype(np.uint8), mask)
+            ok, png = cv2.imencode('.png', rgb[..., ::-1])
+            atomic_write_bytes(out / 'previews' / f'{clip_folder(clip.name)}_{i:06d}.png',
+                               png.tobytes())
     bar = tqdm(total=len(todo), desc='masks', unit='frame')
-    for start in range(0, len(todo), batch_size):
+    if motion is not None:
+        for clip in {id(c): c for c, _ in todo}.values():
+            wanted = {i for c, i in todo if c is clip}
+            for i, mask in enumerate(motion_masks(net, clip, width, height, *motion, device)):
+                if i in wanted:
+                    write(clip, i, mask)
+                    bar.update(1)
+    for start in range(0, len(todo) if motion is None else 0, batch_size):
         chunk = todo[start:start + batch_size]
-        bases = [to_base(clip, i, width, height) for clip, i in chunk]
-        images = torch.stack([torch.from_numpy(b[0].transpose(2, 0, 1)) for b in bases])
+        images = torch.stack([torch.from_numpy(to_base(clip, i, width, height)[0]
+                                               .transpose(2, 0, 1)) for clip, i in chunk])
         cams = torch.tensor([clip.intrinsics(i).camera_channels() for clip, i in chunk],
                             dtype=torch.float32)
         with torch.no_grad():
             masks = moving_mask(spimo_dispersion(net, images.to(device), cams.to(device),
                                                  spimo), spimo.threshold)[:, 0].cpu().numpy()
-        for (clip, i), (image, _), mask in zip(chunk, bases, masks):
-            ok, png = cv2.imencode('.png', mask.astype(np.uint8) * 255)
-            assert ok
-            atomic_write_bytes(store.path(clip.name, i), png.tobytes())
-            if preview_every and i % preview_every == 0:
-                rgb = overlay((image * 255).astype(np.uint8), mask)
-                ok, png = cv2.imencode('.png', rgb[..., ::-1])
-                atomic_write_bytes(out / 'previews' / f'{clip_folder(clip.name)}_{i:06d}.png',
-                                   png.tobytes())
+        for (clip, i), mask in zip(chunk, masks):
+            write(clip, i, mask)
         bar.update(len(chunk))
     bar.close()
     return mask_summary(store, clips)

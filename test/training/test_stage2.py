@@ -338,3 +338,22 @@ def test_spimo_options_change_only_what_they_name():
     args = argparse.Namespace(spimo_delta=None, spimo_scale=None, spimo_threshold=0.5)
     assert _spimo_settings(args, own) == SpimoConfig(delta=0.2, scale=0.25, threshold=0.5,
                                                      axes='v')
+
+
+def test_motion_masks_for_stage2_in_the_same_layout(full_run, tmp_path):
+    """`masks --method motion`: the node's mask, written where stage 2 reads masks."""
+    _, out = full_run
+    checkpoint = str(out / 'stage1' / 'checkpoints' / 'last.pt')
+    masks = tmp_path / 'motion'
+    assert main(['masks', '--checkpoint', checkpoint, '--out', str(masks), '--method',
+                 'motion', '--gap', '2']) == 0
+    manifest = json.loads((masks / 'manifest.json').read_text())
+    assert manifest['motion']['gap'] == 2 and 'spimo' not in manifest
+    store = MaskStore(masks)
+    clip = SyntheticClip(0, 8, 64, 128)
+    store.check([clip], 128, 64)
+    assert all(store.mask(clip.name, i).shape == (64, 128) for i in range(8))
+    # Made differently (SPIMO) into the same folder: refused, nothing touched.
+    assert main(['masks', '--checkpoint', checkpoint, '--out', str(masks)]) == 2
+    assert main(['masks', '--checkpoint', checkpoint, '--out', str(masks), '--method',
+                 'motion', '--gap', '0']) == 2

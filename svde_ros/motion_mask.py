@@ -45,7 +45,7 @@ HISTORY_FRAMES = 64
 # reliable where patches leave the image.
 BORDER_PX = 4
 # Grid spacing of the points the ego-motion is fitted to (pixels at the mask's resolution).
-FIT_STEP_PX = 6
+FIT_STEP_PX = 8
 # Essential matrix RANSAC: distance to the epipolar line of an inlier (pixels), confidence.
 EPIPOLAR_INLIER_PX = 0.5
 RANSAC_CONFIDENCE = 0.999
@@ -138,31 +138,39 @@ def pixel_grid(height: int, width: int) -> np.ndarray:
     return np.stack([u, v], axis=-1)
 
 
-def expected_flow(depth: np.ndarray, K: np.ndarray,
-                  T_prev_cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flow of a static scene from the current frame into the previous one.
+def static_flow(uv: np.ndarray, depth: np.ndarray, K: np.ndarray,
+                T_prev_cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where static points seen at pixels `uv` with `depth` were in the previous frame.
 
     Args:
-        depth: HxW depth of the current frame (any unit; T_prev_cur's translation in the same).
-        K: 3x3 intrinsics at HxW.
+        uv: [...,2] pixel coordinates in the current frame.
+        depth: [...] their depth (any unit; T_prev_cur's translation in the same).
+        K: 3x3 intrinsics.
         T_prev_cur: 4x4 maps points of the current camera into the previous one.
+
+    Returns:
+        (flow [...,2], turned [...,2]): the whole expected flow, and the flow of the rotation
+        alone (the same at any depth); their difference is the parallax depth explains.
+    """
+    rays = np.concatenate([uv, np.ones((*uv.shape[:-1], 1), uv.dtype)], -1) @ np.linalg.inv(K).T
+    R, t = T_prev_cur[:3, :3], T_prev_cur[:3, 3]
+    rotated = rays @ (K @ R).T                                 # rotation only: a homography
+    moved = rotated * depth[..., None] + K @ t
+    at_turned = rotated[..., :2] / np.maximum(rotated[..., 2:], 1e-6)
+    at_moved = moved[..., :2] / np.maximum(moved[..., 2:], 1e-6)
+    return (at_moved - uv).astype(np.float32), (at_turned - uv).astype(np.float32)
+
+
+def expected_flow(depth: np.ndarray, K: np.ndarray,
+                  T_prev_cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flow of a static scene from the current frame into the previous one, per pixel.
 
     Returns:
         (flow HxWx2, parallax HxW): the whole expected flow, and the length of its part due
         to translation (what depth explains).
     """
-    h, w = depth.shape
-    grid = pixel_grid(h, w)
-    rays = np.concatenate([grid, np.ones((h, w, 1), np.float32)], -1) @ np.linalg.inv(K).T
-    R, t = T_prev_cur[:3, :3], T_prev_cur[:3, 3]
-    turned = rays @ (K @ R).T                                  # rotation only: a homography
-    moved = turned * depth[..., None] + K @ t
-    z_turned = np.maximum(turned[..., 2:], 1e-6)
-    z_moved = np.maximum(moved[..., 2:], 1e-6)
-    at_turned = turned[..., :2] / z_turned
-    at_moved = moved[..., :2] / z_moved
-    return (at_moved - grid).astype(np.float32), \
-        np.linalg.norm(at_moved - at_turned, axis=-1).astype(np.float32)
+    flow, turned = static_flow(pixel_grid(*depth.shape), depth, K, T_prev_cur)
+    return flow, np.linalg.norm(flow - turned, axis=-1)
 
 
 def fit_ego_motion(depth: np.ndarray, flow: np.ndarray,
@@ -213,18 +221,19 @@ def with_depth_length(depth: np.ndarray, flow: np.ndarray, K: np.ndarray, R: np.
     ((rows, columns) of static pixels; default: every pixel with depth): the parallax of a
     step much shorter than the scene is deep is linear in its length.
     """
-    h, w = depth.shape
     v, u = pixels if pixels is not None else np.nonzero(np.isfinite(depth) & (depth > 0))
     T = np.eye(4)
     T[:3, :3] = R
     norm = float(np.linalg.norm(direction))
     if norm == 0 or len(v) == 0:
         return T
-    step = PROBE_STEP * float(np.median(depth[v, u]))
-    T[:3, 3] = step * direction / norm
-    _, probe = expected_flow(depth, K, T)
-    seen = np.linalg.norm(flow - rotation_flow(K, R, h, w), axis=-1)
-    T[:3, 3] *= float(np.median(seen[v, u] / np.maximum(probe[v, u], 1e-9)))
+    z = depth[v, u]
+    T[:3, 3] = PROBE_STEP * float(np.median(z)) * direction / norm
+    uv = np.stack([u, v], -1).astype(np.float32)
+    probe, turned = static_flow(uv, z, K, T)
+    seen = np.linalg.norm(flow[v, u] - turned, axis=-1)
+    T[:3, 3] *= float(np.median(seen / np.maximum(np.linalg.norm(probe - turned, axis=-1),
+                                                  1e-9)))
     return T
 
 
@@ -244,14 +253,6 @@ def only_turned(here: np.ndarray, there: np.ndarray,
     T = np.eye(4)
     T[:3, :3] = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
     return T, float(inliers.mean())
-
-
-def rotation_flow(K: np.ndarray, R: np.ndarray, height: int, width: int) -> np.ndarray:
-    """HxWx2 flow of a pure rotation R (current -> previous camera) at any depth."""
-    grid = pixel_grid(height, width)
-    rays = np.concatenate([grid, np.ones((height, width, 1), np.float32)], -1)
-    turned = rays @ (K @ R @ np.linalg.inv(K)).T
-    return (turned[..., :2] / np.maximum(turned[..., 2:], 1e-6) - grid).astype(np.float32)
 
 
 def motion_score(depth: np.ndarray, K: np.ndarray, flow: np.ndarray, T_prev_cur: np.ndarray,

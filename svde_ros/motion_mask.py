@@ -39,8 +39,10 @@ import numpy as np
 # network's own 320 px separates movers from the static scene about as well as at 640 px
 # (benchmarks/real_masks.py) in a quarter of the time (about 4 ms against 15 on one core).
 FLOW_SCALE = 1
-# Frames kept to find one `interval_s` old (60 Hz for a second).
+# Frames kept to find one `interval_s` old (60 Hz for a second), and the oldest that counts:
+# after a gap in the stream (nobody subscribed, a dropped camera) the scene has changed.
 HISTORY_FRAMES = 64
+MAX_AGE_S = 1.0
 # Pixels kept from the frame's border when fitting the ego-motion: DIS flow is least
 # reliable where patches leave the image.
 BORDER_PX = 4
@@ -307,7 +309,8 @@ class MotionMasker:
         if self._history and (stamp_s < self._history[-1][0] or
                               self._history[-1][1].shape != grey.shape):
             self.reset()             # time went back (a bag restarted) or the size changed
-        earlier = [(t, g) for t, g in self._history if t <= stamp_s - self.config.interval_s]
+        earlier = [(t, g) for t, g in self._history
+                   if stamp_s - MAX_AGE_S <= t <= stamp_s - self.config.interval_s]
         self._history.append((stamp_s, grey))
         empty = np.zeros((h, w), np.float32)
         if not earlier:

@@ -116,6 +116,7 @@ def test_each_frame_is_compared_with_one_interval_older():
     assert masker.update(image, 0.04, depth, K).status == STATUS_FIRST    # none old enough
     assert masker.update(image, 0.12, depth, K).status != STATUS_FIRST
     assert masker.update(image, 0.05, depth, K).status == STATUS_FIRST    # time went back
+    assert masker.update(image, 5.00, depth, K).status == STATUS_FIRST    # a gap in the stream
 
 
 def test_bad_settings_are_refused():

@@ -286,18 +286,18 @@ class Trainer:
         The clip's own motion in depth units (pose_source: poses; mixed, where the clip has
         poses), or PoseNet's, asked in temporal order (temporal_pose).
         """
-        known = scale_translation(batch.motion[:, j - 1],
-                                  torch.full_like(batch.scale, 1.0 / self.motion_unit_m))
-        if self.config.pose_source == 'poses':
-            return known
+        source = self.config.pose_source
+        if source != 'posenet':
+            known = scale_translation(batch.motion[:, j - 1],
+                                      torch.full_like(batch.scale, 1.0 / self.motion_unit_m))
+            if source == 'poses':
+                return known
         T = temporal_pose(self.pose_train, batch.pose_images[:, 0], batch.pose_images[:, j],
                           batch.cam, offset)
         if self.source_gauge is not None:
             gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
             T = scale_translation(T, gauge)
-        if self.config.pose_source == 'mixed':
-            return torch.where(batch.known[:, None, None], known, T)
-        return T
+        return torch.where(batch.known[:, None, None], known, T) if source == 'mixed' else T
 
     def evaluate(self) -> dict[str, float]:
         """Median-scaled metrics on each evaluation set, prefixed by its name (eval_, unseen_)."""

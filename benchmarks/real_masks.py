@@ -21,7 +21,7 @@ on average and <= 10% in any frame, and there >= 50% of the vehicles' pixels. Th
 gives the verdict for the node's default method.
 
     python benchmarks/real_masks.py [--model models/kitti_odometry_320x96.pt]
-        [--png docs/real_masks.png]
+        [--png docs/real_masks.png] [--methods spimo --spimo-delta 0.3 --spimo-scale 1]
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from svde_ros.model.predict import predict_depth
 from svde_ros.motion_mask import MotionMaskConfig, MotionMasker
 from svde_ros.preprocess import resize_frame
 from svde_ros.ros.params import DEFAULT_MASK_METHOD
-from svde_ros.spimo import spimo_dispersion
+from svde_ros.spimo import SpimoConfig, spimo_dispersion
 from svde_training.config import VideoSource, load_config
 from svde_training.data import DataError, build_clips
 from svde_training.data.clip import Clip
@@ -130,7 +130,7 @@ def served(frame_rgb: np.ndarray, K: Intrinsics,
 
 @torch.no_grad()
 def score_maps(net: DepthNet, spec: InferenceSpec, frames: list[Frame],
-               method: str, statuses: Counter) -> list[np.ndarray]:
+               method: str, statuses: Counter, spimo: SpimoConfig) -> list[np.ndarray]:
     """Each frame's score at the model's input size: motion score or SPIMO dispersion.
 
     The motion mask's frames without a verdict (no parallax, no ego-motion) score zero, as
@@ -140,7 +140,7 @@ def score_maps(net: DepthNet, spec: InferenceSpec, frames: list[Frame],
     for frame in frames:
         image, cam, K = served(frame.rgb, frame.K, spec)
         if method == 'spimo':
-            maps.append(spimo_dispersion(net, image, cam, spec.spimo_config)[0, 0].numpy())
+            maps.append(spimo_dispersion(net, image, cam, spimo)[0, 0].numpy())
             continue
         masker = MotionMasker(MotionMaskConfig())
         size = (spec.input_height, spec.input_width)
@@ -197,33 +197,47 @@ def main() -> int:
     parser.add_argument('--png', type=Path,
                         help='panels: input | motion mask | SPIMO mask, each at the lowest '
                              'threshold meeting the static goal (else its default)')
+    parser.add_argument('--methods', default=','.join(THRESHOLDS),
+                        help='comma-separated methods to measure (default: both)')
+    parser.add_argument('--spimo-delta', type=float, help="SPIMO's shift instead of the model's")
+    parser.add_argument('--spimo-scale', type=float,
+                        help="SPIMO's pass scale instead of the model's")
     args = parser.parse_args()
+    methods = [m for m in args.methods.split(',') if m]
+    if not methods or set(methods) - set(THRESHOLDS):
+        parser.error(f'--methods: choose from {", ".join(THRESHOLDS)}')
     require(SHARED_DATA / 'kitti_odometry_clip')
     try:
-        return report(args.model, args.png)
+        return report(args.model, args.png, methods, args.spimo_delta, args.spimo_scale)
     except (CheckpointError, DataError, OSError, ValueError) as err:   # one line, exit 1
         print(f'real_masks: {err}', file=sys.stderr)
         return 1
 
 
-def report(model: Path, png: Path | None) -> int:
+def report(model: Path, png: Path | None, methods: list[str], spimo_delta: float | None = None,
+           spimo_scale: float | None = None) -> int:
     """Print each method's tables and verdict; write the panels to `png`."""
     net, spec = load_depth_net(model)     # a bad model file fails before the clips are decoded
+    own = spec.spimo_config
+    spimo = dataclasses.replace(own, delta=own.delta if spimo_delta is None else spimo_delta,
+                                scale=own.scale if spimo_scale is None else spimo_scale)
     static, highway = static_sequences(), highway_frames()
     defaults = {'motion': MotionMaskConfig().threshold, 'spimo': spec.spimo_config.threshold}
     verdicts: dict[str, str] = {}
     chosen_masks: dict[str, list[np.ndarray]] = {}
-    for method, thresholds in THRESHOLDS.items():
-        levels = sorted({defaults[method], *thresholds})
+    for method in methods:
+        levels = sorted({defaults[method], *THRESHOLDS[method]})
         statuses: Counter = Counter()
-        print(f'\n{method} ({model.name}; default threshold {defaults[method]:g}); share of '
-              f'pixels flagged at threshold\n')
+        setting = f', delta {spimo.delta:g}, pass scale {spimo.scale:g}' \
+            if method == 'spimo' else ''
+        print(f'\n{method} ({model.name}; default threshold {defaults[method]:g}{setting}); '
+              'share of pixels flagged at threshold\n')
         print(f'| sequence | figure | {" | ".join(f"{t:g}" for t in levels)} |')
         print('|---|---|' + '---|' * len(levels))
         worst = dict.fromkeys(levels, 0.0)
         mean = dict.fromkeys(levels, 0.0)
         for name, frames in static.items():
-            maps = score_maps(net, spec, frames, method, statuses)
+            maps = score_maps(net, spec, frames, method, statuses, spimo)
             share = {t: [float(np.mean(m > t)) for m in maps] for t in levels}
             for t in levels:
                 worst[t] = max(worst[t], max(share[t]))
@@ -231,7 +245,7 @@ def report(model: Path, png: Path | None) -> int:
             for figure, reduce in (('mean', np.mean), ('worst frame', np.max)):
                 print(f'| {name} (static, {len(frames)} frames) | {figure} | '
                       + ' | '.join(f'{reduce(share[t]):.3f}' for t in levels) + ' |')
-        maps = score_maps(net, spec, highway, method, statuses)
+        maps = score_maps(net, spec, highway, method, statuses, spimo)
         scores = {t: vehicle_scores(highway, maps, t) for t in levels}
         for kind in ('all', 'followed', 'overtaking', 'oncoming'):
             print(f'| highway, {len(highway)} frames | {kind} vehicles flagged | '
@@ -255,13 +269,14 @@ def report(model: Path, png: Path | None) -> int:
         print(verdicts[method])
         chosen_masks[method] = [m > chosen for m in maps]
     if png:
-        rows = [panel(highway[i], [chosen_masks[m][i] for m in THRESHOLDS])
+        rows = [panel(highway[i], [chosen_masks[m][i] for m in methods])
                 for i in (0, 4, len(highway) // 2 + 1, len(highway) - 1)]
         width = min(PANEL_WIDTH, max(r.shape[1] for r in rows))
         rows = [cv2.resize(r, (width, round(r.shape[0] * width / r.shape[1]))) for r in rows]
         write_png(png, np.concatenate(rows, axis=0))
         print(f'wrote {png}', file=sys.stderr)
-    print(f'node default ({DEFAULT_MASK_METHOD}): {verdicts[DEFAULT_MASK_METHOD]}')
+    if DEFAULT_MASK_METHOD in verdicts:
+        print(f'node default ({DEFAULT_MASK_METHOD}): {verdicts[DEFAULT_MASK_METHOD]}')
     return 0
 
 

@@ -53,7 +53,10 @@ def figures(rows: list[dict[str, float]], step: int) -> tuple[dict[str, float], 
     return out, int(trained[-1]['step'])
 
 
-def _cell(values: list[float]) -> str:
+def _cell(values: list[float], per_seed: bool = False) -> str:
+    """Mean (min-max) over seeds, or each seed's value in seed order ('a / b')."""
+    if per_seed:
+        return ' / '.join('n/a' if v != v else f'{v:.3f}' for v in values) or 'n/a'
     values = [v for v in values if v == v]
     if not values:
         return 'n/a'
@@ -62,29 +65,34 @@ def _cell(values: list[float]) -> str:
     return f'{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})'
 
 
-def table(runs: dict[str, list[Path]], step: int, priors: dict[str, float]) -> str:
-    """Markdown: one row per variant, mean (min-max over seeds) of each column."""
+def table(runs: dict[str, list[Path]], step: int, priors: dict[str, float],
+          per_seed: bool = False) -> str:
+    """Markdown: one row per variant, mean (min-max over seeds) or each seed of each column."""
+    seeds = 'each seed in order (a / b)' if per_seed else 'mean (min-max)'
     lines = [f'At {step} steps: the evaluation at that step, and the mean of the last {TAIL} '
-             'evaluations up to it (last-3); seeds as mean (min-max):', '',
+             f'evaluations up to it (last-3); seeds as {seeds}:', '',
              '| | eval_mix AbsRel | eval_mix last-3 | drive 0023 AbsRel | drive 0023 last-3 | '
              'eval_mix row-flattened | eval_mix within-row corr | seeds |',
              '|---|---|---|---|---|---|---|---|']
-    if step in MONODEPTH2:
+    if step in MONODEPTH2 and not per_seed:
         mix, drive, flat, corr = MONODEPTH2[step]
         lines.append(f'| Monodepth2\'s own trainer (issue, seed 0) | {mix:.3f} | | {drive:.3f} | '
                      f'| {_cell([flat])} | {_cell([corr])} | 1 |')
     for name, folders in runs.items():
         results = [figures(read_rows(f), step) for f in folders]
+        if per_seed:      # a seed not run keeps its place, as n/a
+            results = [(r or dict.fromkeys(COLUMNS + tuple(f'tail_{c}' for c in COLUMNS),
+                                           np.nan), reached) for r, reached in results]
         results = [(r, reached) for r, reached in results if r]
         if not results:
             lines.append(f'| {name} | not run | | | | | | 0 |')
             continue
-        short = [reached for _, reached in results if reached < step]
+        short = [reached for _, reached in results if 0 < reached < step]
         note = f' (reached step {min(short)})' if short else ''
         keys = ('unseen_abs_rel', 'tail_unseen_abs_rel', 'eval_abs_rel', 'tail_eval_abs_rel',
                 'unseen_row_flat_abs_rel', 'unseen_row_corr')
         lines.append(f'| {name}{note} | ' + ' | '.join(
-            _cell([r[c] for r, _ in results]) for c in keys) + f' | {len(results)} |')
+            _cell([r[c] for r, _ in results], per_seed) for c in keys) + f' | {len(results)} |')
     nan = float('nan')
     lines += ['', f'Priors: eval_mix constant depth '
               f'{priors.get("unseen_const_abs_rel", nan):.3f}, depth by row '
@@ -128,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--step', type=int, action='append',
                         help='budget(s) to tabulate (default 300 and 600)')
     parser.add_argument('--png', type=Path, help='also draw the eval_mix curves here')
+    parser.add_argument('--per-seed', action='store_true',
+                        help="each seed's figure instead of mean (min-max)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(',')]
     runs = {'baseline (config/baseline_monodepth2.yaml)':
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     first = read_rows(runs[next(iter(runs))][0])
     priors = first[0] if first else {}
     for step in args.step or [300, 600]:
-        print(table(runs, step, priors))
+        print(table(runs, step, priors, args.per_seed))
     if args.png is not None:
         curves_png(runs, args.png)
         print(f'curves: {args.png}')

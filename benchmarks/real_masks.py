@@ -43,7 +43,7 @@ from svde_ros.geometry import Intrinsics
 from svde_ros.model.checkpoint import CheckpointError, InferenceSpec, load_depth_net
 from svde_ros.model.depth_net import DepthNet
 from svde_ros.model.predict import predict_depth
-from svde_ros.motion_mask import MotionMaskConfig, MotionMasker
+from svde_ros.motion_mask import MotionMaskConfig, mask_of_pair
 from svde_ros.preprocess import resize_frame
 from svde_ros.ros.params import DEFAULT_MASK_METHOD
 from svde_ros.spimo import SpimoConfig, spimo_dispersion
@@ -58,7 +58,7 @@ from svde_training.preview import write_png
 
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATIONS = REPO / 'data/udacity_highway_vehicles.json'
-THRESHOLDS = {'motion': (0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0),
+THRESHOLDS = {'motion': (0.3, 0.5, 0.7, 0.8, 1.0, 1.5, 2.0, 3.0),
               'spimo': (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)}
 STATIC_MEAN, STATIC_WORST, VEHICLE_GOAL = 0.05, 0.10, 0.50
 PANEL_WIDTH = 960                 # pixels; the panel goes into docs/
@@ -142,13 +142,9 @@ def score_maps(net: DepthNet, spec: InferenceSpec, frames: list[Frame],
         if method == 'spimo':
             maps.append(spimo_dispersion(net, image, cam, spimo)[0, 0].numpy())
             continue
-        masker = MotionMasker(MotionMaskConfig())
-        size = (spec.input_height, spec.input_width)
-        before, cam_before, _ = served(frame.earlier, frame.K, spec)
-        masker.update(frame.earlier, 0.0, predict_depth(net, before[0], cam_before[0],
-                                                        size).numpy(), K.matrix())
-        result = masker.update(frame.rgb, masker.config.interval_s,
-                               predict_depth(net, image[0], cam[0], size).numpy(), K.matrix())
+        depth = predict_depth(net, image[0], cam[0], (spec.input_height, spec.input_width))
+        result = mask_of_pair(MotionMaskConfig(), frame.earlier, frame.rgb, depth.numpy(),
+                              K.matrix())
         statuses[result.status] += 1
         maps.append(result.score)
     return maps

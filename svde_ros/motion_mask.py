@@ -365,3 +365,15 @@ class MotionMasker:
             return MotionMaskResult(None, empty, STATUS_NO_PARALLAX, median, inliers, T_prev_cur)
         return MotionMaskResult(score > self.config.threshold, score, STATUS_OK, median,
                                 inliers, T_prev_cur)
+
+
+def mask_of_pair(config: MotionMaskConfig, earlier: np.ndarray, image: np.ndarray,
+                 depth: np.ndarray, K: np.ndarray) -> MotionMaskResult:
+    """The mask of `image` against `earlier`, taken config.interval_s before it.
+
+    For frames judged one pair at a time (a benchmark, stage-2 masks): only the later frame's
+    depth is needed, as in the node.
+    """
+    masker = MotionMasker(config)
+    masker.update(earlier, 0.0, depth, K)         # only kept: the first frame has no verdict
+    return masker.update(image, config.interval_s, depth, K)

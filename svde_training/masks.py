@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from svde_ros.files import atomic_write_bytes, sha256_file
 from svde_ros.model.checkpoint import load_depth_net
 from svde_ros.model.depth_net import DepthNet
 from svde_ros.model.predict import predict_depth
-from svde_ros.motion_mask import MotionMaskConfig, MotionMasker
+from svde_ros.motion_mask import MotionMaskConfig, mask_of_pair
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base
@@ -118,35 +119,25 @@ def _manifest(checkpoint: Path, clips: list[Clip], width: int, height: int,
 
 
 @torch.no_grad()
-def motion_masks(net: DepthNet, clip: Clip, width: int, height: int,
+def motion_masks(net: DepthNet, clip: Clip, indices: list[int], width: int, height: int,
                  config: MotionMaskConfig, gap: int, device: torch.device | str = 'cpu',
-                 ) -> list[np.ndarray]:
-    """The motion mask of every frame of `clip`, at width x height (bool; zeros = no verdict).
+                 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The motion mask of frames `indices` of `clip`: (index, mask, frame) for each.
 
-    Frame i is compared with frame i - gap (the first `gap` frames with i + gap: the same
-    geometry in reverse), as the node compares a frame with the one motion_interval_s before.
+    mask: width x height bool (zeros = no verdict); frame: as served, uint8 RGB. Frame i is
+    compared with frame i - gap (the first `gap` frames with i + gap: the same geometry in
+    reverse), as the node compares a frame with the one motion_interval_s before.
     """
-    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def served(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if i not in cache:
-            image, K = to_base(clip, i, width, height)
-            chw = torch.from_numpy(image.transpose(2, 0, 1)).to(device)
-            cam = torch.tensor(clip.intrinsics(i).camera_channels(), device=device)
-            depth = predict_depth(net, chw, cam, (height, width)).cpu().numpy()
-            cache[i] = ((image * 255).astype(np.uint8), depth, K.matrix())
-        return cache[i]
-    masks = []
-    for i in range(len(clip)):
+    for i in indices:
+        image, K = to_base(clip, i, width, height)
+        cam = torch.tensor(clip.intrinsics(i).camera_channels(), device=device)
+        depth = predict_depth(net, torch.from_numpy(image.transpose(2, 0, 1)).to(device), cam,
+                              (height, width)).cpu().numpy()
         other = i - gap if i >= gap else min(i + gap, len(clip) - 1)
-        masker = MotionMasker(config)
-        image, depth, K = served(other)
-        masker.update(image, 0.0, depth, K)
-        image, depth, K = served(i)
-        result = masker.update(image, config.interval_s, depth, K)
-        masks.append(result.mask if result.mask is not None else np.zeros(depth.shape, bool))
-        cache.pop(i - gap - 1, None)
-    return masks
+        frame = (image * 255).astype(np.uint8)
+        earlier = (to_base(clip, other, width, height)[0] * 255).astype(np.uint8)
+        result = mask_of_pair(config, earlier, frame, depth, K.matrix())
+        yield i, result.mask if result.mask is not None else np.zeros(depth.shape, bool), frame
 
 
 def summary_line(summary: dict[str, Any]) -> str:
@@ -191,36 +182,35 @@ def write_masks(checkpoint: Path, clips: list[Clip], out: Path, spimo: SpimoConf
     LOG.info('%s masks for %d frames (%d already done) at %dx%d', method, frames,
              frames - len(todo), width, height)
 
-    def write(clip: Clip, i: int, mask: np.ndarray) -> None:
+    def write(clip: Clip, i: int, mask: np.ndarray, image: np.ndarray) -> None:
         ok, png = cv2.imencode('.png', mask.astype(np.uint8) * 255)
         assert ok
         atomic_write_bytes(store.path(clip.name, i), png.tobytes())
         if preview_every and i % preview_every == 0:
-            image, _ = to_base(clip, i, width, height)
-            rgb = overlay((image * 255).astype(np.uint8), mask)
-            ok, png = cv2.imencode('.png', rgb[..., ::-1])
+            ok, png = cv2.imencode('.png', overlay(image, mask)[..., ::-1])
             atomic_write_bytes(out / 'previews' / f'{clip_folder(clip.name)}_{i:06d}.png',
                                png.tobytes())
     bar = tqdm(total=len(todo), desc='masks', unit='frame')
     if motion is not None:
         for clip in {id(c): c for c, _ in todo}.values():
-            wanted = {i for c, i in todo if c is clip}
-            for i, mask in enumerate(motion_masks(net, clip, width, height, *motion, device)):
-                if i in wanted:
-                    write(clip, i, mask)
-                    bar.update(1)
-    for start in range(0, len(todo) if motion is None else 0, batch_size):
-        chunk = todo[start:start + batch_size]
-        images = torch.stack([torch.from_numpy(to_base(clip, i, width, height)[0]
-                                               .transpose(2, 0, 1)) for clip, i in chunk])
-        cams = torch.tensor([clip.intrinsics(i).camera_channels() for clip, i in chunk],
-                            dtype=torch.float32)
-        with torch.no_grad():
-            masks = moving_mask(spimo_dispersion(net, images.to(device), cams.to(device),
-                                                 spimo), spimo.threshold)[:, 0].cpu().numpy()
-        for (clip, i), mask in zip(chunk, masks):
-            write(clip, i, mask)
-        bar.update(len(chunk))
+            indices = [i for c, i in todo if c is clip]
+            for i, mask, image in motion_masks(net, clip, indices, width, height, *motion,
+                                               device):
+                write(clip, i, mask, image)
+                bar.update(1)
+    else:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            bases = [to_base(clip, i, width, height)[0] for clip, i in chunk]
+            images = torch.stack([torch.from_numpy(b.transpose(2, 0, 1)) for b in bases])
+            cams = torch.tensor([clip.intrinsics(i).camera_channels() for clip, i in chunk],
+                                dtype=torch.float32)
+            with torch.no_grad():
+                masks = moving_mask(spimo_dispersion(net, images.to(device), cams.to(device),
+                                                     spimo), spimo.threshold)[:, 0].cpu().numpy()
+            for (clip, i), base, mask in zip(chunk, bases, masks):
+                write(clip, i, mask, (base * 255).astype(np.uint8))
+            bar.update(len(chunk))
     bar.close()
     return mask_summary(store, clips)
 

@@ -149,9 +149,10 @@ class Trainer:
             if out.is_dir():
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
-        motion = self.dataset.pair_motion() if info.is_main or known else None
-        if motion is not None and motion[1] > TURN_HINT_DEG and not known and \
-                all(clip.pose(0) is not None for clip in clips):
+        # The poses' median step: known motion's gauge, or (every clip posed) the turn hint.
+        hint = not known and info.is_main and all(clip.pose(0) is not None for clip in clips)
+        motion = self.dataset.pair_motion() if known or hint else None
+        if hint and motion is not None and motion[1] > TURN_HINT_DEG:
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
                         'apart): PoseNet takes such turns for sideways motion and learns a flat '
                         'map (docs/results/any_camera.md); the clips have poses: '

@@ -289,10 +289,14 @@ class MaskingConfig:
     mode: auto (Monodepth2 auto-masking: pixels that a static camera explains better than the
     warp; the default), none (every pixel), spimo (SPIMO masks from `svde-train masks`, read
     from masks_dir; `pipeline: full` fills it in).
+    with_auto (mode spimo only): also apply auto-masking, so that stage 2 differs from the
+    recipe by the movers alone. The paper's stage 2 (off) drops auto-masking with the masks,
+    which changes two things at once on top of an auto-masked recipe.
     """
 
     mode: Literal['none', 'auto', 'spimo'] = 'auto'
     masks_dir: str = ''
+    with_auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -582,6 +586,9 @@ def validate(config: TrainConfig) -> TrainConfig:
                           '(the paper) or auto (the Monodepth2 baseline)')
     if config.boost.weight < 0 or not config.boost.scales or min(config.boost.scales) <= 0:
         raise ConfigError('boost: weight must be >= 0 and scales positive and non-empty')
+    if config.masking.with_auto and config.masking.mode != 'spimo':
+        raise ConfigError('masking.with_auto: adds auto-masking to the masks of mode spimo; '
+                          'mode auto already auto-masks')
     if config.boost.weight > 0 and config.masking.mode != 'spimo':
         raise ConfigError('boost.weight: boosting supervises the SPIMO-masked pixels of frame '
                           't; set masking.mode to spimo')

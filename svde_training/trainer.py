@@ -210,7 +210,8 @@ class Trainer:
         # fp16 needs loss scaling; bf16 has fp32's exponent range and does not.
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp_dtype == torch.float16)
         self.synthesis = build_view_synthesis(config.loss, *config.model.disp_range,
-                                              auto_mask=config.masking.mode == 'auto')
+                                              auto_mask=config.masking.mode == 'auto'
+                                              or config.masking.with_auto)
         per_rank = len(self.dataset) // info.world_size
         self.steps_per_epoch = optim.steps_per_epoch or max(1, per_rank // optim.batch_size)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0

@@ -148,6 +148,8 @@ def test_stage2_config_errors_name_the_key():
         config_from_dict({'pipeline': 'full', 'masking': {'mode': 'none'}})
     with pytest.raises(ConfigError, match="masking.mode: expected one of"):
         config_from_dict({'masking': {'mode': 'spimo2'}})
+    with pytest.raises(ConfigError, match='masking.with_auto'):
+        config_from_dict({'masking': {'mode': 'auto', 'with_auto': True}})
 
 
 FULL = {**TINY, 'pipeline': 'full', 'masking': {'mode': 'spimo'},
@@ -233,6 +235,24 @@ def test_masks_and_evaluate_name_a_bad_checkpoint(full_run, tmp_path, caplog):
         assert main(['evaluate', '--checkpoint', str(bad)]) == 2
         assert str(bad) in caplog.text
     assert not (tmp_path / 'm').exists()
+
+
+def test_masks_with_auto_masking_leave_out_more_than_the_masks(full_run, tmp_path):
+    """with_auto: the movers' masks and auto-masking together (the recipe's stage 2).
+
+    Same seed, same first batch: auto-masking can only add left-out pixels to the masks'.
+    """
+    _, out = full_run
+    shares = {}
+    for with_auto in (False, True):
+        config = {**TINY, 'masking': {'mode': 'spimo', 'masks_dir': str(out / 'masks'),
+                                      'with_auto': with_auto},
+                  'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}}
+        run = tmp_path / f'run_{with_auto}'
+        assert main(['fit', '--config', str(_write(tmp_path, config)), '--out', str(run)]) == 0
+        header, *_, row = (run / 'metrics.csv').read_text().splitlines()
+        shares[with_auto] = float(row.split(',')[header.split(',').index('masked_share')])
+    assert shares[True] > shares[False]
 
 
 def test_boosting_waits_for_its_start_epoch(full_run, tmp_path):

@@ -6,9 +6,13 @@
 # The masks (the bundled model's motion mask, each frame against the one 3 frames before):
 #   svde-train masks --checkpoint models/kitti_odometry_320x96.pt --config config/clip_highway.yaml \
 #       --method motion --gap 3 --out runs/masks_clip_highway
-# Table: python experiments/component_table.py --per-seed --run unmasked=runs/clip_highway_s \
-#   --run masked=runs/clip_highway_masked_s --run boost=runs/clip_highway_boost_s \
-#   --run 'clip alone=runs/clip_recipe_s'
+# Table (600 steps; the clip alone is the recipe's own run, config/recipe.yaml, same seeds):
+#   python experiments/component_table.py --per-seed --step 600 --run 'clip alone=runs/clip_recipe' \
+#     --run unmasked=runs/clip_highway --run masked=runs/clip_highway_masked \
+#     --run boost=runs/clip_highway_boost
+# Depth on the movers: python benchmarks/mover_depth.py \
+#   --model unmasked=runs/clip_highway_s0/checkpoints/last.pt \
+#   --model masked=runs/clip_highway_masked_s0/checkpoints/last.pt ... (each arm and seed)
 set -euo pipefail
 arm=${1:?arm: unmasked, masked or boost}
 seed=${2:?seed}

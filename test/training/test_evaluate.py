@@ -122,7 +122,8 @@ def test_ablate_runs_variants_by_seed_resumes_and_tabulates(tmp_path):
     # Each run is a normal fit folder with the variant's changes and its seed.
     run = yaml.safe_load((out / 'fixed+oracle-seed1' / 'config.yaml').read_text())
     assert run['model']['quantization'] == 'fixed' and run['optim']['seed'] == 1
-    assert run['masking'] == {'mode': 'spimo', 'masks_dir': str((out / 'gt_masks').resolve())}
+    assert run['masking'] == {'mode': 'spimo', 'masks_dir': str((out / 'gt_masks').resolve()),
+                              'with_auto': False}
     gt = cv2.imread(str(out / 'gt_masks' / 'synthetic-0' / '000003.png'), cv2.IMREAD_GRAYSCALE)
     expected = SyntheticClip(0, 8, 64, 128).moving_mask(3)
     assert gt.shape == expected.shape and ((gt > 127) == expected).all()
@@ -149,7 +150,8 @@ def test_ablate_runs_variants_by_seed_resumes_and_tabulates(tmp_path):
     out = out / 'stage2'
     run = yaml.safe_load((out / 'fixed+spimo-seed1' / 'config.yaml').read_text())
     masks = out / 'fixed+spimo-seed1.masks'
-    assert run['masking'] == {'mode': 'spimo', 'masks_dir': str(masks.resolve())}
+    assert run['masking'] == {'mode': 'spimo', 'masks_dir': str(masks.resolve()),
+                              'with_auto': False}
     assert run['model']['quantization'] == 'fixed'
     manifest = json.loads((masks / 'manifest.json').read_text())
     assert manifest['spimo'] == run['spimo'] and run['spimo']['threshold'] == 0.3

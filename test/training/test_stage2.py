@@ -174,7 +174,8 @@ def test_full_pipeline_keeps_every_stage_under_the_run(full_run):
         assert (out / part).exists(), part
     assert len(list((out / 'masks' / 'synthetic-0').glob('*.png'))) == 8
     stage2 = yaml.safe_load((out / 'stage2' / 'config.yaml').read_text())
-    assert stage2['masking'] == {'mode': 'spimo', 'masks_dir': str(out / 'masks')}
+    assert stage2['masking'] == {'mode': 'spimo', 'masks_dir': str(out / 'masks'),
+                                 'with_auto': False}
     stage1 = yaml.safe_load((out / 'stage1' / 'config.yaml').read_text())
     assert stage1['masking']['mode'] == 'none' and stage1['boost']['weight'] == 0.0
     header, *rows = (out / 'stage2' / 'metrics.csv').read_text().splitlines()

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from real_masks import REPO, Frame, highway_frames, served
+from real_masks import REPO, Frame, highway_frames, outlined, served
 from shared_data import SHARED_DATA, require
 
 from svde_ros.colorize import colorize_depth
@@ -88,17 +88,9 @@ def measure(model: Path, frames: list[Frame]) -> tuple[dict[str, list[tuple[floa
 def depth_panel(frame: Frame, depths: list[np.ndarray]) -> np.ndarray:
     """Input (cars outlined) above each model's depth, every map in its own median's range."""
     h, w = depths[0].shape
-    small = cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)
-    outlines = [cv2.findContours(resize_mask(v, w, h).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                 cv2.CHAIN_APPROX_SIMPLE)[0] for _, v in frame.vehicles]
-    tiles = [small]
-    for depth in depths:
-        median = float(np.median(depth))
-        tiles.append(colorize_depth(depth, median / 4, median * 4))
-    for tile in tiles:
-        for contour in outlines:
-            cv2.drawContours(tile, contour, -1, (0, 255, 0), 1)
-    return np.concatenate(tiles, axis=0)
+    tiles = [cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)]
+    tiles += [colorize_depth(d, float(np.median(d)) / 4, float(np.median(d)) * 4) for d in depths]
+    return np.concatenate([outlined(tile, frame) for tile in tiles], axis=0)
 
 
 def main() -> int:

@@ -175,16 +175,22 @@ def vehicle_scores(frames: list[Frame], maps: list[np.ndarray],
             outside / flagged if flagged else float('nan'))
 
 
-def panel(frame: Frame, masks: list[np.ndarray]) -> np.ndarray:
-    """Panel row: input (vehicles outlined) | each mask over the input, at the input size."""
-    h, w = masks[0].shape
-    small = cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)
-    boxed = small.copy()
+def outlined(image: np.ndarray, frame: Frame) -> np.ndarray:
+    """A copy of `image` (HxWx3, any size) with `frame`'s vehicles outlined in green."""
+    h, w = image.shape[:2]
+    boxed = image.copy()
     for _, v in frame.vehicles:
         contours, _ = cv2.findContours(resize_mask(v, w, h).astype(np.uint8),
                                        cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(boxed, contours, -1, (0, 255, 0), 1)
-    return np.concatenate([boxed] + [overlay(small, m) for m in masks], axis=1)
+    return boxed
+
+
+def panel(frame: Frame, masks: list[np.ndarray]) -> np.ndarray:
+    """Panel row: input (vehicles outlined) | each mask over the input, at the input size."""
+    h, w = masks[0].shape
+    small = cv2.resize(frame.rgb, (w, h), interpolation=cv2.INTER_AREA)
+    return np.concatenate([outlined(small, frame)] + [overlay(small, m) for m in masks], axis=1)
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ is refused by name.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -128,15 +129,19 @@ def motion_masks(net: DepthNet, clip: Clip, indices: list[int], width: int, heig
     compared with frame i - gap (the first `gap` frames with i + gap: the same geometry in
     reverse), as the node compares a frame with the one motion_interval_s before.
     """
-    for i in indices:
+    @functools.lru_cache(maxsize=2 * gap + 2)     # frame i - gap was served gap frames ago
+    def served(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(float RGB for the network, uint8 RGB for the flow, K) at width x height."""
         image, K = to_base(clip, i, width, height)
+        return image, (image * 255).astype(np.uint8), K.matrix()
+
+    for i in indices:
+        image, frame, K = served(i)
         cam = torch.tensor(clip.intrinsics(i).camera_channels(), device=device)
         depth = predict_depth(net, torch.from_numpy(image.transpose(2, 0, 1)).to(device), cam,
                               (height, width)).cpu().numpy()
         other = i - gap if i >= gap else min(i + gap, len(clip) - 1)
-        frame = (image * 255).astype(np.uint8)
-        earlier = (to_base(clip, other, width, height)[0] * 255).astype(np.uint8)
-        result = mask_of_pair(config, earlier, frame, depth, K.matrix())
+        result = mask_of_pair(config, served(other)[1], frame, depth, K)
         yield i, result.mask if result.mask is not None else np.zeros(depth.shape, bool), frame
 
 

@@ -2,6 +2,7 @@
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -241,19 +242,26 @@ def test_masks_and_evaluate_name_a_bad_checkpoint(full_run, tmp_path, caplog):
 def test_masks_with_auto_masking_leave_out_more_than_the_masks(full_run, tmp_path):
     """with_auto: the movers' masks and auto-masking together (the recipe's stage 2).
 
-    Same seed, same first batch: auto-masking can only add left-out pixels to the masks'.
+    Same seed, same first batch, masks flagging each frame's left quarter: the masks alone
+    leave pixels out, and auto-masking can only add to them.
     """
     _, out = full_run
+    masks = tmp_path / 'masks'
+    shutil.copytree(out / 'masks', masks)
+    for png in masks.glob('*/*.png'):
+        flagged = np.zeros_like(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE))
+        flagged[:, :flagged.shape[1] // 4] = 255
+        cv2.imwrite(str(png), flagged)
     shares = {}
     for with_auto in (False, True):
-        config = {**TINY, 'masking': {'mode': 'spimo', 'masks_dir': str(out / 'masks'),
+        config = {**TINY, 'masking': {'mode': 'spimo', 'masks_dir': str(masks),
                                       'with_auto': with_auto},
                   'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 1}}
         run = tmp_path / f'run_{with_auto}'
         assert main(['fit', '--config', str(_write(tmp_path, config)), '--out', str(run)]) == 0
         header, *_, row = (run / 'metrics.csv').read_text().splitlines()
         shares[with_auto] = float(row.split(',')[header.split(',').index('masked_share')])
-    assert shares[True] > shares[False]
+    assert shares[True] > shares[False] > 0
 
 
 def test_boosting_waits_for_its_start_epoch(full_run, tmp_path):

@@ -3,14 +3,15 @@
 Runs `svde-demo` (the sample bag, 20 frames over loopback DDS) `--repeats` times per model and
 setting, each in its own process, and prints the frames processed, the end-to-end latency
 (image published -> depth received) and the node's per-stage medians side by side. A setting is
-`threads:spimo_every_n[:mask_method]` (the node's inference_threads, spimo_every_n and
-mask_method; 0 or nothing = the node's default). `--models` lists model files (default: the
-bundled one); the first model at the first setting is the baseline the others are read
-against.
+`threads:spimo_every_n[:mask_method[:depth_source]]` (the node's inference_threads,
+spimo_every_n, mask_method and depth_source; 0 or nothing = the node's default). `--models`
+lists model files (default: the bundled one); the first model at the first setting is the
+baseline the others are read against.
 
     python benchmarks/demo_stages.py --settings 1:1,2:1,1:3 --repeats 2
     python benchmarks/demo_stages.py --settings 0:0 --models old.pt,new.pt --repeats 3
     python benchmarks/demo_stages.py --settings 0:2:spimo,0:0:motion,0:1:both --repeats 3
+    python benchmarks/demo_stages.py --settings 0:0:motion:network,0:0:motion:fused --repeats 3
 """
 from __future__ import annotations
 
@@ -24,17 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
+from svde_ros.ros.depth_node import STAGES
 
 
 def run_demo(threads: int, every_n: int, out: Path, domain: int,
-             model: Path | None = None, mask_method: str = '') -> dict:
+             model: Path | None = None, mask_method: str = '', depth_source: str = '') -> dict:
     """One `svde-demo` run in a fresh process (the bundled model, or `model`); its summary."""
     demo = Path(sys.executable).with_name('svde-demo')
     done = subprocess.run([str(demo), '--out', str(out), '--force', '--threads', str(threads),
                            '--spimo-every-n', str(every_n), '--domain-id', str(domain),
                            *(['--checkpoint', str(model)] if model else []),
-                           *(['--mask-method', mask_method] if mask_method else [])],
+                           *(['--mask-method', mask_method] if mask_method else []),
+                           *(['--depth-source', depth_source] if depth_source else [])],
                           capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise SystemExit(f'svde-demo failed (exit {done.returncode}):\n{done.stderr[-2000:]}')
@@ -57,9 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, (model, setting) in enumerate((m, s) for m in models for s in settings):
-            threads, every_n, *method = setting.split(':')
+            threads, every_n, *named = setting.split(':')
+            method, source = (named + ['', ''])[:2]
             runs = [run_demo(int(threads), int(every_n), Path(tmp) / f'{k}-{r}', 60 + 2 * k + r,
-                             model, method[0] if method else '')
+                             model, '' if method == '0' else method,
+                             '' if source == '0' else source)
                     for r in range(args.repeats)]
             name = f'{model.name if model else "bundled"} {setting}'
             rows[name] = runs
@@ -68,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                 f'p50 {r["latency_ms_p50"]:.0f} ms' for r in runs), flush=True)
     print(f'\n{cores} CPU cores; backend {next(iter(rows.values()))[0]["backend"]}; medians over '
           f'{args.repeats} runs each; stage times are the node\'s per-frame medians (ms)\n')
-    print('| model threads:spimo_every_n[:mask_method] | frames processed | latency p50 ms | '
+    print('| model threads:spimo_every_n[:mask_method[:depth_source]] | frames processed | '
+          'latency p50 ms | '
           'latency p95 ms | ' + ' | '.join(STAGES) + ' |')
     print('|---' * (4 + len(STAGES)) + '|')
     for number, (setting, runs) in enumerate(rows.items()):

@@ -164,7 +164,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     if args.gap < 1:
         raise ConfigError(f'--gap: must be at least 1, got {args.gap}')
     if args.method == 'motion':
-        from svde_ros.motion_mask import MotionMaskConfig
+        from svde_ros.motion.mask import MotionMaskConfig
 
         settings = MotionMaskConfig() if args.motion_threshold is None else \
             MotionMaskConfig(threshold=args.motion_threshold)

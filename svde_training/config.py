@@ -409,6 +409,9 @@ class TrainConfig:
     have poses then; `pose_noise` adds odometry-like drift to them (to measure how good the
     odometry must be). 'mixed' warps each clip with its own poses where it has them and with
     PoseNet's where it has none; the clips with poses fix the gauge, so depth is metric too.
+    'flow' takes each pair's rotation, and its direction of travel where the parallax allows,
+    from the images' own geometry (svde_training/flow_poses.py) and PoseNet's translation length
+    (its whole motion where the geometry is uncertain): no odometry needed, not metric.
     known_translation: the length, in the network's depth units, that the median known
     translation between training pairs is given. Known motion is in metres, and metres a frame
     on a road (about 1 m, depth 5-80 m) sit far from the sigmoid head's start (depth 0.2): the
@@ -425,7 +428,7 @@ class TrainConfig:
     pose_translation_scale: float = 0.01
     pose_rotation_scale: float = 0.01
     pose_gauge: Literal['shared', 'per_source'] = 'shared'
-    pose_source: Literal['posenet', 'poses', 'mixed'] = 'posenet'
+    pose_source: Literal['posenet', 'poses', 'mixed', 'flow'] = 'posenet'
     known_translation: float = 0.05
     pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -1,6 +1,6 @@
 """Offline moving-object masks: written once from a stage-1 network, read by stage-2 training.
 
-Either SPIMO's (dispersion under shifted positions) or the motion mask's (svde_ros.motion_mask:
+Either SPIMO's (dispersion under shifted positions) or the motion mask's (svde_ros.motion:
 each frame's flow from the frame `gap` before it against what its depth explains), the two
 methods the node offers.
 
@@ -30,7 +30,8 @@ from svde_ros.files import atomic_write_bytes, sha256_file
 from svde_ros.model.checkpoint import load_depth_net
 from svde_ros.model.depth_net import DepthNet
 from svde_ros.model.predict import predict_depth
-from svde_ros.motion_mask import MotionMaskConfig, mask_of_pair
+from svde_ros.motion.mask import MotionMaskConfig
+from svde_ros.motion.stream import mask_of_pair
 from svde_ros.spimo import SpimoConfig, moving_mask, spimo_dispersion
 from svde_training.data.clip import Clip, DataError
 from svde_training.data.dataset import to_base

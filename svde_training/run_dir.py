@@ -27,7 +27,8 @@ MODEL_FILE = 'checkpoints/model.pt'    # deployable: weights + inference spec on
 TENSORBOARD_DIR = 'tensorboard'         # event files (tensorboard --logdir RUN)
 NEIGHBOURS_NAME = 'neighbours.json'     # the neighbour spacing chosen by motion
 RUN_CONTENTS = (CONFIG_NAME, METRICS_NAME, 'previews', 'checkpoints', 'eval', 'stage1', 'masks',
-                'stage2', 'summary.json', 'bag_index', TENSORBOARD_DIR, NEIGHBOURS_NAME)
+                'stage2', 'summary.json', 'bag_index', TENSORBOARD_DIR, NEIGHBOURS_NAME,
+                'flow_poses.json')
 
 
 class RunDirError(ValueError):

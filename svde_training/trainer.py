@@ -39,6 +39,12 @@ from svde_training.data.dataset import TrainBatch, TupleDataset, collate, eval_f
 from svde_training.diagnostics import collapse_reason, step_stats
 from svde_training.distributed import DistInfo
 from svde_training.evaluate import constant_depth_baseline, evaluate_frames, row_prior_baseline
+from svde_training.flow_poses import (
+    FIXES_ROTATION,
+    FIXES_ROTATION_AND_DIRECTION,
+    FLOW_POSES_NAME,
+    FlowPoses,
+)
 from svde_training.losses import build_view_synthesis, self_supervised_loss
 from svde_training.masks import MaskStore
 from svde_training.preview import preview_panel, write_png
@@ -126,6 +132,22 @@ class EpochSampler(Sampler[int]):
         return self.count - self.start
 
 
+def with_fixed_geometry(T: torch.Tensor, R: torch.Tensor, direction: torch.Tensor,
+                        fixes: torch.Tensor) -> torch.Tensor:
+    """PoseNet's T [B,4,4] with what the images' geometry fixes put in its place.
+
+    The rotation R [B,3,3] where fixes >= 1, and the direction of travel [B,3] at PoseNet's
+    translation length where fixes == 2 (PoseNet learns only that length there).
+    """
+    out = T.clone()
+    rotation = (fixes >= FIXES_ROTATION)[:, None, None]
+    out[:, :3, :3] = torch.where(rotation, R.to(T.dtype), T[:, :3, :3])
+    length = T[:, :3, 3].norm(dim=-1, keepdim=True)
+    along = (fixes == FIXES_ROTATION_AND_DIRECTION)[:, None]
+    out[:, :3, 3] = torch.where(along, direction.to(T.dtype) * length, T[:, :3, 3])
+    return out
+
+
 class Trainer:
     """Owns the networks, optimiser, data and run folder of one training run."""
 
@@ -136,10 +158,13 @@ class Trainer:
         opened = [build_clips(s, out / 'bag_index') for s in config.data.sources]
         clips = [c for shots in opened for c in shots]
         groups = [g for g, shots in enumerate(opened) for _ in shots]
-        known = config.pose_source != 'posenet'
+        known = config.pose_source in ('poses', 'mixed')
         self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks, groups,
                                     config.pose_noise if known else None,
                                     every_clip_posed=config.pose_source == 'poses')
+        if config.pose_source == 'flow':
+            cache = out / FLOW_POSES_NAME if out.is_dir() and info.is_main else None
+            self.dataset.flow_poses = FlowPoses(clips, self.dataset.pairs(), cache)
         if config.data.neighbours == 'motion' and info.is_main:
             spacing = self.dataset.spacing()
             for name, s in spacing.items():
@@ -150,7 +175,8 @@ class Trainer:
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
         # The poses' median step: known motion's gauge, or (every clip posed) the turn hint.
-        hint = not known and info.is_main and all(clip.pose(0) is not None for clip in clips)
+        hint = config.pose_source == 'posenet' and info.is_main and \
+            all(clip.pose(0) is not None for clip in clips)
         motion = self.dataset.pair_motion() if known or hint else None
         if hint and motion is not None and motion[1] > TURN_HINT_DEG:
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
@@ -286,10 +312,11 @@ class Trainer:
         """T_nbr_t for neighbour j.
 
         The clip's own motion in depth units (pose_source: poses; mixed, where the clip has
-        poses), or PoseNet's, asked in temporal order (temporal_pose).
+        poses), or PoseNet's, asked in temporal order (temporal_pose), with what the images'
+        geometry fixes put in its place (pose_source: flow).
         """
         source = self.config.pose_source
-        if source != 'posenet':
+        if source in ('poses', 'mixed'):
             known = scale_translation(batch.motion[:, j - 1],
                                       torch.full_like(batch.scale, 1.0 / self.motion_unit_m))
             if source == 'poses':
@@ -299,6 +326,9 @@ class Trainer:
         if self.source_gauge is not None:
             gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
             T = scale_translation(T, gauge)
+        if source == 'flow':
+            return with_fixed_geometry(T, batch.fixed_rotation[:, j - 1],
+                                       batch.fixed_dir[:, j - 1], batch.fixes[:, j - 1])
         return torch.where(batch.known[:, None, None], known, T) if source == 'mixed' else T
 
     def evaluate(self) -> dict[str, float]:

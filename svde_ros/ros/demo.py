@@ -32,7 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from svde_ros.resources import default_model, demo_bag
 from svde_ros.ros.bag_io import RELIABLE, BagRecorder, play_bag
 from svde_ros.ros.image_conversions import compressed_to_rgb8, image_to_array
-from svde_ros.ros.params import MASK_METHODS, SPEC
+from svde_ros.ros.params import DEPTH_SOURCES, MASK_METHODS, SPEC
 from svde_ros.ros.pointcloud import cloud_to_array
 
 LOG = logging.getLogger('svde_demo')
@@ -214,6 +214,8 @@ def start_node(args: argparse.Namespace) -> subprocess.Popen:
         ros_args += ['-p', f'spimo_every_n:={args.spimo_every_n}']
     if args.mask_method:
         ros_args += ['-p', f'mask_method:={args.mask_method}']
+    if args.depth_source:
+        ros_args += ['-p', f'depth_source:={args.depth_source}']
     env = {**os.environ, 'ROS_DOMAIN_ID': str(args.domain_id), 'PYTHONUNBUFFERED': '1'}
     log = (args.out / NODE_LOG).open('w')
     return subprocess.Popen([executable, '--ros-args', *ros_args], env=env, stdout=log,
@@ -280,7 +282,9 @@ def run(args: argparse.Namespace) -> dict:
         'panels_written': observer.panels, 'inference_threads': args.threads,
         'spimo_every_n': args.spimo_every_n or SPEC['spimo_every_n'][0],
         'mask_method': values.get('mask_method'),
-        'motion_mask_status': values.get('motion_mask_status'),
+        'depth_source': values.get('depth_source'),
+        'motion_state': values.get('motion_state'),
+        'fused_share': values.get('fused_share'),
         'frames_with_mask': int(values.get('frames_with_mask', 0)),
         'latency_ms_p50': float(np.percentile(observer.latencies, 50) * 1000)
         if observer.latencies else None,
@@ -319,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the node's spimo_every_n (0 = the node's default)")
     parser.add_argument('--mask-method', choices=MASK_METHODS,
                         help="the node's mask_method (default: the node's default)")
+    parser.add_argument('--depth-source', choices=DEPTH_SOURCES,
+                        help="the node's depth_source (default: the node's default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s',
                         datefmt='%H:%M:%S')

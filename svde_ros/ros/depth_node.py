@@ -3,21 +3,25 @@
 Subscribes (relative names, remap in launch):
     image (sensor_msgs/Image, any encoding in image_conversions.ENCODINGS), or
     image/compressed (sensor_msgs/CompressedImage) when `compressed` is true;
-    odom (nav_msgs/Odometry), with `use_odometry`: the robot's motion for the motion mask;
+    odom (nav_msgs/Odometry), with `use_odometry`: the robot's motion (metric fused depth, the
+    motion mask);
     camera_info (sensor_msgs/CameraInfo): K of the image; the newest one within
     `camera_info_max_delay_s` of an image is used (an image waits up to
     camera_sync.INFO_WAIT_S for it; ros/camera_sync.py);
     `fallback_*` gives K until one arrives.
 Publishes (header copied from the image: stamp and frame_id):
     depth/image (Image 32FC1 metres, NaN invalid; or 16UC1 millimetres, 0 invalid), at the
-    network's input size, with its image_transport partner depth/camera_info (CameraInfo of that
-    size, which depth_image_proc and RViz's DepthCloud pair with it); moving_mask/image (Image
-    mono8, 255 = moving; `mask_method`: the motion mask, SPIMO or both; nothing on a stream's
-    first frame, all zeros where the camera only turns or stands still) with
+    network's input size (with `depth_source: fused`, the default: the depth triangulated from
+    the camera's own motion blended with the network's, svde_ros/motion; metric with
+    `use_odometry`; the network's at the last known scale while the camera is still, only
+    turns or its motion is uncertain), with its image_transport partner depth/camera_info
+    (CameraInfo of that size, which depth_image_proc and RViz's DepthCloud pair with it);
+    moving_mask/image (Image mono8, 255 = moving; `mask_method`: the motion mask, SPIMO or
+    both; nothing on a stream's first frame, all zeros where the motion is uncertain) with
     moving_mask/camera_info; points (PointCloud2 x, y, z float32
     [+ rgb], organized with NaN or dense, decimated); depth/colorized (Image rgb8, near bright,
     fixed range [min_depth_m, max_depth_m]); /diagnostics (rate, latency, per-stage times,
-    backend, dropped frames).
+    backend, dropped frames, the motion's state and source, the share of fused pixels).
 Parameters: see svde_ros/ros/params.py (also config/depth.yaml).
 
 Callbacks only store the newest frame; a worker thread does the inference, so the executor never
@@ -30,6 +34,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +51,9 @@ from svde_ros.colorize import colorize_depth
 from svde_ros.geometry import Intrinsics, pose_from_xyz_rpy, quaternion_to_matrix
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
 from svde_ros.inference.factory import create_backend
-from svde_ros.motion_mask import STATUS_FIRST, MotionMaskConfig, MotionMasker
+from svde_ros.motion.ego_motion import FIRST_FRAME
+from svde_ros.motion.mask import MotionMaskConfig
+from svde_ros.motion.stream import FrameGeometry, Measured, MotionGeometry
 from svde_ros.resources import default_model
 from svde_ros.ros import params as node_params
 from svde_ros.ros.camera_sync import CameraSync
@@ -81,7 +88,10 @@ STALE_S = 3.0
 ODOM_HISTORY = 100
 ODOM_MAX_GAP_S = 0.05
 # Where a frame's time goes, in order (reported per stage in diagnostics, median in ms).
-STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
+# 'motion' is the flow and ego-motion, which run beside the network (on the other core); the
+# time reported is what the frame waited for them after its inference.
+STAGES = ('decode', 'undistort', 'inference', 'motion', 'fusion', 'depth', 'colorize', 'mask',
+          'cloud')
 
 
 class RosLogHandler(logging.Handler):
@@ -138,6 +148,7 @@ class DepthNode(Node):
         self._log_handler: logging.Handler = logging.NullHandler()
         self._worker: threading.Thread | None = None
         self._to_close: Backend | None = None
+        self._motion_pool = ThreadPoolExecutor(1, thread_name_prefix='motion')
         self._log_handler = RosLogHandler(self.get_logger())
         logging.getLogger('svde_ros').addHandler(self._log_handler)
         logging.getLogger('svde_ros').setLevel(logging.INFO)
@@ -170,8 +181,10 @@ class DepthNode(Node):
         self._pending: Frame | None = None
         self.processed = self.dropped = self.rejected = self.received = 0
         self.with_mask = self.depth_only = 0   # frames with a mask published, without
-        self.masker = MotionMasker(self._motion_config())
-        self.mask_status = 'not subscribed'     # the motion mask's last verdict
+        self.geometry = MotionGeometry(self._motion_config())
+        self.motion_state = 'not run'           # the motion geometry's last state
+        self.motion_source = ''
+        self.fused_share = 0.0
         self._odometry: deque[tuple[float, np.ndarray]] = deque(maxlen=ODOM_HISTORY)
         self._camera_in_base = pose_from_xyz_rpy(p.camera_in_base)
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
@@ -248,7 +261,7 @@ class DepthNode(Node):
     def _on_set_parameters(self, changed: list) -> object:
         result, self.params = node_params.validate_update(changed, self.params)
         self.sync.max_delay_s = self.params.camera_info_max_delay_s
-        self.masker.config = self._motion_config()
+        self.geometry.config = self._motion_config()
         return result
 
     def _incompatible_qos(self, event: object) -> None:
@@ -344,10 +357,28 @@ class DepthNode(Node):
         want_mask = self.pub_mask.get_subscription_count() > 0
         want_spimo = (want_mask and p.mask_method != 'motion' and self.backend.spimo is not None
                       and p.spimo_enabled and self.processed % p.spimo_every_n == 0)
+        fused = p.depth_source == 'fused'
+        # The flow and the ego-motion need no depth: they run beside the network.
+        motion = None
+        if fused or (want_mask and p.mask_method != 'spimo'):
+            K_small = K.resized(self.backend.input_width, self.backend.input_height)
+            motion = self._motion_pool.submit(
+                self.geometry.measure, rgb, msg.header.stamp.sec + 1e-9 *
+                msg.header.stamp.nanosec, K_small.matrix(),
+                (self.backend.input_height, self.backend.input_width),
+                self._camera_motion if p.use_odometry else None)
         result: DepthResult = self.backend.infer(rgb, K, with_mask=want_spimo)
         lap('inference')
-        depth = result.depth
-        depth[(depth < p.min_depth_m) | (depth > p.max_depth_m)] = np.nan
+        geometry: FrameGeometry | None = None
+        if motion is not None:
+            measured: Measured = motion.result()
+            lap('motion')
+            geometry = self.geometry.apply(measured, result.depth, fused)
+            self.motion_state, self.motion_source = geometry.state, geometry.ego.source
+            self.fused_share = geometry.fused_share
+            lap('fusion')
+        depth = geometry.depth if fused and geometry is not None else result.depth
+        depth[~((depth >= p.min_depth_m) & (depth <= p.max_depth_m))] = np.nan
         header = msg.header
         self._frame_id = header.frame_id
         info = camera_info_for(result.intrinsics, header)
@@ -361,7 +392,7 @@ class DepthNode(Node):
             self.pub_color.publish(array_to_image(
                 colorize_depth(depth, p.min_depth_m, p.max_depth_m), 'rgb8', header))
         lap('colorize')
-        mask = self._moving_mask(rgb, depth, result, header.stamp) if want_mask else None
+        mask = self._moving_mask(geometry, result) if want_mask else None
         if mask is not None:
             self.pub_mask.publish(array_to_image(np.where(mask, 255, 0).astype(np.uint8),
                                                  'mono8', header))
@@ -386,24 +417,21 @@ class DepthNode(Node):
         self.overheads.append(now - frame.received - times['inference'] - frame.waited)
         self._stamps.append(now)
 
-    def _moving_mask(self, rgb: np.ndarray, depth: np.ndarray, result: DepthResult,
-                     stamp: Any) -> np.ndarray | None:
+    def _moving_mask(self, geometry: FrameGeometry | None,
+                     result: DepthResult) -> np.ndarray | None:
         """The mask `mask_method` asks for (bool, at the depth's size), or None for none.
 
-        None on the motion mask's first frame (nothing to compare with) unless SPIMO gives one,
-        and for SPIMO alone on frames that are not its turn.
+        None on the motion geometry's first frame (nothing to compare with) unless SPIMO gives
+        one, and for SPIMO alone on frames that are not its turn. An uncertain motion flags
+        nothing (all zeros).
         """
         p = self.params
         masks = []
-        if p.mask_method != 'spimo':
-            motion = self.masker.update(rgb, stamp.sec + 1e-9 * stamp.nanosec, depth,
-                                        result.intrinsics.matrix(),
-                                        self._camera_motion if p.use_odometry else None)
-            self.mask_status = motion.status
-            if motion.mask is not None:
-                masks.append(motion.mask)
-            elif motion.status != STATUS_FIRST:
-                masks.append(np.zeros(depth.shape, bool))   # no verdict: flag nothing
+        if p.mask_method != 'spimo' and geometry is not None:
+            if geometry.mask is not None:
+                masks.append(geometry.mask)
+            elif geometry.state != FIRST_FRAME:
+                masks.append(np.zeros(result.depth.shape, bool))   # no verdict: flag nothing
         if result.dispersion is not None:
             threshold = p.spimo_threshold or self.backend.spimo.threshold  # type: ignore
             masks.append(result.dispersion > threshold)
@@ -445,7 +473,13 @@ class DepthNode(Node):
             ('received', str(self.received)), ('processed', str(self.processed)),
             ('dropped', str(self.dropped)), ('rejected', str(self.rejected)),
             ('camera_info_reused', str(self.sync.reused)),
-            ('mask_method', self.params.mask_method), ('motion_mask_status', self.mask_status),
+            ('mask_method', self.params.mask_method),
+            ('depth_source', self.params.depth_source), ('motion_state', self.motion_state),
+            ('motion_source', self.motion_source),
+            ('fused_share', f'{self.fused_share:.3f}'),
+            ('depth_scale', f'{self.geometry.scale:.4g}'
+             + (' (metric: odometry)' if self.geometry.metric else '')),
+            ('baseline_s', f'{self.geometry.baseline_s:.3f}'),
             ('frames_with_mask', str(self.with_mask)),
             ('frames_depth_only', str(self.depth_only))]
         values += [(f'{stage}_ms_p50', f'{float(np.median(t)) * 1000:.1f}')
@@ -469,6 +503,7 @@ class DepthNode(Node):
                 self.get_logger().warning(f'inference did not finish within {WORKER_STOP_S} s '
                                           'of shutdown')
             self._worker = None
+        self._motion_pool.shutdown(wait=True)
         if self._to_close is not None:
             self._to_close.close()
             self._to_close = None

@@ -14,10 +14,13 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from svde_ros.motion_mask import MotionMaskConfig
+from svde_ros.motion.mask import MotionMaskConfig
 
 BACKENDS = ('auto', 'tensorrt', 'torch', 'onnxruntime')
 MASK_METHODS = ('motion', 'spimo', 'both')
+DEPTH_SOURCES = ('network', 'fused')
+# The depth that measured best on real video with ground truth (benchmarks/fused_depth.py).
+DEFAULT_DEPTH_SOURCE = 'fused'
 # The method that measured best on real movers (benchmarks/real_masks.py, docs/results).
 DEFAULT_MASK_METHOD = 'motion'
 
@@ -39,6 +42,7 @@ class DepthNodeParams:
     depth_encoding: str
     min_depth_m: float
     max_depth_m: float
+    depth_source: str
     mask_method: str
     motion_threshold: float
     motion_interval_s: float
@@ -88,6 +92,10 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                     (0.0, 1000.0)),
     'max_depth_m': (80.0, 'depths above are invalid; far end of the colour scale', False,
                     (0.0, 1000.0)),
+    'depth_source': (DEFAULT_DEPTH_SOURCE, 'network (one frame at a time) or fused (depth '
+                     'triangulated from the camera\'s own motion, blended with the network\'s; '
+                     'metric with use_odometry; the network\'s at the last known scale while the '
+                     'camera is still, only turns or its motion is uncertain)', False, None),
     'mask_method': (DEFAULT_MASK_METHOD, 'moving_mask from motion (the observed flow against '
                     'the flow depth and ego-motion explain), spimo (dispersion under shifted '
                     'positions) or both (a pixel flagged by either)', False, None),
@@ -96,9 +104,9 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                          False, (0.01, 100.0)),
     'motion_interval_s': (MotionMaskConfig.interval_s, 'motion mask: compare each frame with '
                           'the newest one at least this much older', False, (0.0, 5.0)),
-    'use_odometry': (False, 'motion mask: take the camera\'s rotation and direction of travel '
-                     'from nav_msgs/Odometry on `odom` (its child frame is the robot base)', True,
-                     None),
+    'use_odometry': (False, 'take the camera\'s motion from nav_msgs/Odometry on `odom` (its '
+                     'child frame is the robot base): its length makes the fused depth metric, '
+                     'and it says when the robot stands still', True, None),
     'camera_in_base': ([0.0, 0.0, 0.0, -1.5707963, 0.0, -1.5707963], 'the camera\'s optical '
                        'frame in the odometry\'s child frame: x y z (m) roll pitch yaw (rad), '
                        'as a static TF gives it (default: at the base, looking ahead)', True,
@@ -130,6 +138,7 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'output_depth': (2, 'published topics QoS history depth', True, (1, 100)),
 }
 CHOICES = {'backend': BACKENDS, 'precision': ('fp16', 'fp32'), 'mask_method': MASK_METHODS,
+           'depth_source': DEPTH_SOURCES,
            'input_rectified': ('auto', 'true', 'false'),
            'depth_encoding': ('32FC1', '16UC1'),
            'input_reliability': ('best_effort', 'reliable'),

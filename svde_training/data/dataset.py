@@ -26,6 +26,7 @@ from svde_training.data.clip import Clip, DataError
 from svde_training.data.neighbours import neighbour_offsets, spacing_summary
 
 if TYPE_CHECKING:
+    from svde_training.flow_poses import FlowPoses
     from svde_training.masks import MaskStore
 
 
@@ -40,7 +41,10 @@ class TrainBatch:
     masks: [B,F,1,h,w] moving-object masks of the crops (1 = moving; zeros without masks);
     motion: [B,F-1,4,4] T_nbr_t of each neighbour from the clip's own poses, metres, in the
     frame of the (possibly mirrored) base image at s = 1 (identity when the dataset does not
-    read poses or the clip has none); known: [B] bool, whether `motion` holds the clip's poses.
+    read poses or the clip has none); known: [B] bool, whether `motion` holds the clip's poses;
+    fixed_rotation: [B,F-1,3,3], fixed_dir: [B,F-1,3], fixes: [B,F-1] int64: what the images' own
+    geometry fixes of each pair's T_nbr_t (pose_source: flow; svde_training.flow_poses: 0
+    nothing, 1 the rotation, 2 the rotation and the direction of travel).
     """
 
     images: torch.Tensor
@@ -54,6 +58,9 @@ class TrainBatch:
     masks: torch.Tensor
     motion: torch.Tensor
     known: torch.Tensor
+    fixed_rotation: torch.Tensor
+    fixed_dir: torch.Tensor
+    fixes: torch.Tensor
 
     def to(self, device: torch.device) -> TrainBatch:
         """Move every tensor to `device`."""
@@ -110,15 +117,19 @@ class TupleDataset(Dataset):
 
     def __init__(self, clips: list[Clip], config: DataConfig, seed: int = 0,
                  masks: MaskStore | None = None, groups: list[int] | None = None,
-                 poses: PoseNoise | None = None, every_clip_posed: bool = True) -> None:
+                 poses: PoseNoise | None = None, every_clip_posed: bool = True,
+                 flow_poses: FlowPoses | None = None) -> None:
         """Open the tuples of `clips`.
 
         groups: the source each clip came from (for `data.sampling: sources`); poses: read
         each pair's motion from the clips' poses, with this drift added (None: do not);
-        every_clip_posed: a clip without poses is an error (else its motion stays unknown).
+        every_clip_posed: a clip without poses is an error (else its motion stays unknown);
+        flow_poses: each pair's rotation and direction from the images (pose_source: flow; may
+        be set after construction, from `pairs()`).
         """
         self.clips, self.config, self.seed, self.epoch = clips, config, seed, 0
         self.poses = poses
+        self.flow_poses = flow_poses
         self.posed = [poses is not None and c.pose(0) is not None for c in clips]
         if poses is not None and every_clip_posed:
             missing = [c.name for c, posed in zip(clips, self.posed) if not posed]
@@ -145,6 +156,10 @@ class TupleDataset(Dataset):
         if not self.items:
             raise DataError(f'no frame has all neighbours {config.frame_offsets}: clips are too '
                             f'short ({", ".join(f"{c.name}: {len(c)}" for c in clips)})')
+
+    def pairs(self) -> list[tuple[int, int, int]]:
+        """Every (clip, target, neighbour) pair training uses."""
+        return [(c, t, t + o) for c, t, offsets in self.items for o in offsets]
 
     def draw_weights(self) -> np.ndarray | None:
         """Per item, its probability of being drawn; None = uniform (`sampling: frames`)."""
@@ -215,8 +230,17 @@ class TupleDataset(Dataset):
             motion = torch.from_numpy(np.stack([
                 known_motion(clip, t, t + o, crop.flip, self.poses, rng) for o in offsets
             ]).astype(np.float32))
+        fixed_rotation = torch.eye(3).repeat(len(offsets), 1, 1)
+        fixed_dir = torch.zeros(len(offsets), 3)
+        fixes = torch.zeros(len(offsets), dtype=torch.int64)
+        if self.flow_poses is not None:
+            for j, o in enumerate(offsets):
+                R, d, code = self.flow_poses.fixed(c, t, t + o, crop.flip)
+                fixed_rotation[j], fixed_dir[j] = torch.from_numpy(R), torch.from_numpy(d)
+                fixes[j] = code
         return TrainBatch(
             motion=motion, known=torch.tensor(known),
+            fixed_rotation=fixed_rotation, fixed_dir=fixed_dir, fixes=fixes,
             images=torch.stack([_chw(x) for x in crops]),
             images_aug=torch.stack([_chw(apply_jitter(x, jitter)) for x in crops]),
             pose_images=torch.stack([_chw(apply_jitter(crop_image(f, mirror), jitter))

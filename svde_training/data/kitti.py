@@ -272,3 +272,50 @@ def split_clips(root: Path, split: Path, depth_source: str = 'velodyne') -> list
         clips.append(clip)
     return clips
 
+
+
+EARTH_RADIUS_M = 6378137.0
+
+
+def oxts_poses(drive_dir: str | Path, camera: str = 'image_02') -> list[np.ndarray]:
+    """Camera-to-world pose (4x4, metres) of every frame, from the drive's GPS/IMU (oxts/).
+
+    The IMU's pose from latitude, longitude, altitude and roll, pitch, yaw (KITTI's devkit
+    convention: a Mercator projection scaled at the first frame's latitude), carried to the
+    rectified camera through the date folder's calib_imu_to_velo, calib_velo_to_cam and
+    R_rect_00 / P_rect_0X. Some tiny sets ship a `poses.txt` that is not KITTI's (drive 0023's
+    turns 0.93-1.28 degrees a frame where the car turns 0.1-0.2): take the motion from here.
+    """
+    drive = Path(drive_dir)
+    files = sorted((drive / 'oxts' / 'data').glob('*.txt'))
+    if not files:
+        raise DataError(f'no oxts/data/*.txt in {drive}')
+    calib = drive.parent
+    imu = read_calib_file(calib / 'calib_imu_to_velo.txt')
+    velo = read_calib_file(calib / 'calib_velo_to_cam.txt')
+    cam = read_calib_file(calib / 'calib_cam_to_cam.txt')
+    velo_imu, cam0_velo, rect = np.eye(4), np.eye(4), np.eye(4)
+    velo_imu[:3, :3], velo_imu[:3, 3] = imu['R'].reshape(3, 3), imu['T']
+    cam0_velo[:3, :3], cam0_velo[:3, 3] = velo['R'].reshape(3, 3), velo['T']
+    rect[:3, :3] = cam['R_rect_00'].reshape(3, 3)
+    P = _projection(cam, f'P_rect_{camera[-2:]}', calib / 'calib_cam_to_cam.txt')
+    camx_rect = np.eye(4)
+    camx_rect[:3, 3] = np.linalg.solve(P[:, :3], P[:, 3])     # the camera's offset from cam 0
+    cam_imu = camx_rect @ rect @ cam0_velo @ velo_imu
+    imu_cam = np.linalg.inv(cam_imu)
+    rows = [np.loadtxt(f) for f in files]
+    scale = np.cos(np.radians(rows[0][0]))
+    poses = []
+    for lat, lon, alt, roll, pitch, yaw in (r[:6] for r in rows):
+        cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
+                                  np.cos(yaw), np.sin(yaw))
+        Rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+        Ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+        Rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+        world_imu = np.eye(4)
+        world_imu[:3, :3] = Rz @ Ry @ Rx
+        world_imu[:3, 3] = (scale * EARTH_RADIUS_M * np.radians(lon),
+                            scale * EARTH_RADIUS_M * np.log(np.tan(np.radians(90 + lat) / 2)),
+                            alt)
+        poses.append(world_imu @ imu_cam)
+    return poses

@@ -437,9 +437,9 @@ def test_the_motion_mask_starts_on_the_second_frame(checkpoint, kitti):
         h.send(image, info, stamp_s=10.0)
         assert h.wait(lambda: h.received['depth/image'])
         assert h.wait(h.node.idle)
-        assert h.node.mask_status == 'first_frame' and not h.received['moving_mask/image']
+        assert h.node.motion_state == 'first_frame' and not h.received['moving_mask/image']
         status = {kv.key: kv.value for kv in h.node.diagnostic_status().values}
-        assert status['motion_mask_status'] == 'first_frame'
+        assert status['motion_state'] == 'first_frame'
         for k, stamp in ((1, 10.1), (2, 10.2)):
             image, info = kitti[k]
             h.send(image, info, stamp_s=stamp)
@@ -449,15 +449,15 @@ def test_the_motion_mask_starts_on_the_second_frame(checkpoint, kitti):
         assert mask.shape == image_to_array(h.received['depth/image'][-1]).shape
         assert set(np.unique(mask)) <= {0, 255}
         assert h.received['moving_mask/image'][-1].header.stamp.nanosec == 200_000_000
-        assert h.node.mask_status != 'first_frame'
+        assert h.node.motion_state != 'first_frame'
         assert h.node.with_mask == 2 and h.node.depth_only == 1
     finally:
         h.close()
 
 
 @pytest.mark.slow
-def test_odometry_that_stands_still_gives_an_empty_mask(checkpoint, kitti):
-    """use_odometry: the robot's own motion decides; standing still, nothing can be judged."""
+def test_odometry_that_the_images_contradict_gives_an_empty_mask(checkpoint, kitti):
+    """use_odometry: odometry that stands still while the whole image moves is not trusted."""
     from nav_msgs.msg import Odometry
     h = Harness(checkpoint, cloud_enabled=False, use_odometry=True)
     try:
@@ -476,7 +476,34 @@ def test_odometry_that_stands_still_gives_an_empty_mask(checkpoint, kitti):
             h.send(image, info, stamp_s=stamp)
             assert h.wait(lambda n=k + 1: len(h.received['depth/image']) == n)
         assert h.wait(lambda: len(h.received['moving_mask/image']) == 1)
-        assert h.node.mask_status == 'no_parallax'
+        assert h.node.motion_state == 'uncertain'
         assert not image_to_array(h.received['moving_mask/image'][0]).any()
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
+def test_a_still_camera_flags_the_one_thing_that_moves(checkpoint, kitti):
+    """A parked robot: the same real frame twice, with one patch moved 40 px between them
+    (a few pixels at the test model's small input size)."""
+    h = Harness(checkpoint, cloud_enabled=False)
+    try:
+        image, info = kitti[0]
+        frame = image_to_array(image)
+        moved = frame.copy()
+        rows, cols = slice(150, 250), slice(500, 700)
+        moved[rows, cols.start + 40:cols.stop + 40] = frame[rows, cols]
+        h.send(image, info, stamp_s=40.0)
+        assert h.wait(lambda: h.received['depth/image'])
+        h.send(array_to_image(moved, image.encoding), info, stamp_s=40.1)
+        assert h.wait(lambda: len(h.received['moving_mask/image']) == 1)
+        assert h.node.motion_state == 'still'
+        mask = image_to_array(h.received['moving_mask/image'][0]) > 0
+        small = np.zeros(frame.shape[:2], np.uint8)
+        small[rows.start + 10:rows.stop - 10, cols.start + 60:cols.stop + 20] = 1
+        patch = cv2.resize(small, mask.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+        assert mask[patch].mean() > 0.5
+        assert mask[~cv2.dilate(patch.astype(np.uint8), np.ones((9, 9))).astype(bool)].mean() \
+            < 0.01
     finally:
         h.close()

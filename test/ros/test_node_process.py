@@ -135,3 +135,40 @@ def test_shutdown_with_a_frame_in_flight_is_clean(checkpoint, kitti, peer):
         code, output = _stop(process)
     assert code == 0, output
     assert 'unexpected error' not in output and 'Traceback' not in output, output
+
+
+@pytest.mark.slow
+def test_the_installed_node_publishes_fused_depth(kitti, peer):
+    """The default node (bundled model, depth_source fused) on three real frames 0.1 s apart:
+    the first is the network's, the next are fused, as /diagnostics says."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    process = _start('-p', 'input_reliability:=reliable', '-r', 'image:=/camera/image_raw')
+    try:
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub_image = peer.create_publisher(Image, '/camera/image_raw', reliable)
+        pub_info = peer.create_publisher(CameraInfo, '/camera/camera_info', reliable)
+        depths: list[Image] = []
+        statuses: list[dict[str, str]] = []
+        peer.create_subscription(Image, '/camera/depth/image', depths.append, reliable)
+        peer.create_subscription(
+            DiagnosticArray, '/diagnostics',
+            lambda m: statuses.extend({kv.key: kv.value for kv in s.values} for s in m.status),
+            10)
+        assert _spin_until(peer, lambda: pub_image.get_subscription_count() > 0
+                           and pub_info.get_subscription_count() > 0, 60), _stop(process)[1]
+        for k, (image, info) in enumerate(kitti):
+            image.header.stamp.sec, image.header.stamp.nanosec = 30, k * 100_000_000
+            image.header.frame_id = 'camera_optical'
+            info.header = image.header
+            pub_info.publish(info)
+            _spin_until(peer, lambda: False, 0.05)
+            pub_image.publish(image)
+            assert _spin_until(peer, lambda n=k + 1: len(depths) == n, 60), _stop(process)[1]
+        assert _spin_until(peer, lambda: any(s.get('processed') == '3' for s in statuses), 10)
+    finally:
+        code, output = _stop(process)
+    assert code == 0, output
+    status = next(s for s in statuses if s.get('processed') == '3')
+    assert status['depth_source'] == 'fused' and status['motion_state'] == 'moving', status
+    assert status['motion_source'] == 'flow' and float(status['fused_share']) > 0.3, status
+    assert [d.header.stamp.nanosec for d in depths] == [0, 100_000_000, 200_000_000]

@@ -1,0 +1,80 @@
+"""Geometric moving-object mask: the image motion observed against what a static scene would show.
+
+For each pixel of the current frame, the depth and the camera's motion since the earlier frame
+(ego_motion.py) say where the pixel was then if the world stood still (the expected flow); the
+observed flow (flow.py) says where it really was, where its flow back agrees (elsewhere: no
+verdict). A pixel moves where the two disagree by more than a share of the flow its depth
+explains:
+
+    score = |observed - expected| / (|expected parallax| + min_residual_px)
+    moving where score > threshold
+
+The parallax is the part of the expected flow that depends on depth (the flow of the camera's
+translation); the rotation's part is the same at any depth. Dividing by it makes the test
+relative to what the geometry can tell, and `min_residual_px` keeps distant static pixels (both
+motions tiny) from counting as movers.
+
+By the camera's state:
+- moving: as above; a car followed at the camera's speed does not move in the image, but the
+  static world at its depth would: it disagrees by its whole parallax; oncoming and crossing
+  movers move more, or across the epipolar direction;
+- still: nothing static moves, so the flow above its noise floor is the mask (parallax 0);
+- only turning: the static scene moves by the rotation's homography at any depth, so what the
+  homography does not explain moves (parallax 0);
+- uncertain and first_frame: no mask is given rather than a guess.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from svde_ros.motion.ego_motion import expected_flow
+from svde_ros.motion.flow import TEXTURE_MIN, Flow, pixel_grid
+
+
+@dataclass(frozen=True)
+class MotionMaskConfig:
+    """Settings of the geometric mask.
+
+    Attributes:
+        threshold: score above which a pixel is moving (disagreement / explained parallax).
+        min_residual_px: floor added to the parallax (pixels at the mask's resolution), so a
+            pixel whose motions are both tiny (far away) is not a mover.
+        interval_s: a frame is compared with the newest frame at least this much older
+            (0.1 s: consecutive frames at KITTI's 10 Hz, every third at 25-30 Hz).
+    """
+
+    threshold: float = 0.7
+    min_residual_px: float = 1.0
+    interval_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.threshold <= 0 or self.min_residual_px <= 0 or self.interval_s < 0:
+            raise ValueError('motion mask: need threshold > 0, min_residual_px > 0 and '
+                             'interval_s >= 0')
+
+
+def motion_score(depth: np.ndarray, K: np.ndarray, flow: Flow, T_prev_cur: np.ndarray,
+                 config: MotionMaskConfig, moved_camera: bool = True) -> np.ndarray:
+    """Score HxW of each pixel (see the module docstring); 0 where there is no verdict.
+
+    T_prev_cur's translation is in the depth's unit (zero for a still or turning camera).
+    Pixels without depth, or that the static scene would have brought in from outside the
+    earlier frame, cannot be checked; nor, when the camera moved (`moved_camera`), those whose
+    flow is not reliable (the near road's large motion, occlusions). When it only turned or
+    stood still, the static scene's flow is exact and goes back and forth cleanly, so a
+    textured pixel whose flow does not return has moved: its forward-backward miss counts as
+    residual (a dancer's limbs, a dog's legs fail the check more often than they pass it).
+    """
+    expected, parallax = expected_flow(depth, K, T_prev_cur)
+    residual = np.linalg.norm(flow.flow - expected, axis=-1)
+    if not moved_camera:
+        residual = np.where(flow.reliable, residual, np.maximum(residual, flow.fb_error))
+    score = residual / (parallax + config.min_residual_px)
+    h, w = depth.shape
+    at = pixel_grid(h, w) + expected
+    outside = (at[..., 0] < 0) | (at[..., 0] > w - 1) | (at[..., 1] < 0) | (at[..., 1] > h - 1)
+    unknown = ~flow.reliable if moved_camera else flow.texture < TEXTURE_MIN
+    score[outside | ~np.isfinite(depth) | unknown] = 0.0
+    return score.astype(np.float32)

@@ -100,6 +100,7 @@ class FlowPoses:
             self.entries[(c, t, n)] = entry
             if (number + 1) % 200 == 0:
                 LOG.info('flow poses: %d of %d pairs', number + 1, len(pairs))
+        self.reused, self.changed = reused, changed
         if changed:
             LOG.warning('flow poses: %d cached pair(s) whose frames changed were computed '
                         'again', changed)

@@ -1,0 +1,93 @@
+"""pose_source: flow: each training pair's rotation and direction from the images themselves."""
+import shutil
+
+import cv2
+import numpy as np
+import torch
+import yaml
+
+from svde_ros.motion.ego_motion import angle_deg, rotation_deg
+from svde_training.cli import main
+from svde_training.data.kitti import KittiOdometryClip
+from svde_training.flow_poses import (
+    FIXES_NOTHING,
+    FIXES_ROTATION,
+    FIXES_ROTATION_AND_DIRECTION,
+    FLOW_POSES_NAME,
+    FlowPoses,
+)
+from svde_training.trainer import with_fixed_geometry
+
+from ..conftest import KITTI_ODOMETRY_07
+from .test_trainer import TINY
+
+
+def _clip_copy(tmp_path):
+    folder = tmp_path / 'seq07'
+    shutil.copytree(KITTI_ODOMETRY_07, folder)
+    return folder
+
+
+def test_the_geometry_of_real_pairs_matches_their_poses(tmp_path):
+    """KITTI sequence 07 (a car turning at an intersection): rotation within 0.2 degrees and
+    direction within 5 of the ground-truth poses, a pair in each temporal order."""
+    clip = KittiOdometryClip(KITTI_ODOMETRY_07, 'image_l')
+    pairs = [(0, 3, 2), (0, 3, 4), (0, 5, 4)]
+    flow = FlowPoses([clip], pairs, tmp_path / FLOW_POSES_NAME)
+    for c, t, n in pairs:
+        R, d, code = flow.fixed(c, t, n, flip=False)
+        truth = np.linalg.inv(clip.pose(n)) @ clip.pose(t)
+        assert code == FIXES_ROTATION_AND_DIRECTION
+        assert rotation_deg(R.T @ truth[:3, :3]) < 0.2
+        assert angle_deg(d, truth[:3, 3]) < 5.0
+    R, d, _ = flow.fixed(0, 3, 2, flip=True)      # the mirrored world: M R M, M d
+    R0, d0, _ = flow.fixed(0, 3, 2, flip=False)
+    M = np.diag([-1.0, 1.0, 1.0])
+    assert np.allclose(R, M @ R0 @ M) and np.allclose(d, M @ d0)
+
+
+def test_the_cache_is_reused_and_refused_when_a_frame_changed(tmp_path):
+    folder = _clip_copy(tmp_path)
+    clip = KittiOdometryClip(folder, 'image_l')
+    pairs = [(0, 2, 1), (0, 4, 3)]
+    cache = tmp_path / FLOW_POSES_NAME
+    first = FlowPoses([clip], pairs, cache)
+    again = FlowPoses([clip], pairs, cache)
+    assert again.reused == 2 and again.changed == 0 and again.entries == first.entries
+    image = folder / 'image_l' / clip.files[4].name
+    frame = cv2.imread(str(image))
+    cv2.imwrite(str(image), np.ascontiguousarray(frame[:, ::-1]))   # another frame, same name
+    changed = FlowPoses([KittiOdometryClip(folder, 'image_l')], pairs, cache)
+    assert changed.reused == 1 and changed.changed == 1
+
+
+def test_posenet_keeps_only_what_the_geometry_leaves_open():
+    T = torch.eye(4).repeat(3, 1, 1)
+    T[:, :3, 3] = torch.tensor([0.0, 0.3, 0.4])          # PoseNet: length 0.5, sideways
+    R = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).repeat(3, 1, 1)
+    direction = torch.tensor([0.0, 0.0, 1.0]).repeat(3, 1)
+    fixes = torch.tensor([FIXES_NOTHING, FIXES_ROTATION, FIXES_ROTATION_AND_DIRECTION])
+    out = with_fixed_geometry(T, R, direction, fixes)
+    assert torch.equal(out[0], T[0])
+    assert torch.equal(out[1, :3, :3], R[1]) and torch.equal(out[1, :3, 3], T[1, :3, 3])
+    assert torch.equal(out[2, :3, :3], R[2])
+    assert torch.allclose(out[2, :3, 3], torch.tensor([0.0, 0.0, 0.5]))
+
+
+def test_a_short_fit_with_flow_poses_on_a_real_clip(tmp_path):
+    """The geometry is computed once into the run folder, counted in the log, and reused on
+    --resume."""
+    folder = _clip_copy(tmp_path)
+    config = {**TINY, 'pose_source': 'flow',
+              'data': {**TINY['data'], 'sources': [
+                  {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'}],
+                  'eval_sources': [], 'base_height': 64, 'base_width': 192,
+                  'crop_height': 64, 'crop_width': 192},
+              'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+    path = tmp_path / 'flow.yaml'
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / 'run'
+    assert main(['fit', '--config', str(path), '--out', str(out)]) == 0
+    cached = yaml.safe_load((out / FLOW_POSES_NAME).read_text())
+    assert len(cached) >= 4 and all('digest' in v and 'state' in v for v in cached.values())
+    assert any(v['state'] == 'moving' for v in cached.values())

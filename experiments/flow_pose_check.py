@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     errors: dict[str, list[tuple[float, float]]] = {}
     for name, (clip, step) in clips().items():
         for gap in gaps:
-            turn, rot, direction, net_rot, states = [], [], [], [], Counter()
+            turn: list[float] = []
+            rot: list[float] = []
+            direction: list[float] = []
+            net_rot: list[float] = []
+            states: Counter = Counter()
             for t in range(gap, len(clip), step):
                 n = t - gap
                 pose_t, pose_n = clip.pose(t), clip.pose(n)

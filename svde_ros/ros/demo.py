@@ -31,6 +31,7 @@ from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
 from svde_ros.resources import default_model, demo_bag
 from svde_ros.ros.bag_io import RELIABLE, BagRecorder, play_bag
+from svde_ros.ros.depth_node import STAGES
 from svde_ros.ros.image_conversions import compressed_to_rgb8, image_to_array
 from svde_ros.ros.params import DEPTH_SOURCES, MASK_METHODS, SPEC
 from svde_ros.ros.pointcloud import cloud_to_array
@@ -79,7 +80,6 @@ NODE_STOP_TIMEOUT_S = 20.0
 NODE_LOG = 'depth_node.log'
 # The node's diagnostics counters: received = processed + dropped + rejected once it is idle.
 COUNTERS = ('received', 'processed', 'dropped', 'rejected')
-STAGES = ('decode', 'undistort', 'inference', 'depth', 'colorize', 'mask', 'cloud')
 
 
 class DemoError(RuntimeError):

@@ -34,7 +34,8 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -370,14 +371,9 @@ class DepthNode(Node):
         result: DepthResult = self.backend.infer(rgb, K, with_mask=want_spimo)
         lap('inference')
         geometry: FrameGeometry | None = None
-        if motion is not None:
-            measured: Measured = motion.result()
-            lap('motion')
-            geometry = self.geometry.apply(measured, result.depth, fused)
-            self.motion_state, self.motion_source = geometry.state, geometry.ego.source
-            self.fused_share = geometry.fused_share
-            lap('fusion')
-        depth = geometry.depth if fused and geometry is not None else result.depth
+        if motion is not None and fused:
+            geometry = self._apply_motion(motion, result.depth, True, lap)
+        depth = geometry.depth if geometry is not None else result.depth
         depth[~((depth >= p.min_depth_m) & (depth <= p.max_depth_m))] = np.nan
         header = msg.header
         self._frame_id = header.frame_id
@@ -392,6 +388,9 @@ class DepthNode(Node):
             self.pub_color.publish(array_to_image(
                 colorize_depth(depth, p.min_depth_m, p.max_depth_m), 'rgb8', header))
         lap('colorize')
+        if motion is not None and geometry is None:
+            # The network's depth is out already; the mask's geometry comes after it.
+            geometry = self._apply_motion(motion, result.depth, False, lap)
         mask = self._moving_mask(geometry, result) if want_mask else None
         if mask is not None:
             self.pub_mask.publish(array_to_image(np.where(mask, 255, 0).astype(np.uint8),
@@ -416,6 +415,21 @@ class DepthNode(Node):
         self._latencies.append(now - frame.received)
         self.overheads.append(now - frame.received - times['inference'] - frame.waited)
         self._stamps.append(now)
+
+    def _apply_motion(self, motion: Future[Measured], depth: np.ndarray, fused: bool,
+                      lap: Callable[[str], None]) -> FrameGeometry:
+        """The frame's motion geometry, once its flow and ego-motion are in.
+
+        They run beside the network; this adds the mask and, with `fused`, the fused depth,
+        and keeps the state for diagnostics.
+        """
+        measured = motion.result()
+        lap('motion')
+        geometry = self.geometry.apply(measured, depth, fused)
+        self.motion_state, self.motion_source = geometry.state, geometry.ego.source
+        self.fused_share = geometry.fused_share
+        lap('fusion')
+        return geometry
 
     def _moving_mask(self, geometry: FrameGeometry | None,
                      result: DepthResult) -> np.ndarray | None:

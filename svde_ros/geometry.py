@@ -277,3 +277,17 @@ def pose_from_xyz_rpy(xyz_rpy: tuple[float, ...] | list[float]) -> np.ndarray:
         np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
     T[:3, 3] = (x, y, z)
     return T
+
+
+def transform_matrix(translation: object, rotation: object) -> np.ndarray:
+    """4x4 of a ROS translation (x, y, z) and quaternion (x, y, z, w).
+
+    A Transform's or a Pose's (position, orientation) fields, as messages or any objects with
+    those attributes.
+    """
+    T = np.eye(4)
+    q = rotation
+    T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)  # type: ignore[attr-defined]
+    t = translation
+    T[:3, 3] = (t.x, t.y, t.z)  # type: ignore[attr-defined]
+    return T

@@ -32,6 +32,9 @@ import numpy as np
 from svde_ros.motion.ego_motion import expected_flow
 from svde_ros.motion.flow import TEXTURE_MIN, Flow, pixel_grid
 
+# The flow's noise counts this many times (its sigma, measured per frame) in the score.
+NOISE_K = 3.0
+
 
 @dataclass(frozen=True)
 class MotionMaskConfig:
@@ -56,10 +59,18 @@ class MotionMaskConfig:
 
 
 def motion_score(depth: np.ndarray, K: np.ndarray, flow: Flow, T_prev_cur: np.ndarray,
-                 config: MotionMaskConfig, moved_camera: bool = True) -> np.ndarray:
+                 config: MotionMaskConfig, moved_camera: bool = True,
+                 noise_px: float | None = None, depth_share: float = 1.0,
+                 epipolar: np.ndarray | None = None) -> np.ndarray:
     """Score HxW of each pixel (see the module docstring); 0 where there is no verdict.
 
     T_prev_cur's translation is in the depth's unit (zero for a still or turning camera).
+    The disagreement is divided by what a static pixel's could be in this frame:
+    `depth_share` x its parallax (the network's depth error, as a share) plus the flow's own
+    noise (`noise_px`, pixels; when not given, measured on this frame's residuals: a still or
+    turning camera's static scene is most of the frame), never below `min_residual_px`. With
+    `epipolar` (HxW, pixels: the flow's distance from its epipolar line under the motion), a
+    pixel also scores that distance over the noise.
     Pixels without depth, or that the static scene would have brought in from outside the
     earlier frame, cannot be checked; nor, when the camera moved (`moved_camera`), those whose
     flow is not reliable (the near road's large motion, occlusions). When it only turned or
@@ -69,12 +80,24 @@ def motion_score(depth: np.ndarray, K: np.ndarray, flow: Flow, T_prev_cur: np.nd
     """
     expected, parallax = expected_flow(depth, K, T_prev_cur)
     residual = np.linalg.norm(flow.flow - expected, axis=-1)
+    if noise_px is None:
+        noise_px = robust_spread(residual[flow.reliable])
     if not moved_camera:
         residual = np.where(flow.reliable, residual, np.maximum(residual, flow.fb_error))
-    score = residual / (parallax + config.min_residual_px)
+    floor = max(config.min_residual_px, NOISE_K * noise_px)
+    score = residual / (depth_share * parallax + floor)
+    if epipolar is not None:
+        # A static pixel's flow lies on its epipolar line at any depth: motion across it is
+        # told without the depth.
+        score = np.maximum(score, epipolar / floor)
     h, w = depth.shape
     at = pixel_grid(h, w) + expected
     outside = (at[..., 0] < 0) | (at[..., 0] > w - 1) | (at[..., 1] < 0) | (at[..., 1] > h - 1)
     unknown = ~flow.reliable if moved_camera else flow.texture < TEXTURE_MIN
     score[outside | ~np.isfinite(depth) | unknown] = 0.0
     return score.astype(np.float32)
+
+
+def robust_spread(values: np.ndarray) -> float:
+    """1.4826 x the median of non-negative `values` (a normal's sigma from its half-normal)."""
+    return float(1.4826 * np.median(values)) if values.size else 0.0

@@ -23,7 +23,7 @@ from svde_ros.motion.ego_motion import (
 )
 from svde_ros.motion.flow import Flow, grey_at, observed_flow
 from svde_ros.motion.fusion import fuse
-from svde_ros.motion.mask import MotionMaskConfig, motion_score
+from svde_ros.motion.mask import MotionMaskConfig, motion_score, robust_spread
 from svde_ros.motion.triangulation import Triangulated, triangulate
 
 # Frames kept to find one `interval_s` old (60 Hz for a second), and the oldest that counts:
@@ -43,6 +43,13 @@ MAX_BASELINE_S = 0.5
 # is only as good as the odometry's stamp and its step (indoors the single frames' ratio
 # wandered 0.2-1.4 over 20 frames, while their median stayed near the model's metric scale).
 SCALE_FRAMES = 30
+
+# The network's depth error (a share) the mask allows for, whatever a frame measures: at least
+# a fifth (a static pixel must not be flagged for an ordinary error), at most as large as the
+# depth itself.
+DEPTH_ERROR_RANGE = (0.2, 1.0)
+
+EPIPOLAR_CUE = True
 
 # (earlier stamp, this stamp) -> T_prev_cur of the camera from the robot's odometry, or None.
 Odometry = Callable[[float, float], np.ndarray | None]
@@ -170,8 +177,16 @@ class MotionGeometry:
         static = flow.reliable & np.isfinite(depth)
         in_depth_unit = with_depth_length(depth, flow.flow, K, ego.T_prev_cur, static)
         self._keep_scale(ego, in_depth_unit)
+        noise, share, epipolar = None, 1.0, None
+        if ego.state == MOVING:
+            # This frame's own uncertainty: the flow's distance from its epipolar lines (no
+            # depth in it), and how far the network's depth is from the triangulated one.
+            calibration = triangulate(flow, K, in_depth_unit)
+            noise = robust_spread(calibration.epipolar[flow.reliable])
+            share = depth_error(calibration, depth)
+            epipolar = calibration.epipolar if EPIPOLAR_CUE else None
         score = motion_score(depth, K, flow, in_depth_unit, self.config,
-                             moved_camera=ego.state == MOVING)
+                             ego.state == MOVING, noise, share, epipolar)
         mask = score > self.config.threshold
         out = FrameGeometry(ego, mask, score, depth * self.scale, scale=self.scale)
         if fused and ego.state == MOVING:
@@ -202,6 +217,20 @@ class MotionGeometry:
         elif ego.state != MOVING or ego.parallax_px > PARALLAX_HIGH_PX:
             # A still or turning camera has no parallax to gain: the mask wants fresh frames.
             self.baseline_s = max(used_s / 2, self.config.interval_s)
+
+
+def depth_error(tri: Triangulated, depth: np.ndarray) -> float:
+    """How far the network's depth is from the triangulated one, as a share.
+
+    The robust spread of their log ratio over the triangulated pixels (the frame's scale
+    removed), within DEPTH_ERROR_RANGE; its upper end where too little is triangulated.
+    """
+    good = tri.valid & np.isfinite(depth) & (depth > 0)
+    if good.sum() < 50:
+        return DEPTH_ERROR_RANGE[1]
+    ratio = np.log(tri.depth[good]) - np.log(depth[good])
+    spread = robust_spread(np.abs(ratio - np.median(ratio)))
+    return float(np.clip(np.expm1(spread), *DEPTH_ERROR_RANGE))
 
 
 def mask_of_pair(config: MotionMaskConfig, earlier: np.ndarray, image: np.ndarray,

@@ -49,7 +49,7 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from svde_ros.colorize import colorize_depth
-from svde_ros.geometry import Intrinsics, pose_from_xyz_rpy, quaternion_to_matrix
+from svde_ros.geometry import Intrinsics, pose_from_xyz_rpy, transform_matrix
 from svde_ros.inference.backend import Backend, BackendError, DepthResult
 from svde_ros.inference.factory import create_backend
 from svde_ros.motion.ego_motion import FIRST_FRAME
@@ -67,6 +67,11 @@ from svde_ros.ros.image_conversions import (
 )
 from svde_ros.ros.pointcloud import CloudPacker, depth_to_cloud
 from svde_ros.ros.qos import profile
+
+try:   # every ROS install has tf2_ros; pip-only installs do not (camera_in_base then)
+    import tf2_ros
+except ImportError:
+    tf2_ros = None
 
 try:   # Iron and later
     from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
@@ -188,6 +193,12 @@ class DepthNode(Node):
         self.fused_share = 0.0
         self._odometry: deque[tuple[float, np.ndarray]] = deque(maxlen=ODOM_HISTORY)
         self._camera_in_base = pose_from_xyz_rpy(p.camera_in_base)
+        self._base_frame = ''                    # the odometry's child frame
+        self._camera_offsets: dict[tuple[str, str], np.ndarray] = {}
+        self._tf_buffer = None
+        if p.use_odometry and tf2_ros is not None:
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
         self.busy = False         # a frame is in the worker (neither processed nor rejected)
         self._packer = CloudPacker()
         self._latencies: deque[float] = deque(maxlen=RATE_WINDOW)
@@ -278,13 +289,32 @@ class DepthNode(Node):
             self.get_logger().warning(text)
 
     def _on_odometry(self, msg: Odometry) -> None:
-        q, t = msg.pose.pose.orientation, msg.pose.pose.position
-        T = np.eye(4)
-        T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-        T[:3, 3] = (t.x, t.y, t.z)
+        T = transform_matrix(msg.pose.pose.position, msg.pose.pose.orientation)
         with self._lock:
-            self._odometry.append((msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec,
-                                   T @ self._camera_in_base))
+            self._base_frame = msg.child_frame_id.lstrip('/')
+            self._odometry.append((msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec, T))
+
+    def _camera_offset(self) -> np.ndarray:
+        """T_base_camera, the camera's place on the robot.
+
+        TF from the odometry's child frame to the images' frame_id (looked up once per pair of
+        frames: a camera's mount is static) where tf2_ros is there, else `camera_in_base`.
+        """
+        frames = (self._base_frame, self._frame_id.lstrip('/'))
+        if self._tf_buffer is None or not all(frames) or frames[0] == frames[1]:
+            return self._camera_in_base if frames[0] != frames[1] else np.eye(4)
+        if frames not in self._camera_offsets:
+            try:
+                tf = self._tf_buffer.lookup_transform(*frames, rclpy.time.Time())
+            except tf2_ros.TransformException as err:
+                self._warn('tf', f'no TF from {frames[0]} to {frames[1]} ({err}): the camera '
+                           'is placed by camera_in_base')
+                return self._camera_in_base
+            offset = transform_matrix(tf.transform.translation, tf.transform.rotation)
+            self._camera_offsets[frames] = offset
+            self.get_logger().info(f'camera {frames[1]} in {frames[0]} from TF: xyz '
+                                   f'{np.round(offset[:3, 3], 3).tolist()}')
+        return self._camera_offsets[frames]
 
     def _camera_motion(self, then: float, now: float) -> np.ndarray | None:
         """T_prev_cur of the camera between two stamps from the odometry, or None."""
@@ -297,7 +327,8 @@ class DepthNode(Node):
             if gap > ODOM_MAX_GAP_S or pose is None:
                 return None
             ends.append(pose)
-        return np.linalg.inv(ends[0]) @ ends[1]
+        C = self._camera_offset()
+        return np.linalg.inv(C) @ np.linalg.inv(ends[0]) @ ends[1] @ C
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._lock:
@@ -359,6 +390,7 @@ class DepthNode(Node):
         want_spimo = (want_mask and p.mask_method != 'motion' and self.backend.spimo is not None
                       and p.spimo_enabled and self.processed % p.spimo_every_n == 0)
         fused = p.depth_source == 'fused'
+        self._frame_id = msg.header.frame_id     # the camera's frame, for its TF on the robot
         # The flow and the ego-motion need no depth: they run beside the network.
         motion = None
         if fused or (want_mask and p.mask_method != 'spimo'):

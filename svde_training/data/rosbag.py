@@ -25,7 +25,7 @@ from svde_ros.geometry import (
     Intrinsics,
     matrix_to_quaternion,
     pose_from_xyz_rpy,
-    quaternion_to_matrix,
+    transform_matrix,
 )
 from svde_ros.image_codec import (
     COLOR_ENCODINGS,
@@ -97,10 +97,7 @@ def _pose_matrix(msg: object, msgtype: str) -> np.ndarray:
     else:
         pose = msg.pose.pose if msgtype == 'nav_msgs/msg/Odometry' else msg.pose  # type: ignore
         t, q = pose.position, pose.orientation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-    T[:3, 3] = [t.x, t.y, t.z]
-    return T
+    return transform_matrix(t, q)
 
 
 class IndexCache:

@@ -412,6 +412,9 @@ class TrainConfig:
     'flow' takes each pair's rotation, and its direction of travel where the parallax allows,
     from the images' own geometry (svde_training/flow_poses.py) and PoseNet's translation length
     (its whole motion where the geometry is uncertain): no odometry needed, not metric.
+    flow_fixes: what of the geometry pose_source flow uses: 'rotation_and_direction' (PoseNet
+    learns the translation's length) or 'rotation' (PoseNet learns the whole translation;
+    indoors at one frame apart the geometry's direction is 58 degrees off, its rotation 0.23).
     known_translation: the length, in the network's depth units, that the median known
     translation between training pairs is given. Known motion is in metres, and metres a frame
     on a road (about 1 m, depth 5-80 m) sit far from the sigmoid head's start (depth 0.2): the
@@ -429,6 +432,7 @@ class TrainConfig:
     pose_rotation_scale: float = 0.01
     pose_gauge: Literal['shared', 'per_source'] = 'shared'
     pose_source: Literal['posenet', 'poses', 'mixed', 'flow'] = 'posenet'
+    flow_fixes: Literal['rotation_and_direction', 'rotation'] = 'rotation_and_direction'
     known_translation: float = 0.05
     pose_noise: PoseNoise = field(default_factory=PoseNoise)
     loss: LossConfig = field(default_factory=LossConfig)

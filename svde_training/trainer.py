@@ -182,8 +182,9 @@ class Trainer:
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
                         'apart): PoseNet takes such turns for sideways motion and learns a flat '
                         'map (docs/results/any_camera.md); the clips have poses: '
-                        '--set pose_source=poses '
-                        'warps with them', motion[1], 1000 * motion[0])
+                        '--set pose_source=poses warps with them (without poses, '
+                        '--set pose_source=flow takes the turns from the images)', motion[1],
+                        1000 * motion[0])
         self.eval_sets = {
             prefix: eval_frames([c for s in sources for c in build_clips(s)], config.data,
                                 config.eval.max_frames)
@@ -327,8 +328,11 @@ class Trainer:
             gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
             T = scale_translation(T, gauge)
         if source == 'flow':
+            fixes = batch.fixes[:, j - 1]
+            if self.config.flow_fixes == 'rotation':
+                fixes = fixes.clamp(max=FIXES_ROTATION)
             return with_fixed_geometry(T, batch.fixed_rotation[:, j - 1],
-                                       batch.fixed_dir[:, j - 1], batch.fixes[:, j - 1])
+                                       batch.fixed_dir[:, j - 1], fixes)
         return torch.where(batch.known[:, None, None], known, T) if source == 'mixed' else T
 
     def evaluate(self) -> dict[str, float]:

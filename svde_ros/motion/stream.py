@@ -50,6 +50,8 @@ SCALE_FRAMES = 30
 DEPTH_ERROR_RANGE = (0.2, 1.0)
 
 EPIPOLAR_CUE = True
+# A mask that flags more than this share of the pixels it can judge is withheld (uncertain).
+MAX_FLAGGED_SHARE = 0.5
 
 # (earlier stamp, this stamp) -> T_prev_cur of the camera from the robot's odometry, or None.
 Odometry = Callable[[float, float], np.ndarray | None]
@@ -188,6 +190,13 @@ class MotionGeometry:
         score = motion_score(depth, K, flow, in_depth_unit, self.config,
                              ego.state == MOVING, noise, share, epipolar)
         mask = score > self.config.threshold
+        judged = score > 0
+        if judged.sum() and mask.sum() > MAX_FLAGGED_SHARE * judged.sum():
+            # Most of what can be judged disagrees with the motion: the motion is wrong (a
+            # blurred frame, a fit on a mover), not the world.
+            ego.state, ego.why = UNCERTAIN, f'{mask.sum() / judged.sum():.0%} of the frame flagged'
+            return FrameGeometry(ego, None, np.zeros(depth.shape, np.float32),
+                                 depth * self.scale, scale=self.scale)
         out = FrameGeometry(ego, mask, score, depth * self.scale, scale=self.scale)
         if fused and ego.state == MOVING:
             # Triangulated in the network's unit (the step measured on its depth, so one

@@ -99,8 +99,9 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
     'mask_method': (DEFAULT_MASK_METHOD, 'moving_mask from motion (the observed flow against '
                     'the flow depth and ego-motion explain), spimo (dispersion under shifted '
                     'positions) or both (a pixel flagged by either)', False, None),
-    'motion_threshold': (MotionMaskConfig.threshold, 'motion mask: disagreement, as a share '
-                         'of the parallax the depth explains, above which a pixel is moving',
+    'motion_threshold': (MotionMaskConfig.threshold, 'motion mask: disagreement, over what a '
+                         'static pixel\'s could be in this frame (depth error x parallax + '
+                         'flow noise), above which a pixel is moving',
                          False, (0.01, 100.0)),
     'motion_interval_s': (MotionMaskConfig.interval_s, 'motion mask: compare each frame with '
                           'the newest one at least this much older', False, (0.0, 5.0)),

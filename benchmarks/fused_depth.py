@@ -337,6 +337,9 @@ def main() -> int:
                 goal = METRIC_GOAL_ROAD if clip.name.startswith('drive') else METRIC_GOAL_INDOOR
                 goals.append((f'{clip.name} metric {mean(s.fused_metric):.3f} <= {goal}',
                               mean(s.fused_metric) <= goal))
+    if not args.images:
+        print('eval_mix: single frames without neighbours, nothing to triangulate: the '
+              'network\'s figure stands there (svde-train evaluate)')
     if args.png and panels:
         width = max(p.shape[1] for p in panels)
         rows = [cv2.resize(p, (width, round(p.shape[0] * width / p.shape[1])),

@@ -94,17 +94,24 @@ def with_earlier(clip: Clip, index: int, fps: float,
     return Frame(clip.image(index), clip.intrinsics(index), clip.image(other), vehicles)
 
 
-def static_sequences() -> dict[str, list[Frame]]:
-    """Every frame of the demo bag, every 5th of the odometry clip, all of drive 0023."""
+def static_clips() -> list[tuple[str, Clip, int, float]]:
+    """The clips where nothing but the camera moves, as (name, clip, step, fps).
+
+    The demo bag, every 5th frame of the odometry clip, all of drive 0023.
+    """
     bag = RosbagClip(REPO / 'data/demo/kitti_odometry_demo', '/camera/image_raw/compressed',
                      skip_static=False)
     odometry = FolderClip(SHARED_DATA / 'kitti_odometry_clip/image_l',
                           REPO / 'config/kitti_odometry_camera.yaml')
     raw = KittiRawClip(SHARED_DATA / 'kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync')
+    return [('demo bag', bag, 1, 5.0), ('KITTI odometry clip', odometry, 5, 10.0),
+            ('KITTI raw 0023', raw, 1, 10.0)]
+
+
+def static_sequences() -> dict[str, list[Frame]]:
+    """The static clips' scored frames, each with its earlier frame."""
     return {name: [with_earlier(clip, i, fps, []) for i in range(0, len(clip), step)]
-            for name, clip, step, fps in (('demo bag', bag, 1, 5.0),
-                                          ('KITTI odometry clip', odometry, 5, 10.0),
-                                          ('KITTI raw 0023', raw, 1, 10.0))}
+            for name, clip, step, fps in static_clips()}
 
 
 def highway_clip() -> tuple[Clip, dict[int, list[tuple[str, np.ndarray]]]]:
@@ -169,18 +176,9 @@ def davis_frames(folder: Path) -> Iterator[tuple[int, np.ndarray, Intrinsics]]:
 
 def sequences() -> list[Sequence]:
     """Every clip the node's default is scored on (issue 41), static ones first."""
-    out = []
-    bag = RosbagClip(REPO / 'data/demo/kitti_odometry_demo', '/camera/image_raw/compressed',
-                     skip_static=False)
-    odometry = FolderClip(SHARED_DATA / 'kitti_odometry_clip/image_l',
-                          REPO / 'config/kitti_odometry_camera.yaml')
-    raw = KittiRawClip(SHARED_DATA / 'kitti_raw_tiny/2011_09_26/2011_09_26_drive_0023_sync')
-    static: list[tuple[str, Clip, int, float]] = [('demo bag', bag, 1, 5.0),
-                                                  ('KITTI odometry clip', odometry, 5, 10.0),
-                                                  ('KITTI raw 0023', raw, 1, 10.0)]
-    for name, clip, step, fps in static:
-        out.append(Sequence(name, clip_frames(clip, len(clip) - 1), fps,
-                            {i: [] for i in range(0, len(clip), step)}))
+    out = [Sequence(name, clip_frames(clip, len(clip) - 1), fps,
+                    {i: [] for i in range(0, len(clip), step)})
+           for name, clip, step, fps in static_clips()]
     highway, annotated = highway_clip()
     out.append(Sequence('highway', clip_frames(highway, max(annotated)), HIGHWAY_FPS,
                         annotated))

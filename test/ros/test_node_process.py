@@ -142,7 +142,11 @@ def test_the_installed_node_publishes_fused_depth(kitti, peer):
     """The default node (bundled model, depth_source fused) on three real frames 0.1 s apart:
     the first is the network's, the next are fused, as /diagnostics says."""
     from diagnostic_msgs.msg import DiagnosticArray
-    process = _start('-p', 'input_reliability:=reliable', '-r', 'image:=/camera/image_raw')
+    fx, _, cx, _, fy, cy = kitti[0][1].k[:6]
+    # The camera's K as fallback too: a loaded machine may deliver the first camera_info late.
+    process = _start('-p', 'input_reliability:=reliable', '-r', 'image:=/camera/image_raw',
+                     '-p', f'fallback_fx:={fx}', '-p', f'fallback_fy:={fy}',
+                     '-p', f'fallback_cx:={cx}', '-p', f'fallback_cy:={cy}')
     try:
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         pub_image = peer.create_publisher(Image, '/camera/image_raw', reliable)

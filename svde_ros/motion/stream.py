@@ -22,9 +22,9 @@ from svde_ros.motion.ego_motion import (
     with_depth_length,
 )
 from svde_ros.motion.flow import Flow, grey_at, observed_flow
-from svde_ros.motion.fusion import fuse
+from svde_ros.motion.fusion import NETWORK_LOG_SIGMA, fuse
 from svde_ros.motion.mask import MotionMaskConfig, motion_score, robust_spread
-from svde_ros.motion.triangulation import Triangulated, triangulate
+from svde_ros.motion.triangulation import Triangulated, carried, combine, triangulate
 
 # Frames kept to find one `interval_s` old (60 Hz for a second), and the oldest that counts:
 # after a gap in the stream (nobody subscribed, a dropped camera) the scene has changed.
@@ -50,6 +50,10 @@ SCALE_FRAMES = 30
 DEPTH_ERROR_RANGE = (0.2, 1.0)
 
 EPIPOLAR_CUE = True
+# The fused depth of the frame compared with is carried into this one as a prior, its error
+# grown by CARRY_INFLATION (issue 40: does a depth carried forward beat two frames?).
+CARRY_FORWARD = True
+CARRY_INFLATION = 1.5
 # A mask that flags more than this share of the pixels it can judge is withheld (uncertain).
 MAX_FLAGGED_SHARE = 0.5
 
@@ -83,11 +87,16 @@ class FrameGeometry:
 
 
 class Measured(NamedTuple):
-    """What `MotionGeometry.measure` found: the motion, the flow (None on a first frame), K."""
+    """What `MotionGeometry.measure` found.
+
+    The motion, the flow (None on a first frame), K, and the two frames' stamps (this one, the
+    earlier one compared with).
+    """
 
     ego: EgoMotion
     flow: Flow | None
     K: np.ndarray
+    stamps: tuple[float, float | None] = (0.0, None)
 
 
 class MotionGeometry:
@@ -100,6 +109,7 @@ class MotionGeometry:
         self.baseline_s = config.interval_s   # the age of the earlier frame now used
         self.scale = 1.0           # metres per unit of the network's depth, with odometry
         self._scales: deque[float] = deque(maxlen=SCALE_FRAMES)
+        self._fused_at: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self.metric = False        # that scale came from odometry
 
     def reset(self) -> None:
@@ -155,14 +165,14 @@ class MotionGeometry:
         found = self._earlier(grey, stamp_s)
         if found is None:
             self._last = None
-            return Measured(EgoMotion(FIRST_FRAME), None, K)
+            return Measured(EgoMotion(FIRST_FRAME), None, K, (stamp_s, None))
         then, previous = found
         flow = observed_flow(grey, previous)
         known = odometry(then, stamp_s) if odometry is not None else None
         ego = estimate_ego_motion(flow, K, self._last, known)
         self._last = ego if ego.state != UNCERTAIN else self._last
         self._adapt_baseline(ego, stamp_s - then)
-        return Measured(ego, flow, K)
+        return Measured(ego, flow, K, (stamp_s, then))
 
     def apply(self, measured: Measured, depth: np.ndarray, fused: bool = True) -> FrameGeometry:
         """The mask and (with `fused`, when the camera moves) the fused depth of the frame.
@@ -172,7 +182,7 @@ class MotionGeometry:
             depth: HxW depth of the network (NaN where unknown).
             fused: triangulate and fuse (else only the mask is made).
         """
-        ego, flow, K = measured
+        ego, flow, K, (now, then) = measured
         empty = np.zeros(depth.shape, np.float32)
         if flow is None or ego.state == UNCERTAIN or ego.T_prev_cur is None:
             return FrameGeometry(ego, None, empty, depth * self.scale, scale=self.scale)
@@ -202,11 +212,29 @@ class MotionGeometry:
             # Triangulated in the network's unit (the step measured on its depth, so one
             # frame's odometry error does not bend the map), then put in metres by the scale.
             out.tri = triangulate(flow, K, in_depth_unit, exclude=mask)
+            if CARRY_FORWARD and then in self._fused_at:
+                # The earlier frame's fused depth, moved here, as a prior.
+                before, error = self._fused_at[then]
+                prior = carried(before, error, K, in_depth_unit, CARRY_INFLATION)
+                prior.depth[mask] = np.nan
+                out.tri = combine(out.tri, prior)
             result = fuse(depth, out.tri)
             if result is not None:
                 out.depth = result.depth * self.scale
                 out.fused_share = result.share
+                if CARRY_FORWARD:
+                    self._keep_fused(now, result.depth, out.tri)
         return out
+
+    def _keep_fused(self, stamp_s: float, depth: np.ndarray, tri: Triangulated) -> None:
+        """This frame's fused depth and its error, for the frames compared with it later."""
+        net = NETWORK_LOG_SIGMA
+        error = np.where(tri.valid, 1.0 / np.sqrt(1.0 / np.maximum(tri.rel_sigma, 1e-3) ** 2
+                                                  + 1.0 / net ** 2), np.inf)
+        self._fused_at[stamp_s] = (depth, error.astype(np.float32))
+        kept = {t for t, _ in self._history}
+        for t in [t for t in self._fused_at if t not in kept and t != stamp_s]:
+            del self._fused_at[t]
 
     def _keep_scale(self, ego: EgoMotion, in_depth_unit: np.ndarray) -> None:
         """With odometry, the metric scale: the median of the recent frames' step ratios."""

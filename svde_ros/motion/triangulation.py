@@ -96,3 +96,54 @@ def triangulate(flow: Flow, K: np.ndarray, T_prev_cur: np.ndarray,
     rel = np.where(ok, sigma / np.maximum(parallax, 1e-9), np.inf).astype(np.float32)
     return Triangulated(depth, rel, parallax.astype(np.float32), epipolar.astype(np.float32))
 
+
+
+def combine(a: Triangulated, b: Triangulated) -> Triangulated:
+    """Two estimates of one frame's depth as one.
+
+    Per pixel, the inverse-variance blend of their log depths where both have one, else
+    whichever has one.
+    """
+    wa = np.where(a.valid, 1.0 / np.maximum(a.rel_sigma, 1e-3) ** 2, 0.0)
+    wb = np.where(b.valid, 1.0 / np.maximum(b.rel_sigma, 1e-3) ** 2, 0.0)
+    total = wa + wb
+    some = total > 0
+    la = np.log(np.where(a.valid, a.depth, 1.0))
+    lb = np.log(np.where(b.valid, b.depth, 1.0))
+    depth = np.where(some, np.exp((wa * la + wb * lb) / np.where(some, total, 1.0)), np.nan)
+    rel = np.where(some, 1.0 / np.sqrt(np.where(some, total, 1.0)), np.inf)
+    return Triangulated(depth.astype(np.float32), rel.astype(np.float32),
+                        np.maximum(a.parallax, b.parallax), np.minimum(a.epipolar, b.epipolar))
+
+
+def carried(depth: np.ndarray, rel_sigma: np.ndarray, K: np.ndarray,
+            T_prev_cur: np.ndarray, inflation: float) -> Triangulated:
+    """An earlier frame's depth (HxW, with its relative error) moved into the current frame.
+
+    Each earlier pixel's point is moved by the camera's motion (T_prev_cur maps current points
+    into the earlier camera, so the inverse here) and splatted to its nearest current pixel,
+    the nearest point winning; its error grows by `inflation`.
+    """
+    h, w = depth.shape
+    keep = np.isfinite(depth) & (depth > 0) & np.isfinite(rel_sigma)
+    v, u = np.nonzero(keep)
+    rays = np.stack([u, v, np.ones_like(u)], -1).astype(np.float64) @ np.linalg.inv(K).T
+    points = rays * depth[v, u, None]
+    R, t = T_prev_cur[:3, :3], T_prev_cur[:3, 3]
+    moved = (points - t) @ R                       # R^T (X - t), row vectors
+    z = moved[:, 2]
+    front = z > 1e-6
+    at = moved[front] @ K.T
+    cu = np.rint(at[:, 0] / at[:, 2]).astype(int)
+    cv = np.rint(at[:, 1] / at[:, 2]).astype(int)
+    inside = (cu >= 0) & (cu < w) & (cv >= 0) & (cv < h)
+    index = cv[inside] * w + cu[inside]
+    nearest = np.full(h * w, np.inf)
+    np.minimum.at(nearest, index, z[front][inside])
+    sigma = np.full(h * w, np.inf)
+    winner = z[front][inside] <= nearest[index]
+    sigma[index[winner]] = rel_sigma[v[front][inside][winner], u[front][inside][winner]]
+    out = np.where(np.isfinite(nearest), nearest, np.nan).reshape(h, w)
+    return Triangulated(out.astype(np.float32), (sigma.reshape(h, w) * inflation)
+                        .astype(np.float32), np.zeros((h, w), np.float32),
+                        np.zeros((h, w), np.float32))

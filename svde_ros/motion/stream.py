@@ -189,7 +189,7 @@ class MotionGeometry:
         static = flow.reliable & np.isfinite(depth)
         in_depth_unit = with_depth_length(depth, flow.flow, K, ego.T_prev_cur, static)
         self._keep_scale(ego, in_depth_unit)
-        noise, share, epipolar = None, 1.0, None
+        noise, share, epipolar, calibration = None, 1.0, None, None
         if ego.state == MOVING:
             # This frame's own uncertainty: the flow's distance from its epipolar lines (no
             # depth in it), and how far the network's depth is from the triangulated one.
@@ -211,7 +211,8 @@ class MotionGeometry:
         if fused and ego.state == MOVING:
             # Triangulated in the network's unit (the step measured on its depth, so one
             # frame's odometry error does not bend the map), then put in metres by the scale.
-            out.tri = triangulate(flow, K, in_depth_unit, exclude=mask)
+            assert calibration is not None
+            out.tri = calibration.without(mask)
             if CARRY_FORWARD and then in self._fused_at:
                 # The earlier frame's fused depth, moved here, as a prior.
                 before, error = self._fused_at[then]

@@ -53,6 +53,12 @@ class Triangulated:
     def coverage(self) -> float:
         return float(self.valid.mean())
 
+    def without(self, pixels: np.ndarray) -> Triangulated:
+        """This triangulation with `pixels` (HxW bool; movers) left out."""
+        return Triangulated(np.where(pixels, np.nan, self.depth).astype(np.float32),
+                            np.where(pixels, np.inf, self.rel_sigma).astype(np.float32),
+                            self.parallax, self.epipolar)
+
 
 def triangulate(flow: Flow, K: np.ndarray, T_prev_cur: np.ndarray,
                 exclude: np.ndarray | None = None) -> Triangulated:

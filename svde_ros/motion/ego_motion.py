@@ -57,13 +57,12 @@ TURNING_SHARE = 0.9
 MIN_PARALLAX_PX = 0.3
 # Fewer inliers than this share of the fitted points: no model explains the static scene.
 MIN_INLIER_SHARE = 0.3
-# The previous motion is kept instead of a new fit when it explains at least this share of the
-# fit's inliers, and the fit's direction is more than JUMP_DEG from it.
-PRIOR_SHARE = 0.9
+# The previous motion is kept instead of a new fit when the fit's direction is more than
+# JUMP_DEG from it and it explains at least this share of the fit's inliers (the highway: 0.9
+# left 2 of 11 annotated frames without a verdict, 0.5 none, with 3.2% of static pixels flagged
+# instead of 3.5%; a camera does not turn its direction of travel by tens of degrees in 0.1 s).
+PRIOR_SHARE = 0.5
 JUMP_DEG = 15.0
-# Odometry whose motion explains fewer of the flow's points than this share of what the
-# essential matrix explains disagrees with the images (time offset, wrong camera placement).
-ODOMETRY_SHARE = 0.5
 # The flow's rotation and direction of travel are used with the odometry's length when the
 # directions agree within this angle: indoors (indoor_kitchen eval, poses as odometry) 30
 # degrees left most frames on the poses' own rotation and gave 0.56 metric AbsRel, 90 gave 0.28
@@ -286,10 +285,8 @@ def _from_flow(here: np.ndarray, there: np.ndarray, K: np.ndarray,
         kept_share = float((epipolar_distance(here, there, K, kept) < INLIER_PX).mean())
         if kept_share >= PRIOR_SHARE * share:
             return EgoMotion(MOVING, kept, source='prior', inliers=kept_share,
-                             parallax_px=parallax)
-        if kept_share >= ODOMETRY_SHARE * share:
-            return EgoMotion(UNCERTAIN, inliers=share,
-                             why=f'direction jumped {angle_deg(t, prior.direction):.0f} deg')
+                             parallax_px=parallax,
+                             why=f'the fit jumped {angle_deg(t, prior.direction):.0f} deg')
     return chosen
 
 

@@ -103,8 +103,10 @@ SPEC: dict[str, tuple[object, str, bool, tuple[float, float] | None]] = {
                          'static pixel\'s could be in this frame (depth error x parallax + '
                          'flow noise), above which a pixel is moving',
                          False, (0.01, 100.0)),
-    'motion_interval_s': (MotionMaskConfig.interval_s, 'motion mask: compare each frame with '
-                          'the newest one at least this much older', False, (0.0, 5.0)),
+    'motion_interval_s': (MotionMaskConfig.interval_s, 'compare each frame with the newest '
+                          'one at least this much older (older while the camera moves too '
+                          'little for parallax, up to 0.5 s): the mask and the fused depth',
+                          False, (0.0, 5.0)),
     'use_odometry': (False, 'take the camera\'s motion from nav_msgs/Odometry on `odom` (its '
                      'child frame is the robot base): its length makes the fused depth metric, '
                      'and it says when the robot stands still', True, None),

@@ -168,7 +168,6 @@ def run(clip: Clip, net: DepthNet, spec: InferenceSpec, motion: str,
     """Play the clip through the motion geometry and score every frame with ground truth."""
     stream = MotionGeometry(MotionMaskConfig())
     out = Scores()
-    first = True
     use_odometry = motion == 'odometry' and clip.poses is not None
     poses = clip.poses
     stamps = clip.stamps
@@ -192,8 +191,7 @@ def run(clip: Clip, net: DepthNet, spec: InferenceSpec, motion: str,
         result = stream.update(rgb, stamps[i], network, K.matrix(),
                                odometry if use_odometry else None)
         out.seconds.append(time.perf_counter() - started)
-        if i not in clip.depth or first:
-            first = False
+        if i == 0 or i not in clip.depth:     # the stream's first frame is the network's
             continue
         gt = clip.depth[i]
         out.states[result.state] += 1

@@ -24,8 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 from shared_data import SHARED_DATA, require  # noqa: E402
 
+from svde_ros.geometry import rotation_angle_deg  # noqa: E402
 from svde_ros.model.pose_net import temporal_pose  # noqa: E402
-from svde_ros.motion.ego_motion import MOVING, angle_deg, rotation_deg  # noqa: E402
+from svde_ros.motion.ego_motion import MOVING, angle_deg  # noqa: E402
 from svde_training.data.clip import Clip  # noqa: E402
 from svde_training.data.dataset import to_base  # noqa: E402
 from svde_training.data.folder import FolderClip  # noqa: E402
@@ -112,17 +113,17 @@ def main(argv: list[str] | None = None) -> int:
                 pose_t, pose_n = clip.pose(t), clip.pose(n)
                 assert pose_t is not None and pose_n is not None
                 truth = np.linalg.inv(pose_n) @ pose_t
-                entry, _ = pair_geometry(clip, t, n)  # type: ignore[arg-type]
+                entry = pair_geometry(clip, t, n)  # type: ignore[arg-type]
                 states[entry['state']] += 1
-                turn.append(rotation_deg(truth[:3, :3]))
+                turn.append(rotation_angle_deg(truth[:3, :3]))
                 if 'R' in entry:
                     R = np.array(entry['R'])
-                    rot.append(rotation_deg(R.T @ truth[:3, :3]))
+                    rot.append(rotation_angle_deg(R.T @ truth[:3, :3]))
                 if entry['state'] == MOVING and np.linalg.norm(truth[:3, 3]) > 1e-3:
                     direction.append(angle_deg(np.array(entry['direction']), truth[:3, 3]))
                 if pose_net is not None and name == 'indoor_kitchen':
                     T = posenet_motion(pose_net, clip, t, n, size)
-                    net_rot.append(rotation_deg(T[:3, :3].T @ truth[:3, :3]))
+                    net_rot.append(rotation_angle_deg(T[:3, :3].T @ truth[:3, :3]))
             errors.setdefault(name, []).extend((gap, e) for e in rot)
             p90 = float(np.percentile(rot, 90)) if rot else float('nan')
             print(f'| {name} | {gap} | {sum(states.values())} | {np.median(turn):.2f} | '

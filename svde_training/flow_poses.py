@@ -17,6 +17,7 @@ with a digest of both frames, so a resumed run reuses it and a changed frame is 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -49,24 +50,33 @@ FIXES = {UNCERTAIN: FIXES_NOTHING, STILL: FIXES_ROTATION, ONLY_TURNING: FIXES_RO
 Pair = tuple[int, int, int]          # (clip index, target frame, neighbour frame)
 
 
+def flow_frame(clip: Clip, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(grey frame the flow runs on, K at the flow's output size) of one frame."""
+    K = clip.intrinsics(index)
+    width = FLOW_WIDTH // FLOW_SCALE
+    height = max(8, round(K.height * width / K.width))
+    return grey_at(clip.image(index), width, height), K.resized(width, height).matrix()
+
+
 def _digest(grey: np.ndarray) -> str:
     return hashlib.sha1(grey.tobytes()).hexdigest()[:16]
 
 
-def pair_geometry(clip: Clip, t: int, n: int) -> tuple[dict[str, Any], str]:
-    """The geometry of frame t against neighbour n (T_n_t), and a digest of the two frames."""
-    K = clip.intrinsics(t)
-    width = FLOW_WIDTH // FLOW_SCALE
-    height = max(8, round(K.height * width / K.width))
-    current = grey_at(clip.image(t), width, height)
-    neighbour = grey_at(clip.image(n), width, height)
-    ego = estimate_ego_motion(observed_flow(current, neighbour), K.resized(width, height).matrix())
+def geometry_of(current: np.ndarray, neighbour: np.ndarray, K: np.ndarray) -> dict[str, Any]:
+    """The geometry (T_n_t) of a target's grey frame against its neighbour's, as stored."""
+    ego = estimate_ego_motion(observed_flow(current, neighbour), K)
     entry: dict[str, Any] = {'state': ego.state, 'inliers': round(ego.inliers, 3)}
     if ego.T_prev_cur is not None:
         entry['R'] = ego.T_prev_cur[:3, :3].round(8).tolist()
     if ego.direction is not None:
         entry['direction'] = ego.direction.round(8).tolist()
-    return entry, _digest(current) + _digest(neighbour)
+    return entry
+
+
+def pair_geometry(clip: Clip, t: int, n: int) -> dict[str, Any]:
+    """The geometry of frame t against neighbour n (T_n_t)."""
+    current, K = flow_frame(clip, t)
+    return geometry_of(current, flow_frame(clip, n)[0], K)
 
 
 class FlowPoses:
@@ -78,24 +88,23 @@ class FlowPoses:
         stored: dict[str, Any] = {}
         if cache is not None and cache.is_file():
             stored = json.loads(cache.read_text())
+
+        @functools.lru_cache(maxsize=16)      # pairs come target by target: neighbours recur
+        def frame(c: int, i: int) -> tuple[np.ndarray, np.ndarray, str]:
+            grey, K = flow_frame(clips[c], i)
+            return grey, K, _digest(grey)
+
         reused = changed = 0
         out: dict[str, Any] = {}
         for number, (c, t, n) in enumerate(pairs):
             key = f'{clips[c].name}|{t}|{n}'
-            entry, digest = None, None
-            if key in stored:
-                K = clips[c].intrinsics(t)
-                width = FLOW_WIDTH // FLOW_SCALE
-                height = max(8, round(K.height * width / K.width))
-                digest = _digest(grey_at(clips[c].image(t), width, height)) + \
-                    _digest(grey_at(clips[c].image(n), width, height))
-                if stored[key]['digest'] == digest:
-                    entry, reused = stored[key], reused + 1
-                else:
-                    changed += 1
-            if entry is None:
-                geometry, digest = pair_geometry(clips[c], t, n)
-                entry = {**geometry, 'digest': digest}
+            (current, K, here), (neighbour, _, there) = frame(c, t), frame(c, n)
+            digest = here + there
+            if key in stored and stored[key]['digest'] == digest:
+                entry, reused = stored[key], reused + 1
+            else:
+                changed += key in stored
+                entry = {**geometry_of(current, neighbour, K), 'digest': digest}
             out[key] = entry
             self.entries[(c, t, n)] = entry
             if (number + 1) % 200 == 0:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from svde_ros.geometry import rotation_angle_deg
 from svde_ros.motion.flow import Flow, pixel_grid
 
 FIRST_FRAME = 'first_frame'
@@ -32,7 +33,6 @@ STILL = 'still'
 ONLY_TURNING = 'only_turning'
 MOVING = 'moving'
 UNCERTAIN = 'uncertain'
-STATES = (FIRST_FRAME, STILL, ONLY_TURNING, MOVING, UNCERTAIN)
 
 # Pixels kept from the frame's border when fitting: DIS is least reliable where patches leave
 # the image.
@@ -81,7 +81,7 @@ MAX_TURN_DEG = 30.0
 class EgoMotion:
     """The camera's motion between the earlier frame and this one.
 
-    state: one of STATES; T_prev_cur: 4x4 (rotation and, when moving, a unit direction or,
+    state: one of the five above; T_prev_cur: 4x4 (rotation and, when moving, a unit direction or,
     with `metric`, the odometry's metric translation), None when first_frame or uncertain;
     source: 'flow', 'odometry' or 'prior'; inliers: share of the fitted points the motion
     explains; parallax_px: median parallax over them; why: a few words when uncertain.
@@ -105,17 +105,12 @@ class EgoMotion:
         return t / n if n > 0 else None
 
 
-def fit_points(flow: Flow, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(here [N,2], there [N,2]) float64: grid points with reliable flow, and where they were.
-
-    `mask` (HxW bool) leaves pixels out (known movers).
-    """
+def fit_points(flow: Flow) -> tuple[np.ndarray, np.ndarray]:
+    """(here [N,2], there [N,2]) float64: grid points with reliable flow, and where they were."""
     h, w = flow.shape
     v, u = np.mgrid[BORDER_PX:h - BORDER_PX:FIT_STEP_PX, BORDER_PX:w - BORDER_PX:FIT_STEP_PX]
     u, v = u.ravel(), v.ravel()
     keep = flow.reliable[v, u]
-    if mask is not None:
-        keep &= ~mask[v, u]
     u, v = u[keep], v[keep]
     here = np.stack([u, v], -1).astype(np.float64)
     return here, here + flow.flow[v, u]
@@ -153,11 +148,6 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     """Angle between two vectors, degrees."""
     c = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
-
-
-def rotation_deg(R: np.ndarray) -> float:
-    """A rotation matrix's angle, degrees."""
-    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
 
 
 def _transform(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -215,8 +205,7 @@ def _parallax(here: np.ndarray, there: np.ndarray, K: np.ndarray, R: np.ndarray)
 
 
 def estimate_ego_motion(flow: Flow, K: np.ndarray, prior: EgoMotion | None = None,
-                        odometry: np.ndarray | None = None,
-                        movers: np.ndarray | None = None) -> EgoMotion:
+                        odometry: np.ndarray | None = None) -> EgoMotion:
     """The camera's motion from the flow (and the odometry, when given). See the module doc.
 
     Args:
@@ -224,9 +213,8 @@ def estimate_ego_motion(flow: Flow, K: np.ndarray, prior: EgoMotion | None = Non
         K: 3x3 intrinsics at the flow's resolution.
         prior: the previous frame's outcome, for continuity.
         odometry: T_prev_cur from the robot's odometry (metric), or None.
-        movers: HxW bool of pixels known to move, left out of every fit.
     """
-    here, there = fit_points(flow, movers)
+    here, there = fit_points(flow)
     if len(here) < 8:
         return EgoMotion(UNCERTAIN, why='too few reliable flow points')
     moved = float(np.median(np.linalg.norm(there - here, axis=-1)))
@@ -264,7 +252,7 @@ def _from_flow(here: np.ndarray, there: np.ndarray, K: np.ndarray,
             return EgoMotion(ONLY_TURNING, _transform(R_turn, np.zeros(3)), inliers=turn_share)
         return EgoMotion(UNCERTAIN, inliers=turn_share, why='no essential matrix')
     R, t, inlier = fit
-    if rotation_deg(R) > MAX_TURN_DEG:   # the twisted pair of a fit without parallax
+    if rotation_angle_deg(R) > MAX_TURN_DEG:   # the twisted pair of a fit without parallax
         return EgoMotion(ONLY_TURNING, _transform(R_turn, np.zeros(3)), inliers=turn_share) \
             if turn_share >= MIN_INLIER_SHARE else EgoMotion(UNCERTAIN, inliers=turn_share,
                                                              why='no plausible rotation')
@@ -294,7 +282,7 @@ def _from_odometry(T: np.ndarray, here: np.ndarray, there: np.ndarray, K: np.nda
                    moved: float) -> EgoMotion:
     """The odometry's motion, with its state, checked against the flow."""
     step = float(np.linalg.norm(T[:3, 3]))
-    turn = rotation_deg(T[:3, :3])
+    turn = rotation_angle_deg(T[:3, :3])
     if step < STILL_M:
         if turn < STILL_DEG:
             if moved >= STILL_PX:   # most of the image moves: the odometry is stale or wrong

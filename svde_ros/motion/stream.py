@@ -204,8 +204,7 @@ class MotionGeometry:
             # Most of what can be judged disagrees with the motion: the motion is wrong (a
             # blurred frame, a fit on a mover), not the world.
             ego.state, ego.why = UNCERTAIN, f'{mask.sum() / judged.sum():.0%} of the frame flagged'
-            return FrameGeometry(ego, None, np.zeros(depth.shape, np.float32),
-                                 depth * self.scale, scale=self.scale)
+            return FrameGeometry(ego, None, empty, depth * self.scale, scale=self.scale)
         out = FrameGeometry(ego, mask, score, depth * self.scale, scale=self.scale)
         if fused and ego.state == MOVING:
             # Triangulated in the network's unit (the step measured on its depth, so one

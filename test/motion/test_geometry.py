@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from svde_ros.geometry import rotation_angle_deg
 from svde_ros.motion.ego_motion import (
     MOVING,
     ONLY_TURNING,
@@ -9,7 +10,6 @@ from svde_ros.motion.ego_motion import (
     EgoMotion,
     angle_deg,
     estimate_ego_motion,
-    rotation_deg,
     with_depth_length,
 )
 from svde_ros.motion.flow import grey_at, observed_flow
@@ -45,7 +45,7 @@ def test_the_motion_is_recovered_from_the_flow(yaw_deg, step):
     ego = estimate_ego_motion(flow, K)
     assert ego.state == MOVING and ego.source == 'flow' and ego.inliers > 0.8
     assert angle_deg(ego.direction, T[:3, 3]) < 3.0
-    assert rotation_deg(ego.T_prev_cur[:3, :3].T @ T[:3, :3]) < 0.1
+    assert rotation_angle_deg(ego.T_prev_cur[:3, :3].T @ T[:3, :3]) < 0.1
 
 
 def test_the_steps_length_is_measured_on_the_depth():
@@ -65,7 +65,7 @@ def test_still_and_turning_cameras_are_their_own_states():
     T = motion(2.0, (0.0, 0.0, 0.0))
     turned = estimate_ego_motion(flow_of(T)[0], K)
     assert turned.state == ONLY_TURNING
-    assert rotation_deg(turned.T_prev_cur[:3, :3].T @ T[:3, :3]) < 0.1
+    assert rotation_angle_deg(turned.T_prev_cur[:3, :3].T @ T[:3, :3]) < 0.1
 
 
 def test_a_wrong_candidate_loses():
@@ -90,7 +90,7 @@ def test_odometry_gives_the_length_and_the_flow_the_rotation():
     ego = estimate_ego_motion(flow, K, odometry=noisy)
     assert ego.state == MOVING and ego.metric and ego.source == 'odometry+flow'
     assert np.linalg.norm(ego.T_prev_cur[:3, 3]) == pytest.approx(np.linalg.norm(noisy[:3, 3]))
-    assert rotation_deg(ego.T_prev_cur[:3, :3].T @ T[:3, :3]) < 0.1
+    assert rotation_angle_deg(ego.T_prev_cur[:3, :3].T @ T[:3, :3]) < 0.1
     assert angle_deg(ego.direction, T[:3, 3]) < 3.0
 
 

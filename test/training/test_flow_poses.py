@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import yaml
 
-from svde_ros.motion.ego_motion import angle_deg, rotation_deg
+from svde_ros.geometry import rotation_angle_deg
+from svde_ros.motion.ego_motion import angle_deg
 from svde_training.cli import main
 from svde_training.data.kitti import KittiOdometryClip
 from svde_training.flow_poses import (
@@ -38,7 +39,7 @@ def test_the_geometry_of_real_pairs_matches_their_poses(tmp_path):
         R, d, code = flow.fixed(c, t, n, flip=False)
         truth = np.linalg.inv(clip.pose(n)) @ clip.pose(t)
         assert code == FIXES_ROTATION_AND_DIRECTION
-        assert rotation_deg(R.T @ truth[:3, :3]) < 0.2
+        assert rotation_angle_deg(R.T @ truth[:3, :3]) < 0.2
         assert angle_deg(d, truth[:3, 3]) < 5.0
     R, d, _ = flow.fixed(0, 3, 2, flip=True)      # the mirrored world: M R M, M d
     R0, d0, _ = flow.fixed(0, 3, 2, flip=False)

@@ -316,7 +316,11 @@ def main() -> int:
         for motion in MOTIONS:
             if motion == 'odometry' and clip.poses is None:
                 continue
-            s = run(clip, net, spec, motion, panels)
+            try:
+                s = run(clip, net, spec, motion, panels)
+            except DataError as err:            # an unreadable frame of a user's clip
+                print(f'error: {err}', file=sys.stderr)
+                return 2
             ratio = mean(s.fused) / mean(s.network)
             metric = (f'{mean(s.network_metric):.3f} / {average(s.tri_metric):.3f} / '
                       f'{mean(s.fused_metric):.3f}' if s.fused_metric else '-')

@@ -19,8 +19,9 @@ the line is told at any depth.
 
 By the camera's state:
 - moving: as above; a car followed at the camera's speed does not move in the image, but the
-  static world at its depth would: it disagrees by its whole parallax; oncoming and crossing
-  movers move more, or across the epipolar direction;
+  static world at its depth would: it disagrees by its whole parallax, and below the horizon it
+  shows less parallax than the road beneath it (road.py), which no static point can; oncoming
+  and crossing movers move more, or across the epipolar direction;
 - still: nothing static moves, so the flow above its noise floor is the mask (parallax 0);
 - only turning: the static scene moves by the rotation's homography at any depth, so what the
   homography does not explain moves (parallax 0);
@@ -34,6 +35,7 @@ import numpy as np
 
 from svde_ros.motion.ego_motion import expected_flow
 from svde_ros.motion.flow import TEXTURE_MIN, Flow, pixel_grid
+from svde_ros.motion.road import Road
 
 # The flow's noise counts this many times (its sigma, measured per frame) in the score.
 NOISE_K = 3.0
@@ -67,7 +69,8 @@ class MotionMaskConfig:
 def motion_score(depth: np.ndarray, K: np.ndarray, flow: Flow, T_prev_cur: np.ndarray,
                  config: MotionMaskConfig, moved_camera: bool = True,
                  noise_px: float | None = None, depth_share: float = 1.0,
-                 epipolar: np.ndarray | None = None) -> np.ndarray:
+                 epipolar: np.ndarray | None = None,
+                 road: Road | None = None) -> np.ndarray:
     """Score HxW of each pixel (see the module docstring); 0 where there is no verdict.
 
     T_prev_cur's translation is in the depth's unit (zero for a still or turning camera).
@@ -76,7 +79,10 @@ def motion_score(depth: np.ndarray, K: np.ndarray, flow: Flow, T_prev_cur: np.nd
     noise (`noise_px`, pixels; when not given, measured on this frame's residuals: a still or
     turning camera's static scene is most of the frame), never below `min_residual_px`. With
     `epipolar` (HxW, pixels: the flow's distance from its epipolar line under the motion), a
-    pixel also scores that distance over the noise.
+    pixel also scores that distance over the noise. With `road` (calibrated to this motion), a
+    pixel below the horizon also scores the parallax it lacks against the road along its ray,
+    over the road's measured error share of that parallax plus the noise: a car followed at our
+    speed, whatever the network's depth error.
     Pixels without depth, or that the static scene would have brought in from outside the
     earlier frame, cannot be checked; nor, when the camera moved (`moved_camera`), those whose
     flow is not reliable (the near road's large motion, occlusions). When it only turned or
@@ -96,6 +102,9 @@ def motion_score(depth: np.ndarray, K: np.ndarray, flow: Flow, T_prev_cur: np.nd
         # A static pixel's flow lies on its epipolar line at any depth: motion across it is
         # told without the depth.
         score = np.maximum(score, epipolar / floor)
+    if road is not None:
+        lack, road_parallax = road.deficit(flow, K, T_prev_cur)
+        score = np.maximum(score, lack / (road.error * road_parallax + floor))
     h, w = depth.shape
     at = pixel_grid(h, w) + expected
     outside = (at[..., 0] < 0) | (at[..., 0] > w - 1) | (at[..., 1] < 0) | (at[..., 1] > h - 1)

@@ -24,6 +24,7 @@ from svde_ros.motion.ego_motion import (
 from svde_ros.motion.flow import Flow, grey_at, observed_flow
 from svde_ros.motion.fusion import NETWORK_LOG_SIGMA, fuse
 from svde_ros.motion.mask import MotionMaskConfig, motion_score, robust_spread
+from svde_ros.motion.road import Road, fit_road
 from svde_ros.motion.triangulation import Triangulated, carried, combine, triangulate
 
 # Frames kept to find one `interval_s` old (60 Hz for a second), and the oldest that counts:
@@ -79,6 +80,7 @@ class FrameGeometry:
     fused_share: float = 0.0
     scale: float = 1.0
     tri: Triangulated | None = None
+    road: Road | None = None
 
     @property
     def state(self) -> str:
@@ -188,7 +190,7 @@ class MotionGeometry:
         static = flow.reliable & np.isfinite(depth)
         in_depth_unit = with_depth_length(depth, flow.flow, K, ego.T_prev_cur, static)
         self._keep_scale(ego, in_depth_unit)
-        noise, share, epipolar, calibration = None, 1.0, None, None
+        noise, share, epipolar, calibration, road = None, 1.0, None, None, None
         if ego.state == MOVING:
             # This frame's own uncertainty: the flow's distance from its epipolar lines (no
             # depth in it), and how far the network's depth is from the triangulated one.
@@ -196,8 +198,10 @@ class MotionGeometry:
             noise = robust_spread(calibration.epipolar[flow.reliable])
             share = depth_error(calibration, depth)
             epipolar = calibration.epipolar
+            plane = fit_road(depth, K)
+            road = plane.calibrated(flow, K, in_depth_unit) if plane is not None else None
         score = motion_score(depth, K, flow, in_depth_unit, self.config,
-                             ego.state == MOVING, noise, share, epipolar)
+                             ego.state == MOVING, noise, share, epipolar, road)
         mask = score > self.config.threshold
         judged = score > 0
         if judged.sum() and mask.sum() > MAX_FLAGGED_SHARE * judged.sum():
@@ -205,7 +209,7 @@ class MotionGeometry:
             # blurred frame, a fit on a mover), not the world.
             ego.state, ego.why = UNCERTAIN, f'{mask.sum() / judged.sum():.0%} of the frame flagged'
             return FrameGeometry(ego, None, empty, depth * self.scale, scale=self.scale)
-        out = FrameGeometry(ego, mask, score, depth * self.scale, scale=self.scale)
+        out = FrameGeometry(ego, mask, score, depth * self.scale, scale=self.scale, road=road)
         if fused and ego.state == MOVING:
             # Triangulated in the network's unit (the step measured on its depth, so one
             # frame's odometry error does not bend the map), then put in metres by the scale.

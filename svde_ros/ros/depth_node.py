@@ -191,6 +191,7 @@ class DepthNode(Node):
         self.motion_state = 'not run'           # the motion geometry's last state
         self.motion_source = ''
         self.fused_share = 0.0
+        self.road = 'none'
         self._odometry: deque[tuple[float, np.ndarray]] = deque(maxlen=ODOM_HISTORY)
         self._camera_in_base = pose_from_xyz_rpy(p.camera_in_base)
         self._base_frame = ''                    # the odometry's child frame
@@ -460,6 +461,8 @@ class DepthNode(Node):
         geometry = self.geometry.apply(measured, depth, fused)
         self.motion_state, self.motion_source = geometry.state, geometry.ego.source
         self.fused_share = geometry.fused_share
+        self.road = 'none' if geometry.road is None else \
+            f'judged by (parallax error {geometry.road.error:.2f})'
         lap('fusion')
         return geometry
 
@@ -522,7 +525,7 @@ class DepthNode(Node):
             ('mask_method', self.params.mask_method),
             ('depth_source', self.params.depth_source), ('motion_state', self.motion_state),
             ('motion_source', self.motion_source),
-            ('fused_share', f'{self.fused_share:.3f}'),
+            ('fused_share', f'{self.fused_share:.3f}'), ('road', self.road),
             ('depth_scale', f'{self.geometry.scale:.4g}'
              + (' (metric: odometry)' if self.geometry.metric else '')),
             ('baseline_s', f'{self.geometry.baseline_s:.3f}'),

@@ -14,6 +14,9 @@ from svde_ros.motion.ego_motion import expected_flow
 H, W = 96, 320
 K = np.array([[200.0, 0.0, W / 2], [0.0, 200.0, H / 2], [0.0, 0.0, 1.0]])
 MOVER = (slice(30, 60), slice(100, 150))     # rows, columns of the mover in the current frame
+ROAD_HEIGHT_M = 1.5
+# A car on the road ahead (road_scene), its back 8.6 m away, right of the focus of expansion.
+CAR = (slice(66, 83), slice(215, 265))
 
 
 def texture(seed: int = 0, sky_rows: int = 0) -> np.ndarray:
@@ -42,20 +45,30 @@ def motion(yaw_deg: float, t: tuple[float, float, float]) -> np.ndarray:
     return T
 
 
+def road_scene() -> np.ndarray:
+    """A road seen by a camera 1.5 m above it, looking ahead, and a wall where the road is 25 m
+    away (the horizon is row H / 2, the principal point's)."""
+    v = np.mgrid[0:H, 0:W][0].astype(np.float32)
+    below = np.maximum(v - K[1, 2], 1e-3)
+    return np.minimum(K[1, 1] * ROAD_HEIGHT_M / below, 25.0).astype(np.float32)
+
+
 def render_previous(current: np.ndarray, depth: np.ndarray, T_prev_cur: np.ndarray,
-                    mover_shift: tuple[float, float] | None = None) -> np.ndarray:
+                    mover_shift: tuple[float, float] | None = None,
+                    mover: tuple[slice, slice] = MOVER) -> np.ndarray:
     """The earlier frame: each current pixel moved to where the static scene puts it.
 
     The motions are kept to a few pixels: DIS, coarse to fine, does not find a mover whose
     flow differs from its surroundings' by tens of pixels. The flow field (current -> earlier)
     is inverted by fixed-point iteration, exact enough for the smooth depth used here. With
     `mover_shift` (dx, dy pixels at the depth's size), the mover's pixels are where they are
-    now moved by that much instead ((0, 0): a car followed at the camera's speed).
+    now moved by that much instead ((0, 0): a car followed at the camera's speed); `mover`
+    says where it is.
     """
     flow, _ = expected_flow(depth, K, T_prev_cur)
     flow = cv2.resize(flow, (2 * W, 2 * H), interpolation=cv2.INTER_LINEAR) * 2
     if mover_shift is not None:
-        rows, cols = MOVER
+        rows, cols = mover
         big = (slice(2 * rows.start, 2 * rows.stop), slice(2 * cols.start, 2 * cols.stop))
         flow[big] = np.array(mover_shift, np.float32) * 2
     q = np.stack(np.meshgrid(np.arange(2 * W), np.arange(2 * H)), -1).astype(np.float32)
@@ -66,17 +79,17 @@ def render_previous(current: np.ndarray, depth: np.ndarray, T_prev_cur: np.ndarr
                      borderMode=cv2.BORDER_REFLECT)
 
 
-def static_region() -> np.ndarray:
+def static_region(mover: tuple[slice, slice] = MOVER) -> np.ndarray:
     """HxW bool: the pixels well away from the mover."""
-    rows, cols = MOVER
+    rows, cols = mover
     static = np.ones((H, W), bool)
     static[rows.start - 8:rows.stop + 8, cols.start - 8:cols.stop + 8] = False
     return static
 
 
-def mover_inside() -> np.ndarray:
+def mover_inside(mover: tuple[slice, slice] = MOVER) -> np.ndarray:
     """HxW bool: the mover's pixels, away from its edges."""
-    rows, cols = MOVER
+    rows, cols = mover
     inner = np.zeros((H, W), bool)
     inner[rows.start + 4:rows.stop - 4, cols.start + 4:cols.stop - 4] = True
     return inner

@@ -10,10 +10,12 @@ from svde_ros.motion.ego_motion import FIRST_FRAME, MOVING, ONLY_TURNING, STILL,
 from svde_ros.motion.mask import MotionMaskConfig
 from svde_ros.motion.stream import MotionGeometry, mask_of_pair
 from test.motion.scene import (
+    CAR,
     K,
     motion,
     mover_inside,
     render_previous,
+    road_scene,
     scene_depth,
     static_region,
     texture,
@@ -110,3 +112,31 @@ def test_a_pair_gives_the_same_mask_as_the_stream():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match='threshold'):
         MotionMaskConfig(threshold=0.0)
+
+
+def test_a_car_followed_on_the_road_is_flagged_where_the_network_misjudges_its_depth():
+    """Driving ahead at our speed, the car does not move in the image. The network puts it 2.5x
+    too far, where a static car would move only 40% of its true parallax: the ordinary score
+    forgives that. The road does not: the car shows less parallax than the road beneath it,
+    which nothing static can (without the road the same frames flag none of it)."""
+    truth = road_scene()
+    rows, cols = CAR
+    truth[rows, cols] = truth[rows.stop - 1, cols].min()     # its back: one depth, on the road
+    network = truth.copy()
+    network[rows, cols] *= 2.5
+    T = motion(0.2, (0.0, 0.0, 0.8))
+    current = texture()
+    previous = render_previous(current, truth, T, (0.0, 0.0), CAR)
+    stream = MotionGeometry(MotionMaskConfig())
+    stream.update(previous, 0.0, network, K)
+    result = stream.update(current, 0.1, network, K)
+    assert result.state == MOVING and result.road is not None
+    assert result.road.normal[1] > np.cos(np.radians(2))
+    assert result.mask[mover_inside(CAR)].mean() > 0.6
+    assert result.mask[static_region(CAR)].mean() < 0.01
+
+
+def test_no_road_is_judged_by_where_the_scene_below_is_no_plane():
+    """The textured scene of the other tests has no floor: no road, and no mask from one."""
+    _, result = geometry_of(motion(0.3, (0.1, 0.0, 0.2)))
+    assert result.state == MOVING and result.road is None

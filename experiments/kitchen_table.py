@@ -5,6 +5,7 @@ experiments/component_table.py does for eval_mix), with the row-flattened AbsRel
 within-row correlation that say how much of the depth comes from the image.
 
     python experiments/kitchen_table.py [--arms flow,flow_rotation,posenet,poses] [--seeds 0,1]
+    python experiments/kitchen_table.py --setup bag --arms flow,posenet   # the bag's runs
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--arms', default='flow,flow_rotation,posenet,poses')
     parser.add_argument('--seeds', default='0,1')
     parser.add_argument('--runs', type=Path, default=Path('runs'))
+    parser.add_argument('--setup', choices=('video', 'bag'), default='video',
+                        help="pose_source_kitchen.sh's setup (runs kitchen_* or kitchenbag_*)")
     args = parser.parse_args(argv)
     print('| arm | AbsRel, last 3 (per seed) | row-flattened | within-row corr | steps |')
     print('|---|---|---|---|---|')
     for arm in args.arms.split(','):
         cells: dict[str, list[str]] = {'abs': [], 'flat': [], 'corr': [], 'steps': []}
         for seed in args.seeds.split(','):
-            rows = [r for r in read_rows(args.runs / f'kitchen_{arm}_s{seed}')
+            prefix = 'kitchen' if args.setup == 'video' else 'kitchenbag'
+            rows = [r for r in read_rows(args.runs / f'{prefix}_{arm}_s{seed}')
                     if r.get('epoch', 0) > 0 and 'eval_abs_rel' in r]
             if not rows:
                 for key in cells:

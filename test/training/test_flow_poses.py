@@ -1,4 +1,5 @@
 """pose_source: flow: each training pair's rotation and direction from the images themselves."""
+import json
 import shutil
 
 import cv2
@@ -11,6 +12,7 @@ from svde_ros.motion.ego_motion import angle_deg
 from svde_training.cli import main
 from svde_training.data.kitti import KittiOdometryClip
 from svde_training.flow_poses import (
+    DIRECTION_MIN_INLIERS,
     FIXES_NOTHING,
     FIXES_ROTATION,
     FIXES_ROTATION_AND_DIRECTION,
@@ -60,6 +62,25 @@ def test_the_cache_is_reused_and_refused_when_a_frame_changed(tmp_path):
     cv2.imwrite(str(image), np.ascontiguousarray(frame[:, ::-1]))   # another frame, same name
     changed = FlowPoses([KittiOdometryClip(folder, 'image_l')], pairs, cache)
     assert changed.reused == 1 and changed.changed == 1
+
+
+def test_a_moving_pair_the_fit_explains_poorly_fixes_its_rotation_only(tmp_path):
+    """Movers that bend the essential matrix bend the direction most (nuScenes' busy streets):
+    below DIRECTION_MIN_INLIERS the pair keeps its rotation and PoseNet gives the translation."""
+    clip = KittiOdometryClip(KITTI_ODOMETRY_07, 'image_l')
+    pairs = [(0, 2, 1), (0, 4, 3)]
+    cache = tmp_path / FLOW_POSES_NAME
+    FlowPoses([clip], pairs, cache)
+    stored = yaml.safe_load(cache.read_text())
+    key = next(k for k in stored if k.endswith('|4|3'))
+    assert stored[key]['state'] == 'moving' and stored[key]['inliers'] >= DIRECTION_MIN_INLIERS
+    stored[key]['inliers'] = DIRECTION_MIN_INLIERS - 0.05     # as a fit with movers in view
+    cache.write_text(json.dumps(stored))
+    flow = FlowPoses([clip], pairs, cache)
+    assert flow.reused == 2
+    assert flow.fixed(0, 2, 1, flip=False)[2] == FIXES_ROTATION_AND_DIRECTION
+    assert flow.fixed(0, 4, 3, flip=False)[2] == FIXES_ROTATION
+    assert flow.counts() == {'moving': 1, 'moving (rotation only)': 1}
 
 
 def test_posenet_keeps_only_what_the_geometry_leaves_open():

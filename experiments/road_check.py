@@ -25,9 +25,9 @@ import real_masks  # noqa: E402
 
 from svde_ros.model.checkpoint import load_depth_net  # noqa: E402
 from svde_ros.model.predict import predict_depth  # noqa: E402
+from svde_ros.motion import road as road_module  # noqa: E402
 from svde_ros.motion.ego_motion import MOVING, with_depth_length  # noqa: E402
 from svde_ros.motion.mask import MotionMaskConfig  # noqa: E402
-from svde_ros.motion import road as road_module  # noqa: E402
 from svde_ros.motion.road import fit_road  # noqa: E402
 from svde_ros.motion.stream import MotionGeometry  # noqa: E402
 from svde_training.masks import resize_mask  # noqa: E402

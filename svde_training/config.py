@@ -412,6 +412,10 @@ class TrainConfig:
     'flow' takes each pair's rotation, and its direction of travel where the parallax allows,
     from the images' own geometry (svde_training/flow_poses.py) and PoseNet's translation length
     (its whole motion where the geometry is uncertain): no odometry needed, not metric.
+    'auto' (the default) uses what each clip has: its own poses where it has them (as mixed;
+    metric), the images' geometry where it has none (as flow). PoseNet alone lost to both on
+    every setting measured (issue 42, docs/results/pose_from_flow.md); the recipe's configs,
+    measured with PoseNet, keep it.
     flow_fixes: what of the geometry pose_source flow uses: 'rotation_and_direction' (PoseNet
     learns the translation's length) or 'rotation' (PoseNet learns the whole translation;
     indoors at one frame apart the geometry's direction is 58 degrees off, its rotation 0.23).
@@ -431,7 +435,7 @@ class TrainConfig:
     pose_translation_scale: float = 0.01
     pose_rotation_scale: float = 0.01
     pose_gauge: Literal['shared', 'per_source'] = 'shared'
-    pose_source: Literal['posenet', 'poses', 'mixed', 'flow'] = 'posenet'
+    pose_source: Literal['posenet', 'poses', 'mixed', 'flow', 'auto'] = 'auto'
     flow_fixes: Literal['rotation_and_direction', 'rotation'] = 'rotation_and_direction'
     known_translation: float = 0.05
     pose_noise: PoseNoise = field(default_factory=PoseNoise)

@@ -56,7 +56,7 @@ BOARD_EVERY_STEPS = 10     # TensorBoard scalars of the training step
 
 # Above this median turn between a target and its neighbours (degrees), PoseNet was measured
 # to lose the turn to a sideways translation over a flat map (the kitchen walk: 3 deg per 5 cm;
-# a car: 0.06 deg per metre). fit then names the known-motion setting when poses exist.
+# a car: 0.06 deg per metre). Where PoseNet was chosen over poses the clips have, fit says so.
 TURN_HINT_DEG = 1.0
 
 
@@ -158,13 +158,23 @@ class Trainer:
         opened = [build_clips(s, out / 'bag_index') for s in config.data.sources]
         clips = [c for shots in opened for c in shots]
         groups = [g for g, shots in enumerate(opened) for _ in shots]
-        known = config.pose_source in ('poses', 'mixed')
+        auto = config.pose_source == 'auto'
+        posed = [clip.pose(0) is not None for clip in clips]
+        # Known motion: every clip's (poses), or where a clip has it (mixed, auto).
+        known = config.pose_source in ('poses', 'mixed') or (auto and any(posed))
+        self.known_motion = known
         self.dataset = TupleDataset(clips, config.data, config.optim.seed, masks, groups,
                                     config.pose_noise if known else None,
                                     every_clip_posed=config.pose_source == 'poses')
-        if config.pose_source == 'flow':
+        if config.pose_source == 'flow' or auto:
+            # The images' geometry for every pair (flow), or for the clips without poses (auto).
+            pairs = [p for p in self.dataset.pairs() if not (known and posed[p[0]])]
             cache = out / FLOW_POSES_NAME if out.is_dir() and info.is_main else None
-            self.dataset.flow_poses = FlowPoses(clips, self.dataset.pairs(), cache)
+            if pairs:
+                self.dataset.flow_poses = FlowPoses(clips, pairs, cache)
+            if auto and info.is_main:
+                LOG.info('pose_source auto: known motion on %d clip(s) with poses, the images\' '
+                         'geometry on %d without', sum(posed), len(posed) - sum(posed))
         if config.data.neighbours == 'motion' and info.is_main:
             spacing = self.dataset.spacing()
             for name, s in spacing.items():
@@ -181,10 +191,9 @@ class Trainer:
         if hint and motion is not None and motion[1] > TURN_HINT_DEG:
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '
                         'apart): PoseNet takes such turns for sideways motion and learns a flat '
-                        'map (docs/results/any_camera.md); the clips have poses: '
-                        '--set pose_source=poses warps with them (without poses, '
-                        '--set pose_source=flow takes the turns from the images)', motion[1],
-                        1000 * motion[0])
+                        'map (docs/results/any_camera.md); pose_source is set to posenet, but '
+                        'the clips have poses: pose_source auto (the default) or poses warps '
+                        'with them', motion[1], 1000 * motion[0])
         self.eval_sets = {
             prefix: eval_frames([c for s in sources for c in build_clips(s)], config.data,
                                 config.eval.max_frames)
@@ -312,12 +321,13 @@ class Trainer:
     def pose(self, batch: TrainBatch, j: int, offset: int) -> torch.Tensor:
         """T_nbr_t for neighbour j.
 
-        The clip's own motion in depth units (pose_source: poses; mixed, where the clip has
-        poses), or PoseNet's, asked in temporal order (temporal_pose), with what the images'
-        geometry fixes put in its place (pose_source: flow).
+        The clip's own motion in depth units (pose_source: poses; mixed and auto, where the
+        clip has poses), or PoseNet's, asked in temporal order (temporal_pose), with what the
+        images' geometry fixes put in its place (pose_source: flow; auto, where the clip has no
+        poses).
         """
         source = self.config.pose_source
-        if source in ('poses', 'mixed'):
+        if self.known_motion:
             known = scale_translation(batch.motion[:, j - 1],
                                       torch.full_like(batch.scale, 1.0 / self.motion_unit_m))
             if source == 'poses':
@@ -327,13 +337,13 @@ class Trainer:
         if self.source_gauge is not None:
             gauge = torch.exp(self.source_gauge[self.item_group[batch.index.cpu()].to(T.device)])
             T = scale_translation(T, gauge)
-        if source == 'flow':
+        if source in ('flow', 'auto'):       # a clip with poses has no fixes (FIXES_NOTHING)
             fixes = batch.fixes[:, j - 1]
             if self.config.flow_fixes == 'rotation':
                 fixes = fixes.clamp(max=FIXES_ROTATION)
             return with_fixed_geometry(T, batch.fixed_rotation[:, j - 1],
                                        batch.fixed_dir[:, j - 1], fixes)
-        return torch.where(batch.known[:, None, None], known, T) if source == 'mixed' else T
+        return torch.where(batch.known[:, None, None], known, T) if self.known_motion else T
 
     def evaluate(self) -> dict[str, float]:
         """Median-scaled metrics on each evaluation set, prefixed by its name (eval_, unseen_)."""

@@ -233,7 +233,7 @@ class TupleDataset(Dataset):
         fixed_rotation = torch.eye(3).repeat(len(offsets), 1, 1)
         fixed_dir = torch.zeros(len(offsets), 3)
         fixes = torch.zeros(len(offsets), dtype=torch.int64)
-        if self.flow_poses is not None:
+        if self.flow_poses is not None and not known:
             for j, o in enumerate(offsets):
                 R, d, code = self.flow_poses.fixed(c, t, t + o, crop.flip)
                 fixed_rotation[j], fixed_dir[j] = torch.from_numpy(R), torch.from_numpy(d)

@@ -47,11 +47,14 @@ RECIPE_DATA = {'data.sources', 'data.eval_sources', 'data.unseen_sources', 'data
 
 
 def test_the_defaults_are_the_recipe():
-    """`fit` without --config trains config/recipe.yaml's choices, the measured winner."""
+    """`fit` without --config trains config/recipe.yaml's choices, the measured winner, but
+    warps with what the clips have (their poses, else the images' geometry) where the recipe,
+    measured with PoseNet on a posed clip, keeps PoseNet."""
     defaults = _flat(config_from_dict({}).to_dict())
     recipe = _flat(load_config(REPO / 'config' / 'recipe.yaml').to_dict())
     differ = {k for k in defaults if defaults[k] != recipe[k]}
-    assert differ == RECIPE_DATA
+    assert differ == RECIPE_DATA | {'pose_source'}
+    assert (defaults['pose_source'], recipe['pose_source']) == ('auto', 'posenet')
     # The paper's full pipeline is one config; its parts differ from the recipe.
     paper = load_config(REPO / 'config' / 'paper.yaml')
     assert (paper.pipeline, paper.masking.mode, paper.loss.warping, paper.model.quantization,

@@ -1,5 +1,6 @@
 """pose_source: flow: each training pair's rotation and direction from the images themselves."""
 import json
+import logging
 import shutil
 
 import cv2
@@ -21,7 +22,7 @@ from svde_training.flow_poses import (
 )
 from svde_training.trainer import with_fixed_geometry
 
-from ..conftest import KITTI_ODOMETRY_07
+from ..conftest import KITTI_ODOMETRY_07, REPO
 from .test_trainer import TINY
 
 
@@ -113,3 +114,29 @@ def test_a_short_fit_with_flow_poses_on_a_real_clip(tmp_path):
     cached = yaml.safe_load((out / FLOW_POSES_NAME).read_text())
     assert len(cached) >= 4 and all('digest' in v and 'state' in v for v in cached.values())
     assert any(v['state'] == 'moving' for v in cached.values())
+
+
+def test_auto_warps_with_poses_where_a_clip_has_them_and_with_the_images_elsewhere(tmp_path,
+                                                                                   caplog):
+    """pose_source auto: the posed clip (KITTI, poses.txt) trains with known motion, the same
+    frames as a folder without poses with the images' geometry, computed for its pairs only."""
+    folder = _clip_copy(tmp_path)
+    camera = tmp_path.parent / 'camera.yaml'
+    shutil.copy(REPO / 'config' / 'kitti_odometry_camera.yaml', camera)
+    config = {**TINY, 'pose_source': 'auto',
+              'data': {**TINY['data'], 'sources': [
+                  {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'},
+                  {'type': 'folder', 'path': str(folder / 'image_l'), 'intrinsics': str(camera)}],
+                  'eval_sources': [], 'base_height': 64, 'base_width': 192,
+                  'crop_height': 64, 'crop_width': 192},
+              'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+    path = tmp_path / 'auto.yaml'
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / 'run'
+    with caplog.at_level(logging.INFO):
+        assert main(['fit', '--config', str(path), '--out', str(out)]) == 0
+    assert 'known motion on 1 clip(s) with poses' in caplog.text
+    assert "the images' geometry on 1 without" in caplog.text
+    assert 'depth is metric' in caplog.text
+    cached = json.loads((out / FLOW_POSES_NAME).read_text())
+    assert cached and all(key.startswith('image_l|') for key in cached)

@@ -97,20 +97,26 @@ def test_posenet_keeps_only_what_the_geometry_leaves_open():
     assert torch.allclose(out[2, :3, 3], torch.tensor([0.0, 0.0, 0.5]))
 
 
+def _short_fit(tmp_path, pose_source, sources):
+    """Two steps of `fit` on `sources` with `pose_source`; the run folder."""
+    config = {**TINY, 'pose_source': pose_source,
+              'data': {**TINY['data'], 'sources': sources, 'eval_sources': [],
+                       'base_height': 64, 'base_width': 192, 'crop_height': 64,
+                       'crop_width': 192},
+              'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
+    path = tmp_path / f'{pose_source}.yaml'
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / 'run'
+    assert main(['fit', '--config', str(path), '--out', str(out)]) == 0
+    return out
+
+
 def test_a_short_fit_with_flow_poses_on_a_real_clip(tmp_path):
     """The geometry is computed once into the run folder, counted in the log, and reused on
     --resume."""
     folder = _clip_copy(tmp_path)
-    config = {**TINY, 'pose_source': 'flow',
-              'data': {**TINY['data'], 'sources': [
-                  {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'}],
-                  'eval_sources': [], 'base_height': 64, 'base_width': 192,
-                  'crop_height': 64, 'crop_width': 192},
-              'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
-    path = tmp_path / 'flow.yaml'
-    path.write_text(yaml.safe_dump(config))
-    out = tmp_path / 'run'
-    assert main(['fit', '--config', str(path), '--out', str(out)]) == 0
+    out = _short_fit(tmp_path, 'flow', [
+        {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'}])
     cached = yaml.safe_load((out / FLOW_POSES_NAME).read_text())
     assert len(cached) >= 4 and all('digest' in v and 'state' in v for v in cached.values())
     assert any(v['state'] == 'moving' for v in cached.values())
@@ -121,20 +127,12 @@ def test_auto_warps_with_poses_where_a_clip_has_them_and_with_the_images_elsewhe
     """pose_source auto: the posed clip (KITTI, poses.txt) trains with known motion, the same
     frames as a folder without poses with the images' geometry, computed for its pairs only."""
     folder = _clip_copy(tmp_path)
-    camera = tmp_path.parent / 'camera.yaml'
+    camera = tmp_path / 'camera.yaml'
     shutil.copy(REPO / 'config' / 'kitti_odometry_camera.yaml', camera)
-    config = {**TINY, 'pose_source': 'auto',
-              'data': {**TINY['data'], 'sources': [
-                  {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'},
-                  {'type': 'folder', 'path': str(folder / 'image_l'), 'intrinsics': str(camera)}],
-                  'eval_sources': [], 'base_height': 64, 'base_width': 192,
-                  'crop_height': 64, 'crop_width': 192},
-              'optim': {**TINY['optim'], 'epochs': 1, 'steps_per_epoch': 2}}
-    path = tmp_path / 'auto.yaml'
-    path.write_text(yaml.safe_dump(config))
-    out = tmp_path / 'run'
     with caplog.at_level(logging.INFO):
-        assert main(['fit', '--config', str(path), '--out', str(out)]) == 0
+        out = _short_fit(tmp_path, 'auto', [
+            {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'},
+            {'type': 'folder', 'path': str(folder / 'image_l'), 'intrinsics': str(camera)}])
     assert 'known motion on 1 clip(s) with poses' in caplog.text
     assert "the images' geometry on 1 without" in caplog.text
     assert 'depth is metric' in caplog.text

@@ -3,14 +3,15 @@
 #   1. record: the kitchen walk as a robot's rosbag2 (CompressedImage + CameraInfo at 30 Hz,
 #      the base's Odometry, the camera's offset from the base on /tf_static)
 #   2. svde-train bag-info: what the bag holds and which topics to train on
-#   3. svde-train fit --bag: nothing but the topic names (the defaults are the recipe)
+#   3. svde-train fit --bag: nothing but the topic names (the defaults are the recipe, warping
+#      with the bag's odometry: metric from the first step)
 #   4. svde-train evaluate: the depth on the walk's held-out frames with Kinect depth
 #   5. svde-train slim + export: the model file the node loads, and its ONNX graph
 #   6. svde-demo: depth_node on the bag with the new model (panels, outputs bag, summary)
 #
 #   bash scripts/indoor_user_path.sh runs/kitchen                       # the whole walk
 #   CAMERA=config/indoor_kitchen_camera.yaml bash scripts/indoor_user_path.sh runs/kitchen \
-#       ../shared/data/indoor_kitchen --set pose_source=poses            # as the model ships
+#       ../shared/data/indoor_kitchen                                    # the colour camera's K
 #   bash scripts/indoor_user_path.sh runs/kitchen_small test/data/indoor_kitchen \
 #       --set optim.epochs=1 --set optim.steps_per_epoch=2               # a smoke run
 #

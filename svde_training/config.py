@@ -401,8 +401,8 @@ class TrainConfig:
     pose_encoder: 'resnet18' (Monodepth2's: ResNet-18 on the pair + a conv decoder; the
     default) or 'convs' (a plain 7-layer conv stack with camera channels, scaled by
     pose_width; it kept the reproduced baseline from learning at first).
-    The defaults are `config/recipe.yaml`'s choices, the measured winner (docs/training.md);
-    `config/paper.yaml` is the paper's full pipeline.
+    The defaults are `config/recipe.yaml`'s choices, the measured winner (docs/training.md),
+    but for pose_source (below); `config/paper.yaml` is the paper's full pipeline.
     pose_source: 'posenet' learns the motion between frames; 'poses' warps with the clips'
     own ego-motion (KITTI poses, a folder's `poses`, a bag's odometry), so depth is metric
     from the first step and the depth/motion scale ambiguity is gone. Every training clip must

@@ -6,6 +6,7 @@ mover; a textureless sky, where the flow cannot tell and no verdict is given.
 import numpy as np
 import pytest
 
+from svde_ros.motion import road
 from svde_ros.motion.ego_motion import FIRST_FRAME, MOVING, ONLY_TURNING, STILL, UNCERTAIN
 from svde_ros.motion.mask import MotionMaskConfig
 from svde_ros.motion.stream import MotionGeometry, mask_of_pair
@@ -114,7 +115,8 @@ def test_bad_settings_are_refused():
         MotionMaskConfig(threshold=0.0)
 
 
-def test_a_car_followed_on_the_road_is_flagged_where_the_network_misjudges_its_depth():
+def test_a_car_followed_on_the_road_is_flagged_where_the_network_misjudges_its_depth(
+        monkeypatch):
     """Driving ahead at our speed, the car does not move in the image. The network puts it 2.5x
     too far, where a static car would move only 40% of its true parallax: the ordinary score
     forgives that. The road does not: the car shows less parallax than the road beneath it,
@@ -134,6 +136,12 @@ def test_a_car_followed_on_the_road_is_flagged_where_the_network_misjudges_its_d
     assert result.road.normal[1] > np.cos(np.radians(2))
     assert result.mask[mover_inside(CAR)].mean() > 0.6
     assert result.mask[static_region(CAR)].mean() < 0.01
+    # Without a road to judge by (every road refused), the same frames flag next to none of it.
+    monkeypatch.setattr(road, 'ROAD_MAX_ERROR', -1.0)
+    stream = MotionGeometry(MotionMaskConfig())
+    stream.update(previous, 0.0, network, K)
+    alone = stream.update(current, 0.1, network, K)
+    assert alone.road is None and alone.mask[mover_inside(CAR)].mean() < 0.05
 
 
 def test_no_road_is_judged_by_where_the_scene_below_is_no_plane():

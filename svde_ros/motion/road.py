@@ -74,16 +74,19 @@ class Road(NamedTuple):
         Each pixel's observed parallax along the direction the road beneath it would move, and
         the road's parallax there (0 above the horizon).
         """
-        uv = pixel_grid(*flow.shape)
         with np.errstate(divide='ignore'):
             ground = self.depth(K, flow.shape)
-        finite = np.isfinite(ground)
-        road, turned = static_flow(uv, np.where(finite, ground, 1.0).astype(np.float32), K,
-                                   T_prev_cur)
-        along_road = np.where(finite[..., None], road - turned, 0.0)
-        parallax = np.linalg.norm(along_road, axis=-1)
-        direction = along_road / np.maximum(parallax, 1e-9)[..., None]
-        return np.sum((flow.flow - turned) * direction, -1), parallax
+        below = np.isfinite(ground)               # only rays that meet the road are computed
+        seen = np.zeros(flow.shape, np.float32)
+        parallax = np.zeros(flow.shape, np.float32)
+        if below.any():
+            road, turned = static_flow(pixel_grid(*flow.shape)[below],
+                                       ground[below].astype(np.float32), K, T_prev_cur)
+            along_road = road - turned
+            parallax[below] = np.linalg.norm(along_road, axis=-1)
+            direction = along_road / np.maximum(parallax[below], 1e-9)[:, None]
+            seen[below] = np.sum((flow.flow[below] - turned) * direction, -1)
+        return seen, parallax
 
     def calibrated(self, flow: Flow, K: np.ndarray, T_prev_cur: np.ndarray) -> Road | None:
         """The plane at the height the road's own flow gives, with its measured error.

@@ -341,8 +341,8 @@ class Trainer:
             fixes = batch.fixes[:, j - 1]
             if self.config.flow_fixes == 'rotation':
                 fixes = fixes.clamp(max=FIXES_ROTATION)
-            return with_fixed_geometry(T, batch.fixed_rotation[:, j - 1],
-                                       batch.fixed_dir[:, j - 1], fixes)
+            T = with_fixed_geometry(T, batch.fixed_rotation[:, j - 1],
+                                    batch.fixed_dir[:, j - 1], fixes)
         return torch.where(batch.known[:, None, None], known, T) if self.known_motion else T
 
     def evaluate(self) -> dict[str, float]:

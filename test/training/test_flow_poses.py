@@ -138,3 +138,38 @@ def test_auto_warps_with_poses_where_a_clip_has_them_and_with_the_images_elsewhe
     assert 'depth is metric' in caplog.text
     cached = json.loads((out / FLOW_POSES_NAME).read_text())
     assert cached and all(key.startswith('image_l|') for key in cached)
+
+
+def test_auto_gives_a_posed_pair_its_known_motion_and_an_unposed_pair_the_images_turn(
+        tmp_path):
+    """Within one batch: the posed clip's pair warps with its own (scaled) poses, the folder's
+    pair with PoseNet's motion whose rotation the images' geometry fixed."""
+    from svde_training.config import config_from_dict
+    from svde_training.data.dataset import collate
+    from svde_training.distributed import DistInfo
+    from svde_training.trainer import Trainer
+
+    folder = _clip_copy(tmp_path)
+    camera = tmp_path / 'camera.yaml'
+    shutil.copy(REPO / 'config' / 'kitti_odometry_camera.yaml', camera)
+    config = config_from_dict({
+        **TINY, 'pose_source': 'auto',
+        'data': {**TINY['data'], 'sources': [
+            {'type': 'kitti_odometry', 'path': str(folder), 'image_dir': 'image_l'},
+            {'type': 'folder', 'path': str(folder / 'image_l'), 'intrinsics': str(camera)}],
+            'eval_sources': [], 'base_height': 64, 'base_width': 192, 'crop_height': 64,
+            'crop_width': 192, 'flip_prob': 0.0},
+        'optim': {**TINY['optim'], 'mixed_precision': False}})
+    trainer = Trainer(config, tmp_path / 'run', torch.device('cpu'), DistInfo())
+    items = trainer.dataset.items
+    posed = next(i for i, (c, _, _) in enumerate(items) if c == 0)
+    unposed = next(i for i, (c, _, _) in enumerate(items) if c == 1)
+    batch = collate([trainer.dataset[posed], trainer.dataset[unposed]])
+    assert batch.known.tolist() == [True, False]
+    with torch.no_grad():
+        T = trainer.pose(batch, 1, -1)
+    known = batch.motion[0, 0].clone()
+    known[:3, 3] /= trainer.motion_unit_m
+    assert torch.allclose(T[0], known, atol=1e-5)
+    assert int(batch.fixes[1, 0]) != FIXES_NOTHING
+    assert torch.allclose(T[1, :3, :3], batch.fixed_rotation[1, 0], atol=1e-5)

@@ -185,8 +185,7 @@ class Trainer:
                 atomic_write_bytes(out / run_dir.NEIGHBOURS_NAME,
                                            json.dumps(spacing, indent=2).encode())
         # The poses' median step: known motion's gauge, or (every clip posed) the turn hint.
-        hint = config.pose_source == 'posenet' and info.is_main and \
-            all(clip.pose(0) is not None for clip in clips)
+        hint = config.pose_source == 'posenet' and info.is_main and all(posed)
         motion = self.dataset.pair_motion() if known or hint else None
         if hint and motion is not None and motion[1] > TURN_HINT_DEG:
             LOG.warning('the camera turns %.1f deg between training frames (median, %.0f mm '

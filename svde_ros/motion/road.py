@@ -59,7 +59,8 @@ class Road(NamedTuple):
 
     def depth(self, K: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """HxW depth at which each pixel's ray meets the road (inf above the horizon)."""
-        return self.height / self._down(K, shape)
+        with np.errstate(divide='ignore'):
+            return self.height / self._down(K, shape)
 
     def _down(self, K: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         rays = np.concatenate([pixel_grid(*shape), np.ones((*shape, 1), np.float32)], -1) \
@@ -74,8 +75,7 @@ class Road(NamedTuple):
         Each pixel's observed parallax along the direction the road beneath it would move, and
         the road's parallax there (0 above the horizon).
         """
-        with np.errstate(divide='ignore'):
-            ground = self.depth(K, flow.shape)
+        ground = self.depth(K, flow.shape)
         below = np.isfinite(ground)               # only rays that meet the road are computed
         seen = np.zeros(flow.shape, np.float32)
         parallax = np.zeros(flow.shape, np.float32)
